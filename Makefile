@@ -1,0 +1,82 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+STAMP := $(VENV)/.installed
+
+export AIRFLOW_HOME := $(CURDIR)/.airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION := False
+export AIRFLOW__CORE__PARALLELISM := 4
+export AIRFLOW__CORE__EXECUTOR := LocalExecutor
+export AIRFLOW__API__PORT := 8080
+export AIRFLOW__OPENLINEAGE__TRANSPORT := {"type": "file", "log_file_path": "$(CURDIR)/.estate/lineage/events.jsonl", "append": true}
+export MULTICLOUD_ESTATE ?= include/estate/local.yaml
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help install lock demo test test-fast lint validate airflow db bench browser clean
+
+help:
+	@echo "make demo      install, then run the whole story end to end on the local estate"
+	@echo "make test      install, then run every test (real PostgreSQL, Redis, Celery, S3, browser)"
+	@echo "make airflow   Airflow standalone on http://localhost:8080 with these DAGs"
+	@echo "make validate  validate the estate file (MULTICLOUD_ESTATE=...)"
+	@echo "make bench     run the benchmarks in bench/ (long)"
+	@echo "make lock      recompile requirements.txt from requirements.in"
+
+install: $(STAMP)
+
+# The venv is rebuilt only when the lock or the project metadata change.
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --python $(BIN)/python --quiet requirements.txt
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --no-deps -e .
+	@touch $@
+
+lock:
+	$(BIN)/uv pip compile requirements.in -o requirements.txt --python-version 3.11 --no-header --quiet
+
+$(AIRFLOW_HOME)/airflow.db: $(STAMP)
+	@mkdir -p $(AIRFLOW_HOME)
+	$(BIN)/airflow db migrate > $(AIRFLOW_HOME)/migrate.log 2>&1 || (tail -20 $(AIRFLOW_HOME)/migrate.log; exit 1)
+
+db: $(AIRFLOW_HOME)/airflow.db
+
+validate: $(STAMP)
+	$(BIN)/python -m multicloud.estate validate $(MULTICLOUD_ESTATE)
+
+demo: $(STAMP) db validate
+	$(BIN)/python -m multicloud.demo
+
+# Headless Chromium from Debian for the Estate view's browser test (no browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser test"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "WARNING: could not install chromium; the browser test will fail"; }
+
+test: $(STAMP) browser
+	$(BIN)/python -m pytest tests
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests -m "not integration and not browser"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+airflow: $(STAMP) db
+	@echo "Airflow UI: http://localhost:8080  (user admin; password printed below and in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated)"
+	$(BIN)/airflow standalone
+
+bench: $(STAMP)
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf .estate $(AIRFLOW_HOME)

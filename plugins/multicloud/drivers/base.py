@@ -1,0 +1,85 @@
+"""The cluster driver contract: what rollout, cost rebalancing and DR need from any cluster.
+
+Drivers are chosen per cluster by the estate (``cluster.driver``): ``local`` runs model servers
+as local processes (the embedded estate); ``kubernetes`` speaks to OKE/EKS/AKS/GKE through the
+cncf-kubernetes provider. Every method is idempotent: calling it again with the same arguments
+converges to the same state, so a retried Airflow task is always safe.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+RolloutState = Literal["absent", "progressing", "complete", "failed"]
+
+
+@dataclass(frozen=True)
+class ModelDeployment:
+    """What to run: one model version with N replicas on one cluster, under the runtime baseline."""
+
+    model: str
+    version: str
+    replicas: int
+    artifact_uri: str
+    runtime: dict[str, Any] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RolloutStatus:
+    cluster: str
+    model: str
+    version: str | None
+    desired: int
+    updated: int
+    ready: int
+    state: RolloutState
+    message: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ClusterDriver(ABC):
+    """One cluster. Versions of a model may run side by side (canary) until one is removed."""
+
+    def __init__(self, cluster_id: str) -> None:
+        self.cluster_id = cluster_id
+
+    @abstractmethod
+    def deploy(self, deployment: ModelDeployment) -> None:
+        """Start (or converge) ``deployment`` beside whatever version already runs."""
+
+    @abstractmethod
+    def status(self, model: str, version: str | None = None) -> RolloutStatus:
+        """Rollout status of ``model`` (a given version, or the newest one deployed)."""
+
+    @abstractmethod
+    def wait_ready(self, model: str, version: str, timeout_s: float) -> RolloutStatus:
+        """Block until complete, failed or timed out (then state ``failed`` with the reason)."""
+
+    @abstractmethod
+    def scale(self, model: str, version: str, replicas: int) -> None:
+        """Set the replica count of one version (0 keeps the definition, runs nothing)."""
+
+    @abstractmethod
+    def shift(self, model: str, weights: dict[str, int]) -> None:
+        """Split this cluster's traffic for ``model`` between versions (percent, summing to 100)."""
+
+    @abstractmethod
+    def rollback(self, model: str) -> str | None:
+        """Return to the previously served version; remove the newer one. Returns that version."""
+
+    @abstractmethod
+    def remove(self, model: str, version: str | None = None) -> None:
+        """Stop and delete one version, or every version of ``model``."""
+
+    @abstractmethod
+    def endpoints(self, model: str, version: str | None = None) -> list[str]:
+        """Base URLs (http://host:port) that answer /healthz, /predict, /version."""
+
+    @abstractmethod
+    def served(self) -> dict[str, dict[str, Any]]:
+        """Every model here: {model: {"versions": {version: replicas}, "weights": {...}, "runtime": {...}}}."""

@@ -1,0 +1,408 @@
+"""The estate: one validated description of every cloud, region, cluster, data class and workload.
+
+Pure pydantic models (no Airflow import). Field-level rules live on the models; rules that
+relate one part of the estate to another (references, uniqueness) live in ``Estate``'s
+validators so every error carries the field path where it happened.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Identifier = Annotated[
+    str,
+    Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$", description="lower-case id: a-z 0-9 . _ -"),
+]
+JurisdictionId = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_-]{0,31}$")]
+CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+
+
+class Strict(BaseModel):
+    """Base for every estate model: unknown fields are errors (a typo must never be ignored)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Cloud(str, Enum):
+    OCI = "oci"
+    AWS = "aws"
+    AZURE = "azure"
+    GCP = "gcp"
+    ONPREM = "onprem"
+
+
+class Jurisdiction(Strict):
+    id: JurisdictionId
+    name: str
+    countries: list[CountryCode] = Field(default_factory=list, description="ISO 3166-1 alpha-2")
+
+
+class JurisdictionGroup(Strict):
+    """A named set of jurisdictions, like GCP's ``in:eu-locations`` value groups."""
+
+    id: Identifier
+    members: list[JurisdictionId] = Field(min_length=1)
+
+
+class StorageSpec(Strict):
+    """Where a region keeps objects. ``url`` is any fsspec URL; ``{estate_home}`` is expanded."""
+
+    url: str
+    connection_id: str | None = Field(
+        default=None, description="Airflow connection for s3:// (aws) or oci:// (oci) storage"
+    )
+    s3_compat: Literal["aws", "oci"] | None = Field(
+        default=None, description="'oci' applies OCI Object Storage's S3-compatibility settings"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        scheme = url.split("://", 1)[0] if "://" in url else ""
+        if scheme not in {"file", "s3", "oci", "gs", "abfs", "az", "memory"}:
+            raise ValueError(
+                f"storage url must start with file://, s3://, oci://, gs://, abfs:// or az://; got {url!r}"
+            )
+        return url
+
+
+class Capacity(Strict):
+    cpu: float = Field(ge=0, description="vCPU")
+    memory_gb: float = Field(ge=0)
+    gpu: int = Field(default=0, ge=0)
+    gpu_type: str | None = None
+
+    @model_validator(mode="after")
+    def _gpu_type_with_gpus(self) -> Capacity:
+        if self.gpu and not self.gpu_type:
+            raise ValueError("gpu_type is required when gpu > 0")
+        return self
+
+
+class ClusterSpec(Strict):
+    id: Identifier
+    kind: Literal["oke", "eks", "aks", "gke", "local"]
+    driver: Literal["local", "kubernetes"] = "local"
+    connection_id: str | None = Field(
+        default=None, description="Airflow connection: kubernetes (cncf provider), oci or aws for kubeconfig"
+    )
+    cluster_ocid: str | None = Field(default=None, description="OKE cluster OCID (kubeconfig via OCI)")
+    eks_cluster_name: str | None = None
+    namespace: str = "models"
+    shape: str = Field(description="price-catalog shape of one node (cloud, region, shape)")
+    capacity: Capacity
+    committed: Capacity | None = Field(
+        default=None, description="already-paid capacity: costs nothing at the margin"
+    )
+
+    @model_validator(mode="after")
+    def _kubernetes_needs_connection(self) -> ClusterSpec:
+        if self.driver == "kubernetes" and not (self.connection_id or self.cluster_ocid or self.eks_cluster_name):
+            raise ValueError("a kubernetes cluster needs connection_id, cluster_ocid or eks_cluster_name")
+        return self
+
+
+class Region(Strict):
+    id: Identifier
+    cloud: Cloud
+    region: str = Field(description="the cloud's own region name, e.g. eu-frankfurt-1")
+    jurisdiction: JurisdictionId
+    storage: StorageSpec
+    cluster: ClusterSpec | None = None
+    fastconnect: str | None = Field(default=None, description="OCI FastConnect virtual circuit OCID")
+
+
+class Allow(Strict):
+    jurisdictions: list[JurisdictionId] = Field(default_factory=list)
+    groups: list[Identifier] = Field(default_factory=list)
+    regions: list[Identifier] = Field(default_factory=list)
+
+
+class DataClass(Strict):
+    id: Identifier
+    description: str = ""
+    allow: Allow
+    deny_regions: list[Identifier] = Field(default_factory=list, description="exceptions inside allow")
+    mode: Literal["enforce", "audit"] = "enforce"
+
+
+class RecordRouting(Strict):
+    """Rows carry a country or jurisdiction column; each row's class comes from its jurisdiction."""
+
+    column: str
+    column_kind: Literal["country", "jurisdiction"] = "country"
+    class_by_jurisdiction: dict[JurisdictionId, Identifier] = Field(min_length=1)
+
+
+class DataIntegrationTask(Strict):
+    """An OCI Data Integration published task that moves this dataset."""
+
+    connection_id: str = "oci_default"
+    workspace_id: str
+    application_key: str
+    task_key: str
+    bindings: dict[str, str] = Field(default_factory=dict)
+
+
+class Dataset(Strict):
+    id: Identifier
+    description: str = ""
+    source: Identifier = Field(description="region id holding the system of record")
+    path: str = Field(description="prefix under each region's storage url")
+    format: Literal["parquet", "csv", "jsonl", "binary"] = "parquet"
+    data_class: Identifier | None = Field(default=None, description="object-level routing")
+    routing: RecordRouting | None = Field(default=None, description="record-level routing")
+    replicate_to: list[Identifier] | Literal["all"] = "all"
+    partitioning: Literal["hourly", "daily", "none"] = "hourly"
+    schedule: str | None = Field(default=None, description="cron or preset; default the DAG's")
+    engine: Literal["fsspec", "oci-data-integration"] = "fsspec"
+    data_integration: DataIntegrationTask | None = None
+    expectation_suite: str | None = Field(default=None, description="file under include/expectations")
+    key_columns: list[str] = Field(default_factory=list)
+    size_gb: float = Field(default=1.0, ge=0, description="for data-gravity costs")
+
+    @model_validator(mode="after")
+    def _one_routing_mode(self) -> Dataset:
+        if (self.data_class is None) == (self.routing is None):
+            raise ValueError("set exactly one of data_class (object-level) or routing (record-level)")
+        if self.engine == "oci-data-integration" and self.data_integration is None:
+            raise ValueError("engine 'oci-data-integration' needs a data_integration block")
+        return self
+
+
+class Slo(Strict):
+    p95_ms: float = Field(gt=0)
+    success_rate: float = Field(default=0.99, gt=0, le=1)
+
+
+class Model(Strict):
+    id: Identifier
+    description: str = ""
+    trained_on: Identifier = Field(description="dataset id")
+    train_in: Identifier = Field(description="region where training runs (data never leaves it)")
+    data_class: Identifier = Field(description="class of the training data; governs serving")
+    slo: Slo
+
+
+class Resources(Strict):
+    cpu: float = Field(gt=0)
+    memory_gb: float = Field(gt=0)
+    gpu: int = Field(default=0, ge=0)
+    gpu_type: str | None = None
+
+
+class Workload(Strict):
+    id: Identifier
+    model: Identifier
+    replicas: int = Field(ge=1)
+    resources: Resources
+    critical: bool = Field(default=False, description="must span at least two regions")
+    reads: list[Identifier] = Field(default_factory=list, description="dataset ids it reads")
+    requests_per_hour: float = Field(default=0, ge=0)
+    placement: dict[Identifier, int] = Field(
+        description="current replicas per cluster id", min_length=1
+    )
+
+    @model_validator(mode="after")
+    def _placement_sums(self) -> Workload:
+        placed = sum(self.placement.values())
+        if placed != self.replicas:
+            raise ValueError(f"placement puts {placed} replicas but replicas is {self.replicas}")
+        return self
+
+
+class DrPair(Strict):
+    id: Identifier
+    primary: Identifier = Field(description="region id")
+    secondary: Identifier = Field(description="region id")
+    rto_target_s: float = Field(gt=0)
+    rpo_target_s: float = Field(gt=0)
+    workloads: list[Identifier] = Field(default_factory=list)
+    datasets: list[Identifier] = Field(default_factory=list)
+    endpoint: str = Field(description="global endpoint name (DNS name, or local gateway route)")
+    pilot_light_stack: str | None = Field(
+        default=None, description="OCI Resource Manager stack OCID provisioning the standby"
+    )
+    route53_zone_id: str | None = None
+
+    @model_validator(mode="after")
+    def _distinct(self) -> DrPair:
+        if self.primary == self.secondary:
+            raise ValueError("primary and secondary must be different regions")
+        return self
+
+
+class RuntimeBaseline(Strict):
+    """One environment every cluster runs: the data scientist's 'same runtime everywhere'."""
+
+    image: str
+    python: str = "3.11"
+    env: dict[str, str] = Field(default_factory=dict)
+    limits: Resources | None = None
+
+
+class MetricsSink(Strict):
+    type: Literal["file", "statsd", "oci", "cloudwatch"]
+    connection_id: str | None = None
+    namespace: str = "multicloud"
+    compartment_id: str | None = None
+    region: str | None = None
+
+
+class Pricing(Strict):
+    catalog: str = "pricing/catalog.csv"
+    egress: str = "pricing/egress.csv"
+    currency: str = "USD"
+
+
+class Estate(Strict):
+    name: Identifier
+    description: str = ""
+    jurisdictions: list[Jurisdiction] = Field(min_length=1)
+    jurisdiction_groups: list[JurisdictionGroup] = Field(default_factory=list)
+    regions: list[Region] = Field(min_length=1)
+    data_classes: list[DataClass] = Field(default_factory=list)
+    datasets: list[Dataset] = Field(default_factory=list)
+    models: list[Model] = Field(default_factory=list)
+    workloads: list[Workload] = Field(default_factory=list)
+    dr_pairs: list[DrPair] = Field(default_factory=list)
+    runtime: RuntimeBaseline
+    metrics: list[MetricsSink] = Field(default_factory=lambda: [MetricsSink(type="file")])
+    pricing: Pricing = Field(default_factory=Pricing)
+
+    # ---- lookups ---------------------------------------------------------------------------
+    def region(self, region_id: str) -> Region:
+        return _by_id(self.regions, region_id, "region")
+
+    def data_class(self, class_id: str) -> DataClass:
+        return _by_id(self.data_classes, class_id, "data class")
+
+    def dataset(self, dataset_id: str) -> Dataset:
+        return _by_id(self.datasets, dataset_id, "dataset")
+
+    def model(self, model_id: str) -> Model:
+        return _by_id(self.models, model_id, "model")
+
+    def workload(self, workload_id: str) -> Workload:
+        return _by_id(self.workloads, workload_id, "workload")
+
+    def dr_pair(self, pair_id: str) -> DrPair:
+        return _by_id(self.dr_pairs, pair_id, "DR pair")
+
+    def clusters(self) -> list[tuple[Region, ClusterSpec]]:
+        return [(r, r.cluster) for r in self.regions if r.cluster is not None]
+
+    def cluster(self, cluster_id: str) -> tuple[Region, ClusterSpec]:
+        for region, cluster in self.clusters():
+            if cluster.id == cluster_id:
+                return region, cluster
+        raise KeyError(f"unknown cluster {cluster_id!r}")
+
+    def region_of_cluster(self, cluster_id: str) -> Region:
+        return self.cluster(cluster_id)[0]
+
+    def targets_of(self, dataset: Dataset) -> list[str]:
+        """Every region the dataset is meant to reach (before policy), never its source."""
+        wanted = [r.id for r in self.regions] if dataset.replicate_to == "all" else dataset.replicate_to
+        return [r for r in wanted if r != dataset.source]
+
+    def jurisdiction_of_country(self, country: str) -> str | None:
+        for jurisdiction in self.jurisdictions:
+            if country in jurisdiction.countries:
+                return jurisdiction.id
+        return None
+
+    # ---- cross-reference rules ---------------------------------------------------------------
+    @model_validator(mode="after")
+    def _references(self) -> Estate:
+        problems: list[str] = []
+        for name in ("jurisdictions", "jurisdiction_groups", "regions", "data_classes", "datasets",
+                     "models", "workloads", "dr_pairs"):
+            problems += _duplicates(name, getattr(self, name))
+        problems += _duplicates("clusters", [c for _, c in self.clusters()], path="regions[*].cluster")
+
+        jurisdictions = {j.id for j in self.jurisdictions}
+        groups = {g.id for g in self.jurisdiction_groups}
+        regions = {r.id for r in self.regions}
+        classes = {c.id for c in self.data_classes}
+        datasets = {d.id for d in self.datasets}
+        models = {m.id for m in self.models}
+        workloads = {w.id for w in self.workloads}
+        clusters = {c.id for _, c in self.clusters()}
+
+        def check(path: str, value: str, known: set[str], what: str) -> None:
+            if value not in known:
+                problems.append(f"{path}: unknown {what} {value!r}; expected one of {sorted(known)}")
+
+        for i, g in enumerate(self.jurisdiction_groups):
+            for k, member in enumerate(g.members):
+                check(f"jurisdiction_groups[{i}].members[{k}]", member, jurisdictions, "jurisdiction")
+        for i, r in enumerate(self.regions):
+            check(f"regions[{i}].jurisdiction", r.jurisdiction, jurisdictions, "jurisdiction")
+        for i, c in enumerate(self.data_classes):
+            for k, j in enumerate(c.allow.jurisdictions):
+                check(f"data_classes[{i}].allow.jurisdictions[{k}]", j, jurisdictions, "jurisdiction")
+            for k, g in enumerate(c.allow.groups):
+                check(f"data_classes[{i}].allow.groups[{k}]", g, groups, "jurisdiction group")
+            for k, r in enumerate(c.allow.regions):
+                check(f"data_classes[{i}].allow.regions[{k}]", r, regions, "region")
+            for k, r in enumerate(c.deny_regions):
+                check(f"data_classes[{i}].deny_regions[{k}]", r, regions, "region")
+        for i, d in enumerate(self.datasets):
+            check(f"datasets[{i}].source", d.source, regions, "region")
+            if d.data_class:
+                check(f"datasets[{i}].data_class", d.data_class, classes, "data class")
+            if d.routing:
+                for j, c in d.routing.class_by_jurisdiction.items():
+                    check(f"datasets[{i}].routing.class_by_jurisdiction.{j}", j, jurisdictions, "jurisdiction")
+                    check(f"datasets[{i}].routing.class_by_jurisdiction.{j}", c, classes, "data class")
+            if d.replicate_to != "all":
+                for k, r in enumerate(d.replicate_to):
+                    check(f"datasets[{i}].replicate_to[{k}]", r, regions, "region")
+        for i, m in enumerate(self.models):
+            check(f"models[{i}].trained_on", m.trained_on, datasets, "dataset")
+            check(f"models[{i}].train_in", m.train_in, regions, "region")
+            check(f"models[{i}].data_class", m.data_class, classes, "data class")
+        for i, w in enumerate(self.workloads):
+            check(f"workloads[{i}].model", w.model, models, "model")
+            for k, d in enumerate(w.reads):
+                check(f"workloads[{i}].reads[{k}]", d, datasets, "dataset")
+            for c in w.placement:
+                check(f"workloads[{i}].placement.{c}", c, clusters, "cluster")
+        for i, p in enumerate(self.dr_pairs):
+            check(f"dr_pairs[{i}].primary", p.primary, regions, "region")
+            check(f"dr_pairs[{i}].secondary", p.secondary, regions, "region")
+            for k, w in enumerate(p.workloads):
+                check(f"dr_pairs[{i}].workloads[{k}]", w, workloads, "workload")
+            for k, d in enumerate(p.datasets):
+                check(f"dr_pairs[{i}].datasets[{k}]", d, datasets, "dataset")
+        if problems:
+            raise ValueError(_REFERENCE_MARK + "\n".join(problems))
+        return self
+
+
+# The loader splits a reference error back into one error per line, each with its own path.
+_REFERENCE_MARK = "estate references:\n"
+_PATH_RE = re.compile(r"^(?P<path>[\w\[\]\.\*-]+): (?P<msg>.*)$")
+
+
+def _by_id(items, item_id: str, what: str):
+    for item in items:
+        if item.id == item_id:
+            return item
+    raise KeyError(f"unknown {what} {item_id!r}")
+
+
+def _duplicates(name: str, items, path: str | None = None) -> list[str]:
+    seen: dict[str, int] = {}
+    problems = []
+    for i, item in enumerate(items):
+        if item.id in seen:
+            where = path or f"{name}[{i}].id"
+            problems.append(f"{where}: duplicate id {item.id!r} (first at {name}[{seen[item.id]}])")
+        seen.setdefault(item.id, i)
+    return problems

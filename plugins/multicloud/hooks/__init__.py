@@ -1,0 +1,1 @@
+"""Hooks: one per external API family (OCI here; AWS and Kubernetes come from the providers)."""

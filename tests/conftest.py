@@ -1,0 +1,118 @@
+"""Shared fixtures. Airflow settings are fixed here before anything imports airflow.
+
+Every test session gets its own AIRFLOW_HOME (SQLite) so sessions never share a database, and
+no test needs credentials or network beyond loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="mc-airflow-"))
+
+os.environ.update({
+    "AIRFLOW_HOME": str(_SESSION_HOME),
+    "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+    "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+    "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+    "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+    "AIRFLOW__CORE__PARALLELISM": "4",
+    "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+    "AIRFLOW__OPENLINEAGE__DISABLED": "True",
+    "MULTICLOUD_ESTATE_HOME": str(_SESSION_HOME / "estate"),
+    "HYPOTHESIS_STORAGE_DIRECTORY": str(_SESSION_HOME / "hypothesis"),
+})
+for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "OCI_CONFIG_FILE"):
+    os.environ.pop(variable, None)
+if str(ROOT / "plugins") not in sys.path:
+    sys.path.insert(0, str(ROOT / "plugins"))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_SESSION_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated SQLite metadata DB for this session (copied from a cached template)."""
+    import airflow
+
+    template = ROOT / ".airflow" / f"test-template-{airflow.__version__}.db"
+    target = _SESSION_HOME / "airflow.db"
+    if not target.exists():
+        if not template.exists():
+            template.parent.mkdir(parents=True, exist_ok=True)
+            env = {**os.environ, "AIRFLOW_HOME": str(template.parent / "template-home")}
+            subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True,
+                           capture_output=True)
+            shutil.copy(template.parent / "template-home" / "airflow.db", template)
+        shutil.copy(template, target)
+    return target
+
+
+@pytest.fixture
+def estate_home(tmp_path, monkeypatch) -> Path:
+    """A fresh estate home (storage, state, reports) for one test."""
+    home = tmp_path / "estate"
+    home.mkdir()
+    monkeypatch.setenv("MULTICLOUD_ESTATE_HOME", str(home))
+    return home
+
+
+# ---- OCI: a real API key, a signature-checking emulator, and an `oci` connection to it ----------
+@pytest.fixture(scope="session")
+def oci_api_key(tmp_path_factory) -> dict[str, str]:
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                    serialization.NoEncryption()).decode()
+    public_der = key.public_key().public_bytes(serialization.Encoding.DER,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    digest = hashes.Hash(hashes.MD5())
+    digest.update(public_der)
+    fingerprint = ":".join(f"{b:02x}" for b in digest.finalize())
+    key_file = tmp_path_factory.mktemp("oci") / "key.pem"
+    key_file.write_text(private_pem)
+    public_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return {
+        "private_pem": private_pem, "public_pem": public_pem, "fingerprint": fingerprint,
+        "key_file": str(key_file), "tenancy": "ocid1.tenancy.oc1..test", "user": "ocid1.user.oc1..test",
+    }
+
+
+@pytest.fixture
+def oci_emulator(oci_api_key):
+    from tests.emulators.oci import OCIEmulator
+
+    emulator = OCIEmulator(oci_api_key["public_pem"].encode()).start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def oci_conn(oci_emulator, oci_api_key, monkeypatch) -> str:
+    """Airflow connection ``oci_test`` (api_key auth) whose clients all reach the emulator."""
+    from multicloud.hooks.oci import CLIENT_KEYS
+
+    extra = {
+        "auth_type": "api_key", "region": "eu-frankfurt-1", "tenancy": oci_api_key["tenancy"],
+        "fingerprint": oci_api_key["fingerprint"], "key_content": oci_api_key["private_pem"],
+        "service_endpoints": {key: oci_emulator.url for key in CLIENT_KEYS.values()},
+    }
+    conn = {"conn_type": "oci", "login": oci_api_key["user"], "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_OCI_TEST", json.dumps(conn))
+    return "oci_test"
