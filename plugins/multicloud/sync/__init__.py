@@ -1,0 +1,1 @@
+"""Residency-aware data sync: planning, object copy, record routing, validation."""
