@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+# Stops (and reports) model servers a test or the session left running.
+pytest_plugins = ["tests.model_servers"]
+
 ROOT = Path(__file__).resolve().parents[1]
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="mc-airflow-"))
 

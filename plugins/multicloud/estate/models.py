@@ -8,7 +8,7 @@ validators so every error carries the field path where it happened.
 from __future__ import annotations
 
 import re
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -27,7 +27,7 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Cloud(str, Enum):
+class Cloud(StrEnum):
     OCI = "oci"
     AWS = "aws"
     AZURE = "azure"
@@ -228,6 +228,12 @@ class DrPair(Strict):
         default=None, description="OCI Resource Manager stack OCID provisioning the standby"
     )
     route53_zone_id: str | None = None
+    oci_steering_policy_id: str | None = Field(
+        default=None, description="OCI DNS steering policy OCID steering the endpoint (pools named by region id)"
+    )
+    steering_connection_id: str | None = Field(
+        default=None, description="Airflow connection for Route 53 (aws) or OCI DNS (oci) steering"
+    )
 
     @model_validator(mode="after")
     def _distinct(self) -> DrPair:
@@ -253,10 +259,31 @@ class MetricsSink(Strict):
     region: str | None = None
 
 
+class CostSource(Strict):
+    """Where cost_rebalance reads a cloud's actual spend (clouds without one: usage x catalog)."""
+
+    type: Literal["aws_cost_explorer", "oci_usage_api", "catalog"] = "catalog"
+    connection_id: str | None = Field(default=None, description="aws or oci Airflow connection")
+    tenancy: str | None = Field(default=None, description="OCI tenancy OCID (oci_usage_api)")
+    tag_key: str = Field(default="workload", description="cost-allocation tag naming the workload")
+    tag_namespace: str | None = Field(default=None, description="OCI defined-tag namespace of tag_key")
+
+    @model_validator(mode="after")
+    def _needs_connection(self) -> CostSource:
+        if self.type != "catalog" and not self.connection_id:
+            raise ValueError(f"cost source {self.type!r} needs connection_id")
+        if self.type == "oci_usage_api" and not self.tenancy:
+            raise ValueError("cost source 'oci_usage_api' needs tenancy")
+        return self
+
+
 class Pricing(Strict):
     catalog: str = "pricing/catalog.csv"
     egress: str = "pricing/egress.csv"
     currency: str = "USD"
+    cost_sources: dict[str, CostSource] = Field(
+        default_factory=dict, description="per cloud (oci, aws, ...): where actual spend comes from"
+    )
 
 
 class Estate(Strict):
@@ -323,7 +350,8 @@ class Estate(Strict):
         for name in ("jurisdictions", "jurisdiction_groups", "regions", "data_classes", "datasets",
                      "models", "workloads", "dr_pairs"):
             problems += _duplicates(name, getattr(self, name))
-        problems += _duplicates("clusters", [c for _, c in self.clusters()], path="regions[*].cluster")
+        cluster_paths = [f"regions[{i}].cluster" for i, r in enumerate(self.regions) if r.cluster is not None]
+        problems += _duplicates("clusters", [c for _, c in self.clusters()], paths=cluster_paths)
 
         jurisdictions = {j.id for j in self.jurisdictions}
         groups = {g.id for g in self.jurisdiction_groups}
@@ -397,12 +425,13 @@ def _by_id(items, item_id: str, what: str):
     raise KeyError(f"unknown {what} {item_id!r}")
 
 
-def _duplicates(name: str, items, path: str | None = None) -> list[str]:
+def _duplicates(name: str, items, paths: list[str] | None = None) -> list[str]:
+    """One problem per repeated id; ``paths`` names where each item lives when not ``name[i]``."""
+    where = paths or [f"{name}[{i}]" for i in range(len(items))]
     seen: dict[str, int] = {}
     problems = []
     for i, item in enumerate(items):
         if item.id in seen:
-            where = path or f"{name}[{i}].id"
-            problems.append(f"{where}: duplicate id {item.id!r} (first at {name}[{seen[item.id]}])")
+            problems.append(f"{where[i]}.id: duplicate id {item.id!r} (first at {where[seen[item.id]]})")
         seen.setdefault(item.id, i)
     return problems

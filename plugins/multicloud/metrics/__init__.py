@@ -1,10 +1,12 @@
 """One metrics interface for every DAG: ``emit(name, value, dimensions=...)``.
 
-Sinks are chosen in the estate (``metrics:``). A failing sink never fails the business task:
-it logs and counts the failure. The ``file`` sink (JSON lines under the estate home) is what
-the demo, the governance report and the UI read.
+Sinks are chosen in the estate (``metrics:``): ``file`` (JSON lines under the estate home, what
+the demo, the governance report and the UI read), ``statsd`` (Airflow's own Stats: StatsD or
+OpenTelemetry as [metrics] configures), ``oci`` (OCI Monitoring) and ``cloudwatch``. A failing
+sink never fails the business task: it logs and counts the failure.
 """
 
-from multicloud.metrics.core import MetricPoint, emit, read_points
+from multicloud.metrics.core import SINK_FAILURES, MetricPoint, emit, read_points
+from multicloud.metrics.sinks import metrics_file, reset_clients
 
-__all__ = ["MetricPoint", "emit", "read_points"]
+__all__ = ["SINK_FAILURES", "MetricPoint", "emit", "metrics_file", "read_points", "reset_clients"]

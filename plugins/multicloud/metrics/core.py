@@ -1,22 +1,28 @@
-"""Metric points and their fan-out to the estate's sinks."""
+"""Metric points and their fan-out to the estate's sinks.
+
+A failing sink never fails the business task: the failure is logged, counted in
+``SINK_FAILURES`` and, when the file sink is configured, recorded as a
+``metrics.sink_failures`` point so the governance report shows it.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from multicloud import paths
+from multicloud.metrics import sinks as sink_impl
+from multicloud.metrics.sinks import metrics_file
 
 if TYPE_CHECKING:
     from multicloud.estate.models import Estate
 
 log = logging.getLogger(__name__)
-_lock = threading.Lock()
+_count_lock = threading.Lock()
 SINK_FAILURES: dict[str, int] = {}
 
 
@@ -29,20 +35,28 @@ class MetricPoint:
     timestamp: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
 
-def metrics_file(home: Path | None = None) -> Path:
-    return (home or paths.estate_home()) / "metrics" / "metrics.jsonl"
-
-
 def emit(name: str, value: float, *, unit: str = "count", dimensions: dict[str, str] | None = None,
          estate: Estate | None = None, home: Path | None = None) -> MetricPoint:
+    """Send one point to every sink of the estate (the file sink alone without an estate)."""
     point = MetricPoint(name, float(value), unit, {k: str(v) for k, v in (dimensions or {}).items()})
-    sinks = [s.type for s in estate.metrics] if estate is not None else ["file"]
-    for sink in sinks:
+    specs = list(estate.metrics) if estate is not None else [None]
+    failed: list[str] = []
+    for spec in specs:
+        kind = spec.type if spec is not None else "file"
         try:
-            _SINKS[sink](point, estate, home)
+            sink_impl.SINKS[kind](point, spec, home)
         except Exception as exc:  # a sink must never fail the business task
-            SINK_FAILURES[sink] = SINK_FAILURES.get(sink, 0) + 1
-            log.warning("metrics sink %s failed for %s: %s", sink, name, exc)
+            with _count_lock:
+                SINK_FAILURES[kind] = SINK_FAILURES.get(kind, 0) + 1
+            failed.append(kind)
+            log.warning("metrics sink %s failed for %s: %s: %s", kind, name, type(exc).__name__, exc)
+    if failed and any(s is None or s.type == "file" for s in specs):
+        for kind in failed:
+            failure = MetricPoint("metrics.sink_failures", 1.0, "count", {"sink": kind, "metric": name})
+            try:
+                sink_impl.file_sink(failure, None, home)
+            except Exception as exc:
+                log.warning("could not record the metrics sink failure: %s", exc)
     return point
 
 
@@ -50,15 +64,12 @@ def read_points(home: Path | None = None, name: str | None = None) -> list[Metri
     path = metrics_file(home)
     if not path.exists():
         return []
-    points = [MetricPoint(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+    points = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            points.append(MetricPoint(**json.loads(line)))
+        except (ValueError, TypeError):  # a torn last line of a crashed writer
+            continue
     return [p for p in points if name is None or p.name == name]
-
-
-def _file_sink(point: MetricPoint, _estate: Any, home: Path | None) -> None:
-    path = metrics_file(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _lock, path.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(asdict(point), sort_keys=True) + "\n")
-
-
-_SINKS: dict[str, Any] = {"file": _file_sink}

@@ -1,0 +1,147 @@
+"""cost_rebalance: place workloads where they cost least, never breaking residency or availability."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.sdk import Param, dag, task
+
+from multicloud.dagkit import default_args
+
+DOC = """
+### Cost rebalance
+
+Daily. **collect** actual spend per cloud (mapped): AWS Cost Explorer, the OCI Usage API, or
+current placement x the price catalog (`include/pricing/`) where no API is configured
+(`pricing.cost_sources` in the estate) -> **optimise**: a HiGHS MILP places every workload's
+replicas (hard residency of its model's data class, capacity per resource, GPU type, critical
+workloads in two regions, at most `max_moves` moves), warm-started by and never worse than the
+greedy cheapest-feasible baseline -> **gate**: apply only when the savings reach
+`min_savings_pct`, not in `dry_run`, after a human approval when `approval_required` ->
+**apply** each move make-before-break through the cluster drivers (deploy at the target, health
+gate, shift, remove at the source; a failed move rolls back) -> **report**: before/after by cloud
+and region (PNG + JSON under the estate home), savings, every move with its residency decision.
+"""
+
+
+@dag(
+    dag_id="cost_rebalance",
+    schedule="@daily",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["multicloud", "cost", "placement"],
+    default_args=default_args(retries=1),
+    doc_md=DOC,
+    params={
+        "dry_run": Param(False, type="boolean", description="Plan and report only; change nothing"),
+        "min_savings_pct": Param(5.0, type="number", minimum=0, maximum=100,
+                                 description="Apply only when the plan saves at least this % of monthly cost"),
+        "max_moves": Param(5, type="integer", minimum=0, description="Most replica moves in one run"),
+        "clouds": Param([], type="array", items={"type": "string"},
+                        description="Clouds to include (oci, aws, azure, gcp, onprem); empty: all"),
+        "approval_required": Param(False, type="boolean", description="Wait for a human approval before applying"),
+        "time_limit_s": Param(10.0, type="number", minimum=0.1, description="Optimiser time limit"),
+        "estate_file": Param("", type="string", description="Estate file; empty: the configured estate"),
+    },
+)
+def cost_rebalance():
+    @task
+    def clouds(**context) -> list[str]:
+        from multicloud.cost.run import clouds_to_collect
+        from multicloud.dagkit import estate_for
+
+        return clouds_to_collect(estate_for(context["params"]), context["params"]["clouds"])
+
+    @task(max_active_tis_per_dagrun=4)
+    def collect(cloud: str, **context) -> dict:
+        from multicloud.cost.run import collect
+        from multicloud.dagkit import estate_for
+
+        moment = context.get("logical_date") or context["dag_run"].run_after
+        return collect(estate_for(context["params"]), cloud, moment.date())
+
+    @task
+    def optimise(costs: list[dict], **context) -> dict:
+        from multicloud.cost.run import plan
+        from multicloud.dagkit import estate_for
+
+        params = context["params"]
+        clouds_seen = sorted({c["cloud"] for c in costs})
+        return plan(estate_for(params), clouds_seen, int(params["max_moves"]), float(params["time_limit_s"]))
+
+    @task.branch
+    def gate(result: dict, **context) -> list[str]:
+        from multicloud.cost.run import gate
+
+        params = context["params"]
+        follow, reason = gate(result, dry_run=bool(params["dry_run"]), min_savings_pct=float(params["min_savings_pct"]),
+                              approval_required=bool(params["approval_required"]))
+        context["ti"].xcom_push(key="decision", value=reason)
+        print(f"gate: {reason}")
+        return follow
+
+    approve = ApprovalOperator(
+        task_id="approve",
+        subject="Apply the cost rebalance plan?",
+        body="{{ ti.xcom_pull(task_ids='gate', key='decision') }}: "
+             "{{ ti.xcom_pull(task_ids='optimise')['moves'] | length }} move(s), saving "
+             "{{ ti.xcom_pull(task_ids='optimise')['savings_pct'] }}% of monthly cost.",
+    )
+
+    @task(trigger_rule="none_failed_min_one_success")
+    def moves(result: dict) -> list[dict]:
+        return [{k: m[k] for k in ("workload", "source", "target", "replicas")} for m in result["moves"]]
+
+    # One move at a time: make-before-break needs room at the target, and each move reads the
+    # placement the previous one wrote.
+    @task(max_active_tis_per_dagrun=1, retries=2)
+    def apply(move: dict, **context) -> dict:
+        from multicloud.cost.apply import apply_move
+        from multicloud.dagkit import estate_for
+
+        result = apply_move(estate_for(context["params"]), move, context["run_id"])
+        for step in result["steps"]:
+            print(step)
+        return result
+
+    @task(trigger_rule="all_done", retries=0)
+    def report(result: dict, costs: list[dict], **context) -> None:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from multicloud.cost.run import DAG_ID, report
+        from multicloud.dagkit import estate_for
+        from multicloud.metrics import emit
+        from multicloud.reports import write_summary
+
+        ti = context["ti"]
+        applied = ti.xcom_pull(task_ids="apply", default=[]) or []
+        applied = [applied] if isinstance(applied, dict) else [a for a in applied if a]
+        decision = ti.xcom_pull(task_ids="gate", key="decision") or "not decided"
+        estate = estate_for(context["params"])
+        lines, data = report(estate, context["run_id"], result, applied, list(costs), decision)
+        dims = {"dag_id": DAG_ID}
+        emit("cost.monthly_before", data["before_monthly"], unit=data["currency"], dimensions=dims, estate=estate)
+        emit("cost.monthly_after", data["achieved_monthly"], unit=data["currency"], dimensions=dims, estate=estate)
+        emit("cost.savings_pct", data["achieved_savings_pct"], unit="percent", dimensions=dims, estate=estate)
+        emit("cost.moves_applied", sum(a["status"] == "applied" for a in applied), dimensions=dims, estate=estate)
+        emit("cost.moves_rolled_back", sum(a["status"] != "applied" for a in applied), dimensions=dims, estate=estate)
+        write_summary(DAG_ID, context["run_id"], lines, data)
+        for line in lines:
+            print(line)
+        failed = [a for a in applied if a["status"] != "applied"]
+        if failed:
+            raise AirflowFailException(f"{len(failed)} move(s) rolled back: {failed[0].get('error')}")
+
+    costs = collect.expand(cloud=clouds())
+    result = optimise(costs)
+    branch = gate(result)
+    chosen = moves(result)
+    branch >> [approve, chosen]
+    approve >> chosen
+    applied = apply.expand(move=chosen)
+    applied >> report(result, costs)
+
+
+cost_rebalance()

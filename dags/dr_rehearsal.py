@@ -1,0 +1,146 @@
+"""dr_rehearsal: a weekly disaster-recovery game day with measured RTO/RPO and fail back."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Param, dag, get_current_context, task
+
+from multicloud.dagkit import default_args
+from multicloud.operators.resource_manager import ResourceManagerJobOperator
+
+DOC = """
+### DR rehearsal (game day)
+
+Fails a DR pair's primary region over to its secondary, measures **RTO** (fault injection to
+the first correct answer served from the secondary, seen by a continuous probe of the pair's
+global endpoint) and **RPO** (newest data at the primary at fault time minus newest data
+replicated to the secondary), then fails back once the primary stays healthy for
+`stabilisation_checks` checks, and confirms the estate is exactly as before.
+
+preflight -> provision_standby (OCI Resource Manager, when the pair names a pilot-light stack)
+-> baseline -> inject_fault -> fail_over -> verify -> fail_back -> restore (all_done) -> report (all_done)
+
+Every change goes to a fault ledger first; `restore` undoes whatever is still open, whatever
+happened. Stop conditions (`max_errors` failed probes after failover, `max_duration_s`) abort the
+rehearsal and restore the primary at once. Report: `reports/dr_rehearsal/latest.json|.html`,
+history `reports/dr_rehearsal/history.jsonl` under the estate home.
+"""
+
+
+def _settings():
+    from multicloud.dr.rehearsal import Settings
+
+    return Settings.from_params(dict(get_current_context()["params"]))
+
+
+def _step(name: str) -> dict:
+    """Run one rehearsal step; expected refusals fail the task without retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from multicloud import paths
+    from multicloud.dagkit import estate_for
+    from multicloud.dr import rehearsal
+    from multicloud.dr.preflight import PreflightFailed
+
+    context = get_current_context()
+    try:
+        settings = _settings()
+        return getattr(rehearsal, name)(estate_for(context["params"]), settings, context["run_id"],
+                                        paths.estate_home())
+    except (PreflightFailed, rehearsal.StopConditionTripped, ValueError, KeyError) as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
+@dag(
+    dag_id="dr_rehearsal",
+    schedule="0 6 * * 3",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["multicloud", "dr", "game-day"],
+    default_args=default_args(retries=1, retry_delay_s=10),
+    dagrun_timeout=timedelta(hours=1),
+    doc_md=DOC,
+    params={
+        "pair": Param("eu-churn", type="string", description="DR pair id from the estate"),
+        "scenario": Param("region_outage", enum=["region_outage", "cluster_loss", "storage_loss"],
+                          description="what fails at the primary"),
+        "dry_run": Param(False, type="boolean", description="preflight and baseline only; inject nothing"),
+        "max_errors": Param(50, type="integer", minimum=0, description="stop: failed probes after failover"),
+        "max_duration_s": Param(300, type="number", exclusiveMinimum=0, description="stop: seconds since the fault"),
+        "stabilisation_checks": Param(3, type="integer", minimum=1,
+                                      description="healthy checks of the primary before traffic returns"),
+        "fail_back": Param(True, type="boolean", description="return to the primary (false: stay on the secondary)"),
+        "hold_s": Param(2, type="number", minimum=0, description="seconds to watch the secondary after RTO"),
+        "oci_conn_id": Param("oci_default", type="string", description="OCI connection (FastConnect, stacks)"),
+        "estate_file": Param("", type="string", description="estate YAML (default: Variable/env/local)"),
+    },
+)
+def dr_rehearsal():
+    @task
+    def preflight() -> dict:
+        return _step("preflight")
+
+    checked = preflight()
+    standby = ResourceManagerJobOperator(
+        task_id="provision_standby",
+        stack_id="{{ ti.xcom_pull(task_ids='preflight')['pilot_light_stack'] or '' }}",
+        operation="APPLY",
+        oci_conn_id="{{ params.oci_conn_id }}",
+        skip_without_stack=True,
+    )
+
+    @task(trigger_rule="none_failed")
+    def baseline() -> dict:
+        return _step("baseline")
+
+    @task
+    def inject_fault() -> dict:
+        return _step("inject")
+
+    @task
+    def fail_over() -> dict:
+        return _step("failover")
+
+    @task(retries=0)
+    def verify() -> dict:
+        return _step("verify")
+
+    @task
+    def fail_back() -> dict:
+        return _step("fail_back")
+
+    @task(trigger_rule="all_done", retries=2)
+    def restore() -> dict:
+        return _step("restore")
+
+    @task(trigger_rule="all_done")
+    def report() -> list[str]:
+        import logging
+
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from multicloud import paths
+        from multicloud.dagkit import estate_for
+        from multicloud.dr import rehearsal
+        from multicloud.dr.probe import read_samples
+        from multicloud.dr.report import publish
+
+        context = get_current_context()
+        settings = _settings()
+        home = paths.estate_home()
+        state = rehearsal.load_run(settings.pair, context["run_id"], home)
+        samples = read_samples(rehearsal.Path(state["probe_file"])) if state.get("probe_file") else []
+        result = publish(estate_for(context["params"]), state, samples, home)
+        for line in result["headline"]:
+            logging.getLogger("airflow.task").info("%s", line)
+        if result["outcome"] not in ("passed", "dry_run"):
+            raise AirflowFailException(f"rehearsal {result['outcome']}: " + " | ".join(result["headline"][:3]))
+        return result["headline"]
+
+    done = restore()
+    checked >> standby >> baseline() >> inject_fault() >> fail_over() >> verify() >> fail_back() >> done >> report()
+
+
+dr_rehearsal()

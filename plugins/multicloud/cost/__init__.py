@@ -1,0 +1,1 @@
+"""Cost: price catalog, cost collection, the placement model, optimiser, greedy baseline, apply, report."""

@@ -1,0 +1,187 @@
+"""Apply one placement move make-before-break through the cluster drivers. No Airflow import.
+
+A move takes ``replicas`` replicas of a workload from ``source`` to ``target``:
+  1. deploy at the target (the version the source serves, same artifact, the runtime baseline)
+     with the target's current replicas + ``replicas``;
+  2. health gate: the target becomes ready and every endpoint answers /healthz with that version;
+  3. shift: the target routes its traffic for the model to that version;
+  4. scale the source down by ``replicas`` (remove the model there when none is left);
+  5. record the new placement (placement store, locked read-modify-write).
+A failure in 1-3 rolls back: the target returns to what it ran before; the source was never
+touched, so it keeps serving. Desired replica counts come from the placement store (the truth of
+what runs), so a retried move converges instead of adding replicas twice; the run's move ledger
+makes a finished move a no-op.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from multicloud import paths
+from multicloud.drivers import ModelDeployment, driver_for
+from multicloud.placement import current_placement, placement_file, save_placement
+from multicloud.reports import atomic_write_text
+
+if TYPE_CHECKING:
+    from multicloud.drivers.base import ClusterDriver
+    from multicloud.estate.models import Estate
+
+READY_TIMEOUT_S = 60.0
+
+
+class MoveFailed(RuntimeError):
+    """A move could not complete; the target was rolled back and the source keeps serving."""
+
+
+def move_id(move: dict[str, Any]) -> str:
+    return f"{move['workload']}:{move['source']}->{move['target']}x{move['replicas']}"
+
+
+@contextlib.contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _ledger_file(run_id: str, home: Path | None) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", run_id)
+    return paths.state_dir(home) / "cost_rebalance" / f"{safe}.json"
+
+
+def _ledger(run_id: str, home: Path | None) -> dict[str, Any]:
+    path = _ledger_file(run_id, home)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _record(run_id: str, home: Path | None, result: dict[str, Any]) -> None:
+    path = _ledger_file(run_id, home)
+    with _lock(path.with_suffix(".lock")):
+        data = _ledger(run_id, home)
+        data[result["id"]] = result
+        atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True))
+
+
+def serving_version(estate: Estate, driver: ClusterDriver, model: str) -> tuple[str, str]:
+    """(version, artifact_uri) the source serves now; else the newest trained version."""
+    info = driver.served().get(model)
+    if info and info.get("versions"):
+        weights = info.get("weights") or {}
+        version = max(info["versions"], key=lambda v: (weights.get(v, 0), v))
+        artifact = (info.get("artifacts") or {}).get(version)
+        if artifact:
+            return version, artifact
+    from multicloud.training.artifacts import artifact_uri, latest_version
+
+    version = latest_version(estate, model)
+    if version is None:
+        raise MoveFailed(f"{model}: not served on {driver.cluster_id} and no trained version exists")
+    return version, artifact_uri(estate, model, version)
+
+
+def apply_move(estate: Estate, move: dict[str, Any], run_id: str, *, home: Path | None = None,
+               ready_timeout_s: float = READY_TIMEOUT_S, health_check=None) -> dict[str, Any]:
+    """Apply one move; returns its result (status ``applied`` or ``rolled_back``), never half-done."""
+    from multicloud.rollout.baseline import baseline_runtime
+
+    mid = move_id(move)
+    done = _ledger(run_id, home).get(mid)
+    if done is not None and done["status"] == "applied":
+        return done
+    workload = estate.workload(move["workload"])
+    model, count = workload.model, int(move["replicas"])
+    source_id, target_id = move["source"], move["target"]
+    placement = current_placement(estate, home)
+    here = placement.get(workload.id, {})
+    started = time.monotonic()
+    result: dict[str, Any] = {"id": mid, **move, "model": model, "steps": []}
+    if here.get(source_id, 0) < count and here.get(target_id, 0) >= count:
+        # A retry after the placement was recorded but before the ledger was: already applied.
+        result.update(status="applied", seconds=0.0, note="already in the placement store")
+        _record(run_id, home, result)
+        return result
+
+    source = driver_for(estate, source_id, home=home)
+    target = driver_for(estate, target_id, home=home)
+    before_target = target.served().get(model, {})
+    try:
+        version, artifact = serving_version(estate, source, model)
+        result["version"] = version
+        desired = here.get(target_id, 0) + count
+        target.deploy(ModelDeployment(model, version, desired, artifact, baseline_runtime(estate),
+                                      {"model": model, "version": version, "workload": workload.id}))
+        result["steps"].append(f"deployed {model} {version} x{desired} at {target_id}")
+        status = target.wait_ready(model, version, ready_timeout_s)
+        if status.state != "complete":
+            raise MoveFailed(f"{target_id}: {model} {version} not ready: {status.message}")
+        endpoints = target.endpoints(model, version)
+        problems = (health_check or _health)(endpoints, version)
+        if not endpoints or problems:
+            raise MoveFailed(f"{target_id}: health gate failed: {problems or 'no endpoints'}")
+        result["steps"].append(f"health gate passed on {len(endpoints)} endpoint(s)")
+        weights = (target.served().get(model) or {}).get("weights") or {}
+        if weights.get(version, 0) == 0:
+            target.shift(model, {version: 100})
+        result["steps"].append(f"traffic for {model} at {target_id} on {version}")
+    except Exception as exc:
+        _restore(target, model, before_target)
+        result.update(status="rolled_back", error=f"{type(exc).__name__}: {exc}",
+                      seconds=round(time.monotonic() - started, 3))
+        result["steps"].append(f"rolled back {target_id}; {source_id} kept serving")
+        _record(run_id, home, result)
+        return result
+
+    left = here.get(source_id, 0) - count
+    source_info = source.served().get(model)
+    if source_info:
+        if left <= 0:
+            source.remove(model)
+        else:
+            source.scale(model, version, left)
+    result["steps"].append(f"{source_id}: {max(left, 0)} replica(s) left")
+    with _lock(placement_file(home).with_suffix(".lock")):
+        latest = current_placement(estate, home)
+        row = dict(latest.get(workload.id, {}))
+        row[source_id] = max(0, row.get(source_id, 0) - count)
+        row[target_id] = row.get(target_id, 0) + count
+        latest[workload.id] = row
+        save_placement(latest, home)
+    result.update(status="applied", seconds=round(time.monotonic() - started, 3))
+    _record(run_id, home, result)
+    return result
+
+
+def _health(endpoints: list[str], version: str) -> list[str]:
+    from multicloud.rollout.probes import probe_endpoint
+
+    samples = [s for url in endpoints for s in probe_endpoint(url, [], version)]
+    return [f"{s.url}: {s.error}" for s in samples if not s.ok]
+
+
+def _restore(target: ClusterDriver, model: str, before: dict[str, Any]) -> None:
+    """Put the target back to exactly the versions and replicas it ran before the move."""
+    now = target.served().get(model)
+    if not now:
+        return
+    old_versions = before.get("versions") or {}
+    if not old_versions:
+        target.remove(model)
+        return
+    for version in now["versions"]:
+        if version not in old_versions:
+            target.remove(model, version)
+        elif now["versions"][version] != old_versions[version]:
+            target.scale(model, version, old_versions[version])
+    if before.get("weights"):
+        target.shift(model, before["weights"])

@@ -1,0 +1,109 @@
+"""The baseline: cheapest feasible cluster per workload, one workload at a time.
+
+This is what a per-task optimiser (SkyPilot's, for one) does: every workload takes the cheapest
+cluster that fits it now, without looking at the others. Starting from the current placement,
+workloads are visited from the most expensive per replica down; a workload moves only if its own
+cost drops and the move budget allows it; otherwise it stays where it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from multicloud.cost.model import Assignment, ClusterData, Problem, WorkloadData, node_month, share
+
+
+def greedy(problem: Problem) -> Assignment:
+    clusters = {c.id: c for c in problem.clusters}
+    load = {c: [0.0, 0.0, 0.0, 0.0] for c in clusters}  # cpu, memory, gpu, node-equivalents
+    assignment: Assignment = {}
+    for w in problem.workloads:
+        assignment[w.id] = dict(w.current)
+        _add(load, clusters, w, w.current, +1)
+    budget = problem.max_moves
+
+    def per_replica(w: WorkloadData) -> float:
+        return max((_marginal(load, clusters[c], w) + w.egress_per_replica.get(c, 0.0)
+                    for c in w.current if c in clusters), default=0.0)
+
+    for w in sorted(problem.workloads, key=per_replica, reverse=True):
+        current = assignment[w.id]
+        _add(load, clusters, w, current, -1)
+        before = _workload_cost(load, clusters, w, current)
+        # A workload on a cluster it may not use, or that is over capacity, must move whatever it costs.
+        forced = any(c not in w.allowed or not _fits(load[c], clusters[c], _scaled(w, n))
+                     for c, n in current.items() if c in clusters)
+        candidate = _place(load, clusters, w)
+        if candidate is not None:
+            moves = sum(max(0, n - w.current.get(c, 0)) for c, n in candidate.items())
+            after = _workload_cost(load, clusters, w, candidate)
+            if moves <= budget and (forced or after < before - 1e-9):
+                assignment[w.id] = candidate
+                budget -= moves
+        _add(load, clusters, w, assignment[w.id], +1)
+    return assignment
+
+
+def _place(load, clusters: dict[str, ClusterData], w: WorkloadData) -> dict[str, int] | None:
+    """Replica by replica on the cheapest cluster with room; a critical workload's last replica
+    goes to another region when all the others share one."""
+    placed: dict[str, int] = {}
+    trial = {c: list(v) for c, v in load.items()}
+    for index in range(w.replicas):
+        regions = {clusters[c].region for c in placed}
+        must_spread = w.critical and index == w.replicas - 1 and len(regions) < 2
+        best, best_cost = None, float("inf")
+        for cid in sorted(w.allowed):
+            cluster = clusters.get(cid)
+            if cluster is None or (must_spread and cluster.region in regions) or not _fits(trial[cid], cluster, w):
+                continue
+            cost = _marginal(trial, cluster, w) + w.egress_per_replica.get(cid, 0.0)
+            cost += w.migration_cost if placed.get(cid, 0) >= w.current.get(cid, 0) else 0.0
+            if cost < best_cost - 1e-12:
+                best, best_cost = cid, cost
+        if best is None:
+            return None
+        placed[best] = placed.get(best, 0) + 1
+        _add(trial, clusters, w, {best: 1}, +1)
+    return placed
+
+
+def _scaled(w: WorkloadData, replicas: int) -> WorkloadData:
+    return replace(w, cpu=w.cpu * replicas, memory_gb=w.memory_gb * replicas, gpu=w.gpu * replicas)
+
+
+def _fits(row: list[float], cluster: ClusterData, w: WorkloadData) -> bool:
+    eps = 1e-9
+    return (row[0] + w.cpu <= cluster.cpu + eps and row[1] + w.memory_gb <= cluster.memory_gb + eps
+            and row[2] + w.gpu <= cluster.gpu)
+
+
+def _marginal(load, cluster: ClusterData, w: WorkloadData) -> float:
+    nodes = load[cluster.id][3]
+    extra = share(w, cluster)
+    paid_before = max(0.0, nodes - cluster.committed_nodes)
+    paid_after = max(0.0, nodes + extra - cluster.committed_nodes)
+    return (paid_after - paid_before) * node_month(cluster)
+
+
+def _workload_cost(load, clusters, w: WorkloadData, placement: dict[str, int]) -> float:
+    """What ``placement`` adds on top of ``load`` (which must not contain ``w``)."""
+    trial = {c: list(v) for c, v in load.items()}
+    total = 0.0
+    for cid, n in placement.items():
+        for _ in range(n):
+            total += _marginal(trial, clusters[cid], w) + w.egress_per_replica.get(cid, 0.0)
+            _add(trial, clusters, w, {cid: 1}, +1)
+        total += max(0, n - w.current.get(cid, 0)) * w.migration_cost
+    return total
+
+
+def _add(load, clusters, w: WorkloadData, placement, sign: int) -> None:
+    for cid, n in placement.items():
+        if cid not in load:
+            continue
+        row = load[cid]
+        row[0] += sign * n * w.cpu
+        row[1] += sign * n * w.memory_gb
+        row[2] += sign * n * w.gpu
+        row[3] += sign * n * share(w, clusters[cid])

@@ -1,0 +1,122 @@
+"""Faults a rehearsal injects, and how each is undone. Every fault is in the ledger before it happens.
+
+- ``servers_stopped``: the primary cluster's model servers for the pair's workloads are scaled to
+  zero through the cluster driver (local: the processes stop; Kubernetes: deployments scale to 0).
+  Undo scales every version back to its recorded replicas and waits until ready.
+- ``storage_offline``: the primary region's storage folder is renamed aside (one atomic rename;
+  readers see it gone). Undo renames it back. Only ``file://`` storage can be taken offline here;
+  on a real cloud the storage outage is a scenario to rehearse with the provider's own tools.
+
+Other ledger kinds the rehearsal records (traffic, replica promotion, standby, probe, gateway)
+have their undo handlers in ``rehearsal.undo_handlers``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from multicloud.dr.ledger import APPLIED, FaultLedger
+
+log = logging.getLogger(__name__)
+
+SCENARIO_FAULTS = {
+    "region_outage": ("servers_stopped", "storage_offline"),
+    "cluster_loss": ("servers_stopped",),
+    "storage_loss": ("storage_offline",),
+}
+READY_TIMEOUT_S = 60.0
+
+
+def _driver(estate, cluster_id: str):
+    from multicloud import drivers
+
+    return drivers.driver_for(estate, cluster_id)
+
+
+def stop_servers(estate, ledger: FaultLedger, cluster_id: str, models: list[str], run_id: str = "") -> dict:
+    """Scale every version of ``models`` on ``cluster_id`` to zero; returns what was running."""
+    existing = ledger.find_open("servers_stopped", cluster_id)
+    if existing:  # a retried task: the fault is already recorded (and maybe applied)
+        running = existing["undo"]["versions"]
+        entry_id = existing["id"]
+    else:
+        served = _driver(estate, cluster_id).served()
+        running = {m: dict(served[m]["versions"]) for m in models if m in served}
+        entry_id = ledger.record("servers_stopped", cluster_id, {"cluster": cluster_id, "versions": running}, run_id)
+    driver = _driver(estate, cluster_id)
+    for model, versions in running.items():
+        for version in versions:
+            driver.scale(model, version, 0)
+    ledger.mark(entry_id, APPLIED)
+    log.info("fault: stopped %s on %s", running, cluster_id)
+    return running
+
+
+def undo_servers_stopped(estate, undo: dict[str, Any]) -> None:
+    driver = _driver(estate, undo["cluster"])
+    for model, versions in undo["versions"].items():
+        for version, replicas in versions.items():
+            driver.scale(model, version, replicas)
+    for model, versions in undo["versions"].items():
+        for version, replicas in versions.items():
+            if replicas:
+                status = driver.wait_ready(model, version, READY_TIMEOUT_S)
+                if status.state != "complete":
+                    raise RuntimeError(f"{undo['cluster']}: {model} {version} did not come back: {status.message}")
+    log.info("undo: restarted %s on %s", undo["versions"], undo["cluster"])
+
+
+def local_storage_path(storage_url: str) -> Path:
+    if not storage_url.startswith("file://"):
+        raise ValueError(f"only file:// storage can be taken offline on this estate; got {storage_url!r}")
+    return Path(storage_url.removeprefix("file://"))
+
+
+def take_storage_offline(estate, ledger: FaultLedger, region_id: str, run_id: str = "") -> str:
+    path = local_storage_path(estate.region(region_id).storage.url)
+    existing = ledger.find_open("storage_offline", region_id)
+    if existing:
+        aside = Path(existing["undo"]["aside"])
+        entry_id = existing["id"]
+    else:
+        aside = path.with_name(f"{path.name}.offline-{int(time.time() * 1000)}")
+        entry_id = ledger.record("storage_offline", region_id, {"path": str(path), "aside": str(aside)}, run_id)
+    if path.exists():
+        os.rename(path, aside)
+    elif not aside.exists():  # nothing to take away: still an outage, recorded as such
+        aside.mkdir(parents=True)
+    ledger.mark(entry_id, APPLIED)
+    log.info("fault: storage of %s moved aside to %s", region_id, aside.name)
+    return str(aside)
+
+
+def undo_storage_offline(undo: dict[str, Any]) -> None:
+    path, aside = Path(undo["path"]), Path(undo["aside"])
+    if not aside.exists():
+        if path.exists():
+            return  # already restored
+        raise FileNotFoundError(f"neither {path} nor its offline copy {aside} exists")
+    if path.exists():
+        if any(path.iterdir()):
+            # Something wrote to the region while it was "down": keep both, never lose data.
+            path.rename(path.with_name(f"{path.name}.written-during-outage-{int(time.time())}"))
+        else:
+            path.rmdir()
+    os.rename(aside, path)
+    log.info("undo: storage %s back in place", path)
+
+
+def storage_fingerprint(storage_url: str) -> dict[str, Any]:
+    """Files and sizes under a file:// storage root: equal before and after means nothing was lost."""
+    try:
+        root = local_storage_path(storage_url)
+    except ValueError:
+        return {"url": storage_url, "checked": False}
+    if not root.exists():
+        return {"url": storage_url, "exists": False, "files": 0, "bytes": 0}
+    files = [p for p in root.rglob("*") if p.is_file()]
+    return {"url": storage_url, "exists": True, "files": len(files), "bytes": sum(p.stat().st_size for p in files)}

@@ -1,0 +1,252 @@
+"""The local estate's traffic steering: a small HTTP reverse proxy on loopback.
+
+Stands in for a global DNS name / load balancer. Requests to ``/<endpoint>/<path>`` go to one of
+the endpoint's backends in the route table, a JSON file under the estate home::
+
+    {"routes": {"churn-eu.global": {"region": "oci-fra", "backends": ["http://127.0.0.1:8101"]}}}
+
+The file is re-read whenever it changes, so switching traffic is one atomic file write (see
+``steering.LocalGatewaySteering``). Every answer carries ``X-Served-Region`` and
+``X-Served-Backend`` so a probe knows which region answered. Run as its own process::
+
+    python -m multicloud.dr.gateway --routes FILE --info FILE
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from multicloud.dr.ledger import dr_state_dir
+from multicloud.reports import atomic_write_text
+
+BACKEND_TIMEOUT_S = 2.0
+_HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host",
+                "proxy-authorization", "proxy-authenticate"}
+
+
+def routes_file(home: Path | None = None) -> Path:
+    return dr_state_dir(home) / "gateway-routes.json"
+
+
+def info_file(home: Path | None = None) -> Path:
+    return dr_state_dir(home) / "gateway.json"
+
+
+def read_routes(path: Path) -> dict[str, dict[str, Any]]:
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text()).get("routes", {})
+
+
+def write_routes(path: Path, routes: dict[str, dict[str, Any]]) -> None:
+    atomic_write_text(path, json.dumps({"routes": routes}, indent=2, sort_keys=True))
+
+
+class RouteTable:
+    """The route file, re-read when its modification time or size changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stamp: tuple[int, int] | None = None
+        self._routes: dict[str, dict[str, Any]] = {}
+        self._counters: dict[str, itertools.count] = {}
+        self._lock = threading.Lock()
+
+    def lookup(self, endpoint: str) -> tuple[str | None, list[str]]:
+        with self._lock:
+            try:
+                stat = self.path.stat()
+                stamp = (stat.st_mtime_ns, stat.st_size)
+            except FileNotFoundError:
+                stamp = None
+            if stamp != self._stamp:
+                self._routes = read_routes(self.path) if stamp else {}
+                self._stamp = stamp
+            route = self._routes.get(endpoint)
+            if not route:
+                return None, []
+            backends = list(route.get("backends", []))
+            start = next(self._counters.setdefault(endpoint, itertools.count())) % max(1, len(backends))
+            return route.get("region"), backends[start:] + backends[:start]
+
+
+def make_server(routes_path: Path, port: int = 0) -> ThreadingHTTPServer:
+    table = RouteTable(routes_path)
+
+    class Proxy(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *_args: Any) -> None:
+            return
+
+        def _proxy(self) -> None:
+            if self.path == "/_gateway/healthz":
+                self._answer(200, b'{"status": "ok"}', {})
+                return
+            endpoint, _, rest = self.path.lstrip("/").partition("/")
+            region, backends = table.lookup(endpoint)
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length) if length else None
+            if not backends:
+                self._answer(404, json.dumps({"error": f"no route for endpoint {endpoint!r}"}).encode(), {})
+                return
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS}
+            last_error = "no backend tried"
+            for backend in backends:
+                target = urlsplit(backend)
+                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=BACKEND_TIMEOUT_S)
+                try:
+                    conn.request(self.command, "/" + rest, body=body, headers=headers)
+                    reply = conn.getresponse()
+                    data = reply.read()
+                except OSError as exc:
+                    last_error = f"{backend}: {type(exc).__name__}: {exc}"
+                    continue
+                finally:
+                    conn.close()
+                extra = {"X-Served-Region": region or "", "X-Served-Backend": backend}
+                passed = {k: v for k, v in reply.getheaders() if k.lower() not in _HOP_HEADERS | {"content-length"}}
+                self._answer(reply.status, data, {**passed, **extra})
+                return
+            self._answer(502, json.dumps({"error": f"every backend of {endpoint!r} failed; last: {last_error}"}).encode(),
+                         {"X-Served-Region": region or ""})
+
+        def _answer(self, status: int, data: bytes, headers: dict[str, str]) -> None:
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _proxy
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Proxy)
+    server.daemon_threads = True
+    return server
+
+
+# ---- process management ---------------------------------------------------------------------
+def running_gateway(home: Path | None = None) -> dict[str, Any] | None:
+    """The gateway's {pid, port, url} if its process is alive and answers, else None."""
+    path = info_file(home)
+    if not path.exists():
+        return None
+    info = json.loads(path.read_text())
+    if not _alive(info["pid"]):
+        return None
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", info["port"], timeout=1)
+        conn.request("GET", "/_gateway/healthz")
+        ok = conn.getresponse().status == 200
+        conn.close()
+    except OSError:
+        ok = False
+    return info if ok else None
+
+
+def start_gateway(home: Path | None = None, timeout_s: float = 15.0) -> tuple[dict[str, Any], bool]:
+    """Start the gateway unless one runs; returns (info, started_now)."""
+    existing = running_gateway(home)
+    if existing:
+        return existing, False
+    info_path = info_file(home)
+    info_path.unlink(missing_ok=True)
+    info_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path = info_path.with_suffix(".log")
+    with log_path.open("ab") as log_handle:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "multicloud.dr.gateway", "--routes", str(routes_file(home)),
+             "--info", str(info_path)],
+            stdout=log_handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+        )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gateway exited with {process.returncode}; see {log_path}")
+        info = running_gateway(home)
+        if info:
+            return info, True
+        time.sleep(0.05)
+    process.kill()
+    raise TimeoutError(f"gateway did not answer within {timeout_s}s; see {log_path}")
+
+
+def stop_gateway(home: Path | None = None, timeout_s: float = 5.0) -> bool:
+    path = info_file(home)
+    if not path.exists():
+        return False
+    pid = json.loads(path.read_text())["pid"]
+    stopped = terminate(pid, timeout_s)
+    path.unlink(missing_ok=True)
+    return stopped
+
+
+def terminate(pid: int, timeout_s: float = 5.0) -> bool:
+    """SIGTERM, wait, then SIGKILL. False if the process was already gone."""
+    if not _alive(pid):
+        return False
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    return True
+
+
+def _alive(pid: int) -> bool:
+    try:
+        done, _status = os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
+        if done == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is not alive
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return True
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--routes", required=True, type=Path)
+    parser.add_argument("--info", required=True, type=Path)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    server = make_server(args.routes, args.port)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
+    port = server.server_address[1]
+    atomic_write_text(args.info, json.dumps({"pid": os.getpid(), "port": port, "url": f"http://127.0.0.1:{port}"}))
+    server.serve_forever(poll_interval=0.2)
+    server.server_close()
+
+
+if __name__ == "__main__":
+    main()

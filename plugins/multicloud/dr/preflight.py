@@ -1,0 +1,192 @@
+"""Preflight: is the pair fit for a rehearsal? A failed check stops it before any fault.
+
+Checks (each a ``Check`` with a one-line detail):
+- the secondary serves the pair's workloads healthily (same version as the primary), or, when it
+  runs none (pilot light), has the capacity to take them;
+- the secondary's cluster capacity holds the primary's replicas on top of what it runs already;
+- each pair dataset's replica at the secondary lags the primary by less than the RPO target;
+- network: on the local estate both clusters' endpoints answer; on OCI, the FastConnect virtual
+  circuit of either region is PROVISIONED with BGP up and its DRG is AVAILABLE (OCIHook).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from multicloud.dr.watermarks import dataset_watermarks
+from multicloud.placement import current_placement
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class PreflightFailed(RuntimeError):
+    def __init__(self, checks: list[Check]) -> None:
+        self.checks = checks
+        failed = "; ".join(f"{c.name}: {c.detail}" for c in checks if not c.ok)
+        super().__init__(f"preflight failed, nothing injected: {failed}")
+
+
+def _driver(estate, cluster_id: str):
+    from multicloud import drivers
+
+    return drivers.driver_for(estate, cluster_id)
+
+
+def cluster_of(estate, region_id: str) -> str:
+    region = estate.region(region_id)
+    if region.cluster is None:
+        raise ValueError(f"region {region_id!r} has no cluster: it cannot serve a DR pair's workloads")
+    return region.cluster.id
+
+
+def served_version(served: dict[str, Any], model: str) -> str | None:
+    """The version taking most traffic (the one a probe will see)."""
+    entry = served.get(model)
+    if not entry:
+        return None
+    live = {v: r for v, r in entry["versions"].items() if r > 0}
+    weights = {v: w for v, w in (entry.get("weights") or {}).items() if v in live}
+    if weights:
+        return max(weights, key=lambda v: (weights[v], v))
+    return max(live) if live else None
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as reply:
+            return reply.status == 200 and bool(json.loads(reply.read()))
+    except (OSError, ValueError):
+        return False
+
+
+def check_secondary_serving(estate, pair) -> list[Check]:
+    primary, secondary = cluster_of(estate, pair.primary), cluster_of(estate, pair.secondary)
+    p_served, s_served = _driver(estate, primary).served(), _driver(estate, secondary).served()
+    s_driver = _driver(estate, secondary)
+    checks = []
+    for workload_id in pair.workloads:
+        model = estate.workload(workload_id).model
+        p_version, s_version = served_version(p_served, model), served_version(s_served, model)
+        name = f"secondary serves {workload_id}"
+        if p_version is None:
+            checks.append(Check(name, False, f"the primary {primary} does not serve {model}: nothing to fail over"))
+        elif s_version is None:
+            checks.append(Check(name, True, f"pilot light: {secondary} runs no {model}; failover deploys {p_version}"))
+        elif s_version != p_version:
+            checks.append(Check(name, False, f"{secondary} serves {model} {s_version} but the primary serves "
+                                             f"{p_version}: failover would serve a different model"))
+        else:
+            urls = s_driver.endpoints(model, s_version)
+            healthy = [u for u in urls if _answers(u)]
+            ok = bool(healthy) and s_driver.status(model, s_version).state == "complete"
+            checks.append(Check(name, ok, f"{len(healthy)}/{len(urls)} replica(s) of {model} {s_version} answer"
+                                          f" on {secondary}" if urls else f"{secondary}: no replica of {model} runs"))
+    return checks
+
+
+def check_capacity(estate, pair) -> Check:
+    primary, secondary = cluster_of(estate, pair.primary), cluster_of(estate, pair.secondary)
+    placement = current_placement(estate)
+    _region, spec = estate.cluster(secondary)
+    used_cpu = used_mem = need_cpu = need_mem = 0.0
+    for workload in estate.workloads:
+        replicas_here = placement.get(workload.id, {}).get(secondary, 0)
+        used_cpu += replicas_here * workload.resources.cpu
+        used_mem += replicas_here * workload.resources.memory_gb
+        if workload.id in pair.workloads:
+            moving = placement.get(workload.id, {}).get(primary, 0)
+            need_cpu += moving * workload.resources.cpu
+            need_mem += moving * workload.resources.memory_gb
+    free_cpu, free_mem = spec.capacity.cpu - used_cpu, spec.capacity.memory_gb - used_mem
+    ok = need_cpu <= free_cpu and need_mem <= free_mem
+    return Check("secondary capacity", ok,
+                 f"{secondary} has {free_cpu:g} vCPU / {free_mem:g} GB free; the primary's workloads need "
+                 f"{need_cpu:g} vCPU / {need_mem:g} GB")
+
+
+def check_replica_lag(estate, pair) -> tuple[list[Check], dict[str, dict[str, float | None]]]:
+    primary = dataset_watermarks(estate, pair.primary, pair.datasets)
+    secondary = dataset_watermarks(estate, pair.secondary, pair.datasets)
+    checks = []
+    for dataset in pair.datasets:
+        p, s = primary[dataset], secondary[dataset]
+        name = f"replica lag {dataset}"
+        if p is None:
+            checks.append(Check(name, False, f"no data for {dataset} at the primary {pair.primary}: RPO unmeasurable"))
+        elif s is None:
+            checks.append(Check(name, False, f"no replica of {dataset} at the secondary {pair.secondary}"))
+        else:
+            lag = max(0.0, p - s)
+            checks.append(Check(name, lag <= pair.rpo_target_s,
+                                f"{pair.secondary} lags {lag:.0f}s behind {pair.primary} (RPO target {pair.rpo_target_s:g}s)"))
+    return checks, {"primary": primary, "secondary": secondary}
+
+
+def check_local_reachability(estate, pair) -> list[Check]:
+    checks = []
+    for role, region_id in (("primary", pair.primary), ("secondary", pair.secondary)):
+        cluster = cluster_of(estate, region_id)
+        driver = _driver(estate, cluster)
+        urls = [u for w in pair.workloads for u in driver.endpoints(estate.workload(w).model)]
+        if role == "secondary" and not urls:
+            continue  # pilot light: nothing to reach yet (capacity is checked instead)
+        answering = [u for u in urls if _answers(u)]
+        checks.append(Check(f"{role} endpoints answer", bool(answering),
+                            f"{len(answering)}/{len(urls)} endpoint(s) of {cluster} answer /healthz"))
+    return checks
+
+
+def check_oci_network(estate, pair, oci_conn_id: str) -> list[Check]:
+    """FastConnect virtual circuits named by either region, and the DRG each terminates on."""
+    circuits = [(r, estate.region(r).fastconnect) for r in (pair.primary, pair.secondary)
+                if estate.region(r).fastconnect]
+    if not circuits:
+        return []
+    import oci
+
+    from multicloud.hooks.oci import OCIHook
+
+    client = OCIHook(oci_conn_id).get_client(oci.core.VirtualNetworkClient)
+    checks = []
+    for region_id, circuit_id in circuits:
+        try:
+            circuit = client.get_virtual_circuit(circuit_id).data
+        except oci.exceptions.ServiceError as err:
+            checks.append(Check(f"FastConnect {region_id}", False, f"{circuit_id}: {err.status} {err.code}"))
+            continue
+        ok = (circuit.lifecycle_state == "PROVISIONED" and circuit.bgp_session_state == "UP"
+              and circuit.provider_state in (None, "ACTIVE"))
+        checks.append(Check(f"FastConnect {region_id}", ok,
+                            f"{circuit.display_name or circuit_id}: {circuit.lifecycle_state}, BGP "
+                            f"{circuit.bgp_session_state}, provider {circuit.provider_state}"))
+        if circuit.gateway_id:
+            try:
+                drg = client.get_drg(circuit.gateway_id).data
+                checks.append(Check(f"DRG {region_id}", drg.lifecycle_state == "AVAILABLE",
+                                    f"{drg.display_name or drg.id}: {drg.lifecycle_state}"))
+            except oci.exceptions.ServiceError as err:
+                checks.append(Check(f"DRG {region_id}", False, f"{circuit.gateway_id}: {err.status} {err.code}"))
+    return checks
+
+
+def run_preflight(estate, pair, oci_conn_id: str = "oci_default") -> tuple[list[Check], dict[str, Any]]:
+    """Every check (none short-circuits, so one run shows everything wrong) and the watermarks seen."""
+    checks: list[Check] = []
+    checks += check_secondary_serving(estate, pair)
+    checks.append(check_capacity(estate, pair))
+    lag_checks, watermarks = check_replica_lag(estate, pair)
+    checks += lag_checks
+    checks += check_local_reachability(estate, pair)
+    checks += check_oci_network(estate, pair, oci_conn_id)
+    return checks, {"watermarks": watermarks}

@@ -1,0 +1,136 @@
+"""A continuous probe of a DR pair's global endpoint, run as its own process.
+
+Every ``interval`` seconds it POSTs ``{root}/predict`` and GETs ``{root}/version`` (root: the
+local gateway's ``http://127.0.0.1:PORT/<endpoint>`` or a real global name ``https://<endpoint>``)
+and appends one JSON line per probe: wall-clock time, HTTP status, the region that answered
+(the gateway's ``X-Served-Region``, else the ``cluster`` the model server reports, mapped to its
+region), the version served, latency, error. ``scoring.Sample`` is the line's shape.
+
+    python -m multicloud.dr.probe --root http://127.0.0.1:PORT/churn-eu.global --out FILE
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from multicloud.dr.gateway import _alive, terminate
+from multicloud.dr.scoring import Sample
+
+REQUEST_TIMEOUT_S = 2.0
+
+
+def _call(url: str, payload: bytes | None) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, data=payload, method="POST" if payload is not None else "GET",
+                                     headers={"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as reply:
+            return reply.status, dict(reply.headers.items()), reply.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers.items()), err.read()
+
+
+def probe_once(root: str, payload: dict[str, Any], cluster_regions: dict[str, str] | None = None) -> Sample:
+    started = time.time()
+    root = root.rstrip("/")
+    try:
+        status, headers, body = _call(f"{root}/predict", json.dumps(payload).encode())
+        region = headers.get("X-Served-Region") or None
+        if status != 200:
+            return Sample(started, status, region, None, _ms(started), f"predict answered {status}: {body[:120]!r}")
+        v_status, _h, v_body = _call(f"{root}/version", None)
+        version, cluster = _identity_of(v_body) if v_status == 200 else (None, None)
+        region = region or (cluster_regions or {}).get(cluster or "")
+        error = None if v_status == 200 else f"version answered {v_status}"
+        return Sample(started, status, region, version, _ms(started), error)
+    except (OSError, ValueError) as exc:
+        return Sample(started, None, None, None, _ms(started), f"{type(exc).__name__}: {exc}")
+
+
+def _identity_of(body: bytes) -> tuple[str | None, str | None]:
+    """(version, cluster) from a model server's /version answer."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body.decode(errors="replace").strip() or None, None
+    if isinstance(data, dict):
+        value = data.get("version") or data.get("model_version")
+        return (str(value) if value is not None else None), data.get("cluster")
+    return str(data), None
+
+
+def _ms(started: float) -> float:
+    return round((time.time() - started) * 1000, 2)
+
+
+def read_samples(path: Path) -> list[Sample]:
+    if not path.exists():
+        return []
+    samples = []
+    for line in path.read_text().splitlines():
+        try:
+            samples.append(Sample.from_dict(json.loads(line)))
+        except ValueError:
+            continue  # the line being written right now
+    return samples
+
+
+def start_probe(root: str, out: Path, payload: dict[str, Any], interval_s: float = 0.2,
+                cluster_regions: dict[str, str] | None = None) -> int:
+    """Start the probe process; returns its pid (recorded in the fault ledger by the caller)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "multicloud.dr.probe", "--root", root, "--out", str(out),
+         "--interval", str(interval_s), "--payload", json.dumps(payload),
+         "--cluster-regions", json.dumps(cluster_regions or {})],
+        stdout=subprocess.DEVNULL, stderr=out.with_suffix(".log").open("ab"), stdin=subprocess.DEVNULL,
+        start_new_session=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+    )
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not read_samples(out):
+        if process.poll() is not None:
+            raise RuntimeError(f"probe exited with {process.returncode}; see {out.with_suffix('.log')}")
+        time.sleep(0.05)
+    return process.pid
+
+
+def stop_probe(pid: int) -> bool:
+    return terminate(pid) if _alive(pid) else False
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="probe a DR endpoint continuously")
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--cluster-regions", default="{}")
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--interval", type=float, default=0.2)
+    parser.add_argument("--payload", default="{}")
+    args = parser.parse_args(argv)
+    payload = json.loads(args.payload)
+    cluster_regions = json.loads(args.cluster_regions)
+    running = True
+
+    def _stop(*_: Any) -> None:
+        nonlocal running
+        running = False
+
+    signal.signal(signal.SIGTERM, _stop)
+    with args.out.open("a", encoding="utf-8") as out:
+        while running:
+            tick = time.monotonic()
+            out.write(json.dumps(probe_once(args.root, payload, cluster_regions).as_dict()) + "\n")
+            out.flush()
+            time.sleep(max(0.0, args.interval - (time.monotonic() - tick)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""Traffic steering for a DR pair's global endpoint: one interface, three backends.
+
+- ``LocalGatewaySteering``: the local estate's gateway route table (``dr.gateway``).
+- ``Route53Steering``: weighted records of the endpoint's name in a Route 53 hosted zone, through
+  the amazon provider's ``AwsBaseHook(client_type="route53")``. Convention: each record's
+  ``SetIdentifier`` is the estate region id it points at; failover gives the target region weight
+  100 and every other region 0 (Route 53 then answers only with the target).
+- ``OCIDnsSteering``: an OCI DNS steering policy through ``OCIHook``: answers whose ``pool`` is
+  the target region id stay enabled, the others are disabled (``isDisabled``).
+
+``snapshot`` returns a JSON-able picture that ``restore`` puts back exactly; the fault ledger
+stores it before every switch, so fail-back and crash recovery share one path.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+from multicloud.dr import gateway
+
+
+class TrafficSteering(ABC):
+    name = "abstract"
+
+    @abstractmethod
+    def snapshot(self, endpoint: str) -> Any:
+        """Everything ``restore`` needs to put the endpoint's routing back exactly."""
+
+    @abstractmethod
+    def point_to(self, endpoint: str, region: str, backends: list[str]) -> None:
+        """Send all of ``endpoint``'s traffic to ``region`` (local backends are URLs)."""
+
+    @abstractmethod
+    def restore(self, endpoint: str, snapshot: Any) -> None:
+        """Put back what ``snapshot`` returned."""
+
+    @abstractmethod
+    def serving_region(self, endpoint: str) -> str | None:
+        """Which region the endpoint sends traffic to now (None: none or several)."""
+
+
+class LocalGatewaySteering(TrafficSteering):
+    name = "local-gateway"
+
+    def __init__(self, home: Path | None = None) -> None:
+        self.path = gateway.routes_file(home)
+
+    def snapshot(self, endpoint: str) -> dict[str, Any] | None:
+        return gateway.read_routes(self.path).get(endpoint)
+
+    def point_to(self, endpoint: str, region: str, backends: list[str]) -> None:
+        if not backends:
+            raise ValueError(f"cannot route {endpoint!r} to {region}: no backend answers there")
+        routes = gateway.read_routes(self.path)
+        routes[endpoint] = {"region": region, "backends": list(backends)}
+        gateway.write_routes(self.path, routes)
+
+    def restore(self, endpoint: str, snapshot: dict[str, Any] | None) -> None:
+        routes = gateway.read_routes(self.path)
+        if snapshot is None:
+            routes.pop(endpoint, None)
+        else:
+            routes[endpoint] = snapshot
+        gateway.write_routes(self.path, routes)
+
+    def serving_region(self, endpoint: str) -> str | None:
+        route = self.snapshot(endpoint)
+        return route.get("region") if route else None
+
+
+class Route53Steering(TrafficSteering):
+    name = "route53"
+
+    def __init__(self, zone_id: str, aws_conn_id: str = "aws_default", region_name: str | None = None) -> None:
+        self.zone_id = zone_id
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+
+    def _client(self):
+        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+        return AwsBaseHook(aws_conn_id=self.aws_conn_id, client_type="route53", region_name=self.region_name).conn
+
+    def _records(self, endpoint: str) -> list[dict[str, Any]]:
+        name = _fqdn(endpoint)
+        client = self._client()
+        found: list[dict[str, Any]] = []
+        paginator = client.get_paginator("list_resource_record_sets")
+        for page in paginator.paginate(HostedZoneId=self.zone_id, StartRecordName=name):
+            for record in page["ResourceRecordSets"]:
+                if record["Name"] == name and "SetIdentifier" in record and "Weight" in record:
+                    found.append(record)
+        return found
+
+    def snapshot(self, endpoint: str) -> list[dict[str, Any]]:
+        records = self._records(endpoint)
+        if not records:
+            raise LookupError(f"Route 53 zone {self.zone_id}: no weighted records named {_fqdn(endpoint)}")
+        return records
+
+    def point_to(self, endpoint: str, region: str, backends: list[str]) -> None:
+        records = self.snapshot(endpoint)
+        if region not in {r["SetIdentifier"] for r in records}:
+            raise LookupError(f"Route 53 zone {self.zone_id}: {_fqdn(endpoint)} has no record with "
+                              f"SetIdentifier {region!r} (the convention: one weighted record per region id)")
+        changes = [{"Action": "UPSERT", "ResourceRecordSet": {**r, "Weight": 100 if r["SetIdentifier"] == region else 0}}
+                   for r in records]
+        self._change(changes, f"DR failover of {endpoint} to {region}")
+
+    def restore(self, endpoint: str, snapshot: list[dict[str, Any]]) -> None:
+        self._change([{"Action": "UPSERT", "ResourceRecordSet": r} for r in snapshot], f"DR restore of {endpoint}")
+
+    def serving_region(self, endpoint: str) -> str | None:
+        live = [r["SetIdentifier"] for r in self._records(endpoint) if r.get("Weight", 0) > 0]
+        return live[0] if len(live) == 1 else None
+
+    def _change(self, changes: list[dict[str, Any]], comment: str) -> None:
+        client = self._client()
+        reply = client.change_resource_record_sets(
+            HostedZoneId=self.zone_id, ChangeBatch={"Comment": comment, "Changes": changes})
+        change_id = reply["ChangeInfo"]["Id"]
+        if reply["ChangeInfo"]["Status"] != "INSYNC":
+            client.get_waiter("resource_record_sets_changed").wait(
+                Id=change_id, WaiterConfig={"Delay": 2, "MaxAttempts": 60})
+
+
+class OCIDnsSteering(TrafficSteering):
+    name = "oci-dns"
+
+    def __init__(self, steering_policy_id: str, oci_conn_id: str = "oci_default") -> None:
+        self.policy_id = steering_policy_id
+        self.oci_conn_id = oci_conn_id
+
+    def _client(self):
+        import oci
+
+        from multicloud.hooks.oci import OCIHook
+
+        return OCIHook(self.oci_conn_id).get_client(oci.dns.DnsClient)
+
+    def snapshot(self, endpoint: str) -> dict[str, Any]:
+        import oci
+
+        policy = self._client().get_steering_policy(self.policy_id).data
+        return {"answers": oci.util.to_dict(policy.answers), "rules": oci.util.to_dict(policy.rules),
+                "template": policy.template, "ttl": policy.ttl}
+
+    def point_to(self, endpoint: str, region: str, backends: list[str]) -> None:
+        current = self.snapshot(endpoint)
+        if region not in {a["pool"] for a in current["answers"]}:
+            raise LookupError(f"OCI steering policy {self.policy_id}: no answer in pool {region!r}")
+        answers = [{**a, "is_disabled": a["pool"] != region} for a in current["answers"]]
+        self._update({**current, "answers": answers})
+
+    def restore(self, endpoint: str, snapshot: dict[str, Any]) -> None:
+        self._update(snapshot)
+
+    def serving_region(self, endpoint: str) -> str | None:
+        live = {a["pool"] for a in self.snapshot(endpoint)["answers"] if not a.get("is_disabled")}
+        return next(iter(live)) if len(live) == 1 else None
+
+    def _update(self, state: dict[str, Any]) -> None:
+        from oci.dns.models import SteeringPolicyAnswer, UpdateSteeringPolicyDetails
+
+        client = self._client()
+        answers = [SteeringPolicyAnswer(**{k: a.get(k) for k in ("name", "rtype", "rdata", "pool", "is_disabled")})
+                   for a in state["answers"]]
+        rules = [client.base_client.deserialize_response_data(json.dumps(_camel(r)).encode(), "SteeringPolicyRule")
+                 for r in state.get("rules") or []]
+        details = UpdateSteeringPolicyDetails(answers=answers, rules=rules, template=state.get("template"),
+                                              ttl=state.get("ttl"))
+        client.update_steering_policy(self.policy_id, details)
+
+
+def steering_for(pair, home: Path | None = None) -> TrafficSteering:
+    """The pair's steering: Route 53 when a zone is set, OCI DNS when a policy is set, else the gateway."""
+    if pair.route53_zone_id:
+        return Route53Steering(pair.route53_zone_id, aws_conn_id=pair.steering_connection_id or "aws_default")
+    if pair.oci_steering_policy_id:
+        return OCIDnsSteering(pair.oci_steering_policy_id, oci_conn_id=pair.steering_connection_id or "oci_default")
+    return LocalGatewaySteering(home)
+
+
+def _fqdn(name: str) -> str:
+    return name if name.endswith(".") else name + "."
+
+
+def _camel(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_camel_key(k): _camel(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    return value
+
+
+def _camel_key(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(p.title() for p in rest)

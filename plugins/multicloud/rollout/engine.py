@@ -1,0 +1,112 @@
+"""The per-cluster steps of a rollout and the run's journal. No Airflow import.
+
+The journal (``{estate home}/state/rollouts/<run>.json``, locked, written atomically) records
+what a run touched BEFORE it touches it, with the cluster's previous versions and weights, so a
+failed gate, a failed deploy, a rejected approval or a killed task can always be rolled back on
+every cluster the run touched, and nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from multicloud import paths
+from multicloud.drivers.base import ClusterDriver, ModelDeployment
+from multicloud.reports import atomic_write_text
+
+
+class RolloutFailed(RuntimeError):
+    """A cluster did not become ready, or a gate failed."""
+
+
+class Journal:
+    def __init__(self, run_id: str, home: Path | None = None) -> None:
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", run_id)
+        self.path = paths.state_dir(home) / "rollouts" / f"{safe}.json"
+
+    def read(self) -> dict[str, Any]:
+        if not self.path.exists():
+            return {"touched": [], "events": [], "promoted": False, "rolled_back": []}
+        return json.loads(self.path.read_text())
+
+    @contextlib.contextmanager
+    def update(self) -> Iterator[dict[str, Any]]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".lock"), "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                data = self.read()
+                yield data
+                atomic_write_text(self.path, json.dumps(data, indent=2, sort_keys=True))
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def event(self, kind: str, **fields: Any) -> None:
+        with self.update() as data:
+            data["events"].append({"kind": kind, "at": time.time(), **fields})
+
+
+def deploy_item(driver: ClusterDriver, item: dict[str, Any], *, strategy: str, runtime: dict[str, Any],
+                journal: Journal, ready_timeout_s: float, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """Deploy one model version on one cluster beside what runs, wait for readiness, set weights."""
+    model, version, cluster = item["model"], item["version"], item["cluster"]
+    before = driver.served().get(model, {})
+    with journal.update() as data:
+        if not any(t["cluster"] == cluster and t["model"] == model for t in data["touched"]):
+            data["touched"].append({"cluster": cluster, "model": model, "version": version,
+                                    "previous": {"versions": before.get("versions", {}),
+                                                 "weights": before.get("weights", {})}})
+    started = time.monotonic()
+    driver.deploy(ModelDeployment(model, version, item["replicas"], item["artifact_uri"], runtime,
+                                  {"model": model, "version": version, **(labels or {})}))
+    status = driver.wait_ready(model, version, ready_timeout_s)
+    ready_s = round(time.monotonic() - started, 3)
+    if status.state != "complete":
+        journal.event("deploy_failed", cluster=cluster, model=model, version=version, message=status.message)
+        raise RolloutFailed(f"{cluster}: {model} {version} not ready: {status.message}")
+    old = [v for v in driver.served()[model]["versions"] if v != version]
+    if strategy == "rolling" or not old:
+        weights = {version: 100}
+    elif strategy == "canary":
+        weights = {**{v: 0 for v in old}, old[-1]: 90, version: 10}
+    else:  # blue_green: green is up and probed, blue keeps all traffic until promotion
+        weights = {**{v: 0 for v in old}, old[-1]: 100, version: 0}
+    driver.shift(model, weights)
+    journal.event("deployed", cluster=cluster, model=model, version=version, ready_s=ready_s, weights=weights)
+    return {"cluster": cluster, "model": model, "version": version, "ready_s": ready_s, "weights": weights}
+
+
+def promote_item(driver: ClusterDriver, model: str, version: str) -> None:
+    """All traffic to ``version``, every other version of the model removed."""
+    served = driver.served().get(model, {})
+    if version not in served.get("versions", {}):
+        raise RolloutFailed(f"{driver.cluster_id}: cannot promote {model} {version}: it is not deployed")
+    driver.shift(model, {version: 100})
+    for other in served["versions"]:
+        if other != version:
+            driver.remove(model, other)
+
+
+def rollback_touched(driver: ClusterDriver, touched: dict[str, Any]) -> dict[str, Any]:
+    """Return one cluster to exactly what it served before the run (versions and weights)."""
+    model, version = touched["model"], touched["version"]
+    previous = touched["previous"]
+    if version not in previous["versions"]:
+        driver.remove(model, version)
+    served = driver.served().get(model, {})
+    for old, replicas in previous["versions"].items():
+        if served.get("versions", {}).get(old) != replicas:
+            raise RolloutFailed(f"{driver.cluster_id}: previous {model} {old} is no longer deployed; "
+                                "cannot restore it")
+    if previous["weights"]:
+        driver.shift(model, previous["weights"])
+    after = driver.served().get(model, {})
+    return {"cluster": touched["cluster"], "model": model, "restored": after.get("versions", {}),
+            "weights": after.get("weights", {})}

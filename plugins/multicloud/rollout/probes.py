@@ -1,0 +1,59 @@
+"""The probe adapter: real HTTP requests to model-server endpoints, scored by gates.py."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from multicloud.rollout.gates import GateVerdict, Sample, Thresholds, score_check, verdict
+
+TIMEOUT_S = 5.0
+PROBABILITY_TOLERANCE = 1e-4
+
+
+def _timed(url: str, body: bytes | None) -> tuple[int, Any, float, str]:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+            payload = json.loads(response.read())
+            return response.status, payload, (time.perf_counter() - started) * 1000, ""
+    except urllib.error.HTTPError as exc:
+        return exc.code, None, (time.perf_counter() - started) * 1000, f"HTTP {exc.code}"
+    except (OSError, ValueError) as exc:
+        return 0, None, (time.perf_counter() - started) * 1000, f"{type(exc).__name__}: {exc}"
+
+
+def probe_endpoint(url: str, smoke_cases: Sequence[dict[str, Any]], version: str) -> list[Sample]:
+    samples = []
+    status, payload, ms, error = _timed(f"{url}/healthz", None)
+    ok = status == 200 and payload.get("version") == version
+    samples.append(Sample(url, "health", ok, ms, error or ("" if ok else f"serves {payload.get('version')}")))
+    for case in smoke_cases:
+        body = json.dumps({"instances": [case["instance"]]}).encode()
+        status, payload, ms, error = _timed(f"{url}/predict", body)
+        if status != 200:
+            samples.append(Sample(url, "smoke", False, ms, error or f"HTTP {status}"))
+            continue
+        got = payload["predictions"][0]
+        expected = case["expected"]
+        right = (got["label"] == expected["label"]
+                 and abs(got["probability"] - expected["probability"]) <= PROBABILITY_TOLERANCE)
+        samples.append(Sample(url, "smoke", right, ms, "" if right else f"wrong answer {got} != {expected}"))
+    return samples
+
+
+def run_gate(endpoints: Sequence[str], smoke_cases: Sequence[dict[str, Any]], version: str,
+             thresholds: Thresholds, sleep: Callable[[float], None] = time.sleep) -> GateVerdict:
+    checks = []
+    while True:
+        samples = [s for url in endpoints for s in probe_endpoint(url, smoke_cases, version)]
+        checks.append(score_check(samples, thresholds))
+        decided = verdict(checks, thresholds)
+        if decided is not None:
+            return decided
+        sleep(thresholds.interval_s)

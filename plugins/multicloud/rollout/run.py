@@ -1,0 +1,212 @@
+"""What each model_rollout task does, without Airflow (the DAG file only wires these)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from multicloud.drivers import driver_for
+from multicloud.placement import current_placement
+from multicloud.rollout import engine, planner
+from multicloud.rollout.assets import model_of_asset_uri
+from multicloud.rollout.baseline import baseline_runtime
+from multicloud.rollout.gates import Thresholds
+from multicloud.rollout.probes import run_gate
+from multicloud.training import artifacts
+
+if TYPE_CHECKING:
+    from multicloud.estate.models import Estate
+
+log = logging.getLogger(__name__)
+
+
+def resolve_versions(estate: Estate, params: Mapping[str, Any],
+                     triggered: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, str]:
+    """model -> version: the Param, else the triggering asset events, else each model's latest version."""
+    from_events: dict[str, str] = {}
+    for uri, extra in triggered:
+        model = model_of_asset_uri(uri)
+        if model and (extra or {}).get("version"):
+            from_events[model] = str(extra["version"])
+    if params.get("model"):
+        models = [params["model"]]
+    elif from_events:
+        models = list(from_events)
+    else:
+        models = [m.id for m in estate.models]
+    chosen: dict[str, str] = {}
+    for model in models:
+        estate.model(model)  # KeyError names an unknown model
+        version = params.get("version") or from_events.get(model) or artifacts.latest_version(estate, model)
+        if not version:
+            if params.get("model"):
+                raise ValueError(f"model {model}: no trained version exists; run model_training first")
+            log.warning("model %s has no trained version yet; not rolled out", model)
+            continue
+        artifacts.read_card(estate, model, version)  # fails clearly when the version does not exist
+        chosen[model] = version
+    return chosen
+
+
+def build_plan(estate: Estate, params: Mapping[str, Any], triggered: Iterable[tuple[str, dict[str, Any]]],
+               home: Path | None = None) -> dict[str, Any]:
+    placement = current_placement(estate, home)
+    clusters = list(params.get("clusters") or []) or None
+    plans = []
+    for model, version in resolve_versions(estate, params, triggered).items():
+        serving = {}
+        for _region, cluster in estate.clusters():
+            if clusters is None or cluster.id in clusters:
+                serving[cluster.id] = driver_for(estate, cluster.id, home).served().get(model, {})
+        plans.append(planner.plan_rollout(
+            estate, placement, model, version, artifacts.artifact_uri(estate, model, version), clusters=clusters,
+            strategy=params.get("strategy", "canary"), max_parallel=int(params.get("max_parallel", 4)),
+            serving=serving))
+    stages = planner.merge_plans(plans) if not params.get("dry_run") else [[] for _ in planner.STAGES]
+    return {"plans": plans, "stages": stages, "dry_run": bool(params.get("dry_run")),
+            "strategy": params.get("strategy", "canary")}
+
+
+def deploy_lane(estate: Estate, lane: list[dict[str, Any]], strategy: str, run_id: str,
+                ready_timeout_s: float, home: Path | None = None) -> list[dict[str, Any]]:
+    journal = engine.Journal(run_id, home)
+    runtime = baseline_runtime(estate)
+    done = []
+    for item in lane:
+        try:
+            done.append(engine.deploy_item(driver_for(estate, item["cluster"], home), item, strategy=strategy,
+                                           runtime=runtime, journal=journal, ready_timeout_s=ready_timeout_s,
+                                           labels={"rollout": run_id[:63]}))
+        except Exception as exc:
+            journal.event("failed", cluster=item["cluster"], model=item["model"], error=str(exc))
+            raise
+    return done
+
+
+def thresholds_for(estate: Estate, model: str, params: Mapping[str, Any]) -> Thresholds:
+    slo = estate.model(model).slo
+    return Thresholds(
+        success_rate_min=float(params.get("gate_success_rate") or slo.success_rate),
+        p95_ms_max=float(params.get("gate_p95_ms") or slo.p95_ms),
+        max_failed_checks=int(params.get("gate_max_failed_checks", 1)),
+        checks=int(params.get("gate_checks", 2)),
+        interval_s=float(params.get("gate_interval_s", 0.5)),
+    )
+
+
+def gate_stage(estate: Estate, stage: str, lanes: list[list[dict[str, Any]]], params: Mapping[str, Any],
+               run_id: str, home: Path | None = None) -> list[dict[str, Any]]:
+    """Gate every (cluster, model) of a stage in parallel; raise RolloutFailed naming each failure."""
+    items = [item for lane in lanes for item in lane]
+    journal = engine.Journal(run_id, home)
+
+    def one(item: dict[str, Any]) -> dict[str, Any]:
+        card = artifacts.read_card(estate, item["model"], item["version"])
+        urls = driver_for(estate, item["cluster"], home).endpoints(item["model"], item["version"])
+        result = run_gate(urls, card["smoke_cases"], item["version"], thresholds_for(estate, item["model"], params))
+        return {"cluster": item["cluster"], "model": item["model"], "version": item["version"],
+                "passed": result.passed, "reason": result.reason,
+                "p95_ms": max((c.p95_ms for c in result.checks), default=0.0)}
+
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(items)))) as pool:
+        results = list(pool.map(one, items))
+    for result in results:
+        journal.event("gate", stage=stage, **result)
+    failed = [r for r in results if not r["passed"]]
+    if failed:
+        raise engine.RolloutFailed(f"{stage} gate failed on " + "; ".join(
+            f"{r['cluster']} ({r['model']} {r['version']}): {r['reason']}" for r in failed))
+    return results
+
+
+def promote(estate: Estate, plan: dict[str, Any], run_id: str, home: Path | None = None) -> list[str]:
+    journal = engine.Journal(run_id, home)
+    promoted = []
+    if not plan["dry_run"]:
+        for model_plan in plan["plans"]:
+            for target in model_plan["targets"]:
+                engine.promote_item(driver_for(estate, target["cluster"], home), target["model"], target["version"])
+                promoted.append(target["cluster"])
+    with journal.update() as data:
+        data["promoted"] = True
+    return promoted
+
+
+def rollback_if_needed(estate: Estate, run_id: str, home: Path | None = None) -> list[dict[str, Any]]:
+    """Unless the run promoted, return every cluster it touched to what it served before."""
+    journal = engine.Journal(run_id, home)
+    data = journal.read()
+    if data["promoted"] or not data["touched"]:
+        return []
+    restored = []
+    for touched in data["touched"]:
+        restored.append(engine.rollback_touched(driver_for(estate, touched["cluster"], home), touched))
+    with journal.update() as fresh:
+        fresh["rolled_back"] = restored
+    return restored
+
+
+def summarize(estate: Estate, plan: dict[str, Any] | None, run_id: str,
+              home: Path | None = None) -> tuple[list[str], dict[str, Any], bool]:
+    """Headline lines, data, and whether the rollout succeeded."""
+    journal = engine.Journal(run_id, home).read()
+    if plan is None:
+        return ["rollout could not be planned (see the plan task log)"], {"journal": journal}, False
+    ok = journal["promoted"] and not journal["rolled_back"]
+    lines: list[str] = []
+    if journal["rolled_back"] or not ok:
+        failures = [e for e in journal["events"] if e["kind"] in ("failed", "deploy_failed")
+                    or (e["kind"] == "gate" and not e["passed"])]
+        cause = failures[0] if failures else {}
+        where = cause.get("cluster", "?")
+        why = cause.get("reason") or cause.get("error") or cause.get("message") or "not promoted"
+        lines.append(f"ROLLED BACK: {where}: {why}"[:160])
+        lines.append("restored: " + ", ".join(
+            f"{r['cluster']}={'/'.join(r['restored']) or 'nothing'}" for r in journal["rolled_back"]))
+    serving: dict[str, dict[str, Any]] = {}
+    for model_plan in plan["plans"]:
+        model, version = model_plan["model"], model_plan["version"]
+        clusters = [t["cluster"] for t in model_plan["targets"]] + model_plan["unchanged"]
+        for cluster in clusters:
+            serving.setdefault(cluster, {})[model] = driver_for(estate, cluster, home).served().get(model, {})
+        now = sorted(c for c in clusters if serving[c][model].get("weights", {}).get(version) == 100)
+        prefix = "DRY RUN would deploy" if plan["dry_run"] else f"{model} {version} ({model_plan['data_class']})"
+        if plan["dry_run"]:
+            lines.append(f"{prefix} {model} {version} to {', '.join(t['cluster'] for t in model_plan['targets'])}")
+        elif ok:
+            lines.append(f"{prefix} serves on {', '.join(now) or 'no cluster'}"
+                         + (f" ({len(model_plan['unchanged'])} unchanged)" if model_plan["unchanged"] else ""))
+        if model_plan["excluded"]:
+            by_j: dict[str, list[str]] = {}
+            for e in model_plan["excluded"]:
+                by_j.setdefault(e["jurisdiction"], []).append(e["cluster"])
+            lines.append(f"{model} excluded by residency ({model_plan['data_class']} may not be served there): "
+                         + "; ".join(f"{j}: {', '.join(cs)}" for j, cs in sorted(by_j.items())))
+    ready = [e["ready_s"] for e in journal["events"] if e["kind"] == "deployed"]
+    if ready and ok:
+        lines.append(f"{len(ready)} cluster(s) deployed, slowest readiness {max(ready):.2f}s, strategy {plan['strategy']}")
+    data = {"plan": plan, "journal": journal, "serving": serving, "ok": ok}
+    return lines[:8], data, ok or plan["dry_run"]
+
+
+def run_waves(estate: Estate, plan: dict[str, Any], run_id: str, params: Mapping[str, Any],
+              home: Path | None = None, ready_timeout_s: float = 60) -> dict[str, Any]:
+    """The same rollout without Airflow (benchmark, CLI): stages in order, lanes in parallel, gates between."""
+    timings = []
+    for name, lanes in zip(planner.STAGES, plan["stages"], strict=True):
+        if not lanes:
+            continue
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+            done = [r for rs in pool.map(lambda lane: deploy_lane(estate, lane, plan["strategy"], run_id,
+                                                                  ready_timeout_s, home), lanes) for r in rs]
+        deployed_s = time.monotonic() - started
+        gate_stage(estate, name, lanes, params, run_id, home)
+        timings.append({"stage": name, "clusters": len(done), "wall_s": deployed_s,
+                        "slowest_ready_s": max(r["ready_s"] for r in done)})
+    promote(estate, plan, run_id, home)
+    return {"stages": timings}

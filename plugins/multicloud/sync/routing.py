@@ -1,0 +1,212 @@
+"""Record-level routing: stream Parquet rows to the regions that may hold them, in batches.
+
+Each row's jurisdiction comes from its routing column (a country mapped through the estate, or a
+jurisdiction directly). An output receives a row only if the row's jurisdiction is in the
+output's allowed set; the quarantine output receives exactly the rows whose jurisdiction is
+missing, unknown, or has no data class in the dataset's routing. The quarantine lives in the
+source region, so an unknown row never leaves it.
+
+Memory is bounded by ``batch_size`` rows per output: source files are read with
+``ParquetFile.iter_batches`` and every output is a ``ParquetWriter`` streaming to a hidden
+temporary object that is checksum-verified and renamed only when complete (see copier.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import posixpath
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
+
+from multicloud.sync.copier import TMP_MARK, ChecksumMismatch, hash_object, list_objects, remove_stale_temps
+from multicloud.sync.storage import Location
+
+BATCH_ROWS = 131_072
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where one region's (or the quarantine's) rows go; ``jurisdictions`` None means quarantine."""
+
+    location: Location
+    jurisdictions: frozenset[str] | None
+
+
+@dataclass(frozen=True)
+class Router:
+    column: str
+    column_kind: str  # "country" or "jurisdiction"
+    country_to_jurisdiction: Mapping[str, str]
+    routable: frozenset[str]  # jurisdictions that have a data class in the dataset's routing
+
+    def jurisdictions(self, batch: pa.RecordBatch) -> pa.Array:
+        """Each row's jurisdiction, null where missing or unknown."""
+        if self.column not in batch.schema.names:
+            raise ValueError(f"routing column {self.column!r} is missing; columns are {batch.schema.names}")
+        values = batch.column(self.column)
+        if self.column_kind == "jurisdiction":
+            keys = pa.array(sorted(self.routable), pa.string())
+            return pc.if_else(pc.is_in(values, value_set=keys), values, pa.scalar(None, pa.string()))
+        keys = pa.array(list(self.country_to_jurisdiction), pa.string())
+        labels = pa.array(list(self.country_to_jurisdiction.values()), pa.string())
+        return pc.take(labels, pc.index_in(values, value_set=keys))
+
+    def mask(self, jurisdictions: pa.Array, allowed: frozenset[str] | None) -> pa.Array:
+        if allowed is None:  # quarantine: missing, unknown, or no class
+            routable = pc.is_in(jurisdictions, value_set=pa.array(sorted(self.routable), pa.string()))
+            return pc.invert(pc.fill_null(routable, False))
+        return pc.fill_null(pc.is_in(jurisdictions, value_set=pa.array(sorted(allowed), pa.string())), False)
+
+
+@dataclass
+class RouteStats:
+    rows_in: int = 0
+    rows_out: dict[str, int] = field(default_factory=dict)  # output name -> rows
+    files: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rows_in": self.rows_in, "rows_out": dict(self.rows_out), "files": self.files}
+
+
+def route_partition(source: Location, outputs: Mapping[str, Output], router: Router,
+                    batch_size: int = BATCH_ROWS) -> RouteStats:
+    """Route every visible Parquet object under ``source`` to every output, same relative names.
+
+    Objects an output had from an earlier run that the source no longer has are removed, so a
+    rerun converges (it overwrites; it never duplicates).
+    """
+    stats = RouteStats(rows_out={name: 0 for name in outputs})
+    for output in outputs.values():
+        remove_stale_temps(output.location)
+    relpaths = sorted(list_objects(source))
+    for rel in relpaths:
+        counts = route_file(source.child(rel), {n: o.location.child(rel) for n, o in outputs.items()},
+                            {n: o.jurisdictions for n, o in outputs.items()}, router, batch_size)
+        stats.files += 1
+        stats.rows_in += counts.pop("__in__")
+        for name, rows in counts.items():
+            stats.rows_out[name] += rows
+    for output in outputs.values():
+        for rel in set(list_objects(output.location)) - set(relpaths):
+            output.location.fs.rm_file(output.location.child(rel).path)
+    return stats
+
+
+def route_file(source: Location, targets: Mapping[str, Location], allowed: Mapping[str, frozenset[str] | None],
+               router: Router, batch_size: int = BATCH_ROWS) -> dict[str, int]:
+    counts = dict.fromkeys(targets, 0)
+    counts["__in__"] = 0
+    with source.fs.open(source.path, "rb") as handle:
+        parquet = pq.ParquetFile(handle)
+        schema = parquet.schema_arrow
+        sinks = {name: _AtomicParquet(loc, schema) for name, loc in targets.items()}
+        try:
+            for batch in parquet.iter_batches(batch_size=batch_size):
+                counts["__in__"] += batch.num_rows
+                jurisdictions = router.jurisdictions(batch)
+                for name, sink in sinks.items():
+                    selected = batch.filter(router.mask(jurisdictions, allowed[name]))
+                    if selected.num_rows:
+                        sink.write(selected)
+                        counts[name] += selected.num_rows
+            for sink in sinks.values():
+                sink.commit()
+        finally:
+            for sink in sinks.values():
+                sink.abort()
+    return counts
+
+
+class _HashingWriter:
+    """A write-only file object that hashes what passes through it."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self.digest.update(view)
+        self.size += view.nbytes
+        return self.raw.write(view)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    def tell(self) -> int:
+        return self.size
+
+    def writable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _AtomicParquet:
+    """A ParquetWriter onto a hidden temporary object, verified and renamed on commit."""
+
+    def __init__(self, target: Location, schema: pa.Schema) -> None:
+        self.target = target
+        parent, name = posixpath.split(target.path)
+        self.tmp = f"{parent}/.{name}{TMP_MARK}{uuid.uuid4().hex}"
+        self.local = isinstance(target.fs, LocalFileSystem)
+        if self.local:
+            os.makedirs(parent, exist_ok=True)
+            self.raw = open(self.tmp, "wb")  # noqa: SIM115 - closed in commit/abort
+        else:
+            self.raw = target.fs.open(self.tmp, "wb")
+        self.hashing = _HashingWriter(self.raw)
+        self.writer = pq.ParquetWriter(self.hashing, schema, compression="zstd")
+        self.done = False
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self.writer.write_batch(batch)
+
+    def commit(self) -> None:
+        self.writer.close()
+        if self.local:
+            self.raw.flush()
+            os.fsync(self.raw.fileno())
+        self.raw.close()
+        written = hash_object(Location(self.target.fs, self.tmp, self.tmp))
+        if written != self.hashing.digest.hexdigest():
+            raise ChecksumMismatch(f"{self.target.url}: routed object does not read back as written")
+        if self.local:
+            os.replace(self.tmp, self.target.path)
+        else:
+            self.target.fs.mv(self.tmp, self.target.path)
+        self.done = True
+
+    def abort(self) -> None:
+        if self.done:
+            return
+        try:
+            self.raw.close()
+        finally:
+            with contextlib.suppress(FileNotFoundError, OSError):
+                self.target.fs.rm_file(self.tmp)
+        self.done = True
+
+
+def router_for(estate: Any, dataset_id: str) -> Router:
+    dataset = estate.dataset(dataset_id)
+    if dataset.routing is None:
+        raise ValueError(f"dataset {dataset_id!r} is object-level (data_class {dataset.data_class!r}), not routed")
+    routing = dataset.routing
+    return Router(
+        column=routing.column, column_kind=routing.column_kind,
+        country_to_jurisdiction={c: j.id for j in estate.jurisdictions for c in j.countries},
+        routable=frozenset(routing.class_by_jurisdiction),
+    )

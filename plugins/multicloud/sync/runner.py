@@ -1,0 +1,159 @@
+"""Carry out one planned item (route, copy or quarantine), validate it, and record the outcome.
+
+No Airflow import: the DAG's tasks call these functions; tests call them directly. Outcomes are
+written as JSON under ``state/residency_sync/<run>/`` so the run's summary sees failed items too
+(a failed mapped task has no XCom).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow.parquet as pq
+
+from multicloud import metrics, paths
+from multicloud.reports import atomic_write_text
+from multicloud.sync import layout
+from multicloud.sync.copier import list_objects, sync_tree
+from multicloud.sync.planner import SyncItem, countries_of
+from multicloud.sync.routing import Output, route_partition, router_for
+from multicloud.sync.storage import Location, location_for
+
+if TYPE_CHECKING:
+    from multicloud.estate.models import Estate
+
+DAG_ID = "residency_sync"
+
+
+class RegionUnavailable(OSError):
+    """The target region's storage cannot be written (an outage); the task fails and retries."""
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    source: Location
+    target: Location
+
+
+def asset_uri(dataset: str, region: str) -> str:
+    """The Asset a successful (dataset, region) publishes; downstream DAGs schedule on it."""
+    return f"multicloud://{dataset}/{region}"
+
+
+def endpoints(estate: Estate, item: SyncItem) -> Endpoints:
+    dataset = estate.dataset(item.dataset)
+    source_region = estate.region(dataset.source)
+    source_url = f"{layout.dataset_url(estate, dataset.source, dataset.id)}/{item.partition}"
+    source = location_for(source_region.storage, source_url)
+    if item.kind == "quarantine":
+        target_url = f"{layout.quarantine_url(estate, dataset.id)}/{item.partition}"
+        return Endpoints(source, location_for(source_region.storage, target_url))
+    target_region = estate.region(item.region)
+    target_url = f"{layout.dataset_url(estate, item.region, dataset.id)}/{item.partition}"
+    return Endpoints(source, location_for(target_region.storage, target_url))
+
+
+def source_rows(loc: Location) -> int:
+    total = 0
+    for rel in list_objects(loc):
+        if rel.endswith(".parquet"):
+            with loc.fs.open(loc.child(rel).path, "rb") as handle:
+                total += pq.ParquetFile(handle).metadata.num_rows
+    return total
+
+
+def execute_item(estate: Estate, item: SyncItem, *, validate: bool = True, workers: int = 4) -> dict[str, Any]:
+    """Move one item and validate it at the target. Raises on any failure; nothing half-visible."""
+    dataset = estate.dataset(item.dataset)
+    ends = endpoints(estate, item)
+    if not ends.source.fs.exists(ends.source.path):
+        raise FileNotFoundError(f"{item.dataset}: source partition {ends.source.url} does not exist")
+    result: dict[str, Any] = {"target_url": ends.target.url, "source_url": ends.source.url}
+    try:
+        if item.kind == "copy":
+            stats = sync_tree(ends.source, ends.target, workers=workers)
+            result |= {"copy": stats.as_dict(), "bytes": stats.bytes_copied}
+            expected = source_rows(ends.source) if dataset.format == "parquet" else None
+        else:
+            allowed = None if item.kind == "quarantine" else frozenset(item.jurisdictions)
+            stats = route_partition(ends.source, {item.region: Output(ends.target, allowed)},
+                                    router_for(estate, item.dataset))
+            expected = stats.rows_out[item.region]
+            result |= {"route": stats.as_dict()}
+    except (NotADirectoryError, FileExistsError, PermissionError, ConnectionError) as exc:
+        raise RegionUnavailable(f"{item.region}: storage {ends.target.url} is unavailable: {exc}") from exc
+    result["rows"] = expected
+    if validate and dataset.format == "parquet" and item.kind != "quarantine":
+        result["validation"] = validate_item(estate, item, ends.target, expected)
+    return result
+
+
+def validate_item(estate: Estate, item: SyncItem, target: Location, expected_rows: int | None) -> dict[str, Any]:
+    from multicloud.sync.validation import ValidationFailed, load_suite, read_location, run_expectations
+
+    dataset = estate.dataset(item.dataset)
+    residency_column = residency_values = None
+    if item.kind == "route" and dataset.routing is not None:
+        residency_column = dataset.routing.column
+        residency_values = (countries_of(estate, item.jurisdictions) if dataset.routing.column_kind == "country"
+                            else item.jurisdictions)
+    table = read_location(target)
+    outcome = run_expectations(
+        table, load_suite(dataset.expectation_suite), expected_rows=expected_rows,
+        key_columns=dataset.key_columns, residency_column=residency_column, residency_values=residency_values,
+        name=f"{item.dataset}-{item.region}",
+    )
+    if not outcome.success:
+        raise ValidationFailed(f"{item.dataset} at {item.region}: {len(outcome.failures)} expectation(s) failed: "
+                               + "; ".join(outcome.failures))
+    return outcome.as_dict()
+
+
+# ---- run state: one JSON per item, read by the summary --------------------------------------------
+def state_dir(run_id: str, home: Path | None = None) -> Path:
+    return paths.state_dir(home) / DAG_ID / re.sub(r"[^A-Za-z0-9._-]+", "_", run_id)
+
+
+def item_name(item: SyncItem) -> str:
+    return f"{item.dataset}__{item.region}__{item.kind}"
+
+
+def record_outcome(run_id: str, item: SyncItem, status: str, detail: dict[str, Any],
+                   home: Path | None = None) -> None:
+    body = {"item": item.as_dict(), "status": status, **detail}
+    atomic_write_text(state_dir(run_id, home) / f"{item_name(item)}.json", json.dumps(body, sort_keys=True,
+                                                                                      default=str))
+
+
+def read_outcomes(run_id: str, home: Path | None = None) -> dict[str, dict[str, Any]]:
+    folder = state_dir(run_id, home)
+    if not folder.exists():
+        return {}
+    return {p.stem: json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))}
+
+
+def run_item(estate: Estate, item: SyncItem, run_id: str, *, dry_run: bool = False) -> dict[str, Any]:
+    """execute_item with outcome recording and metrics; re-raises failures after recording them."""
+    dims = {"dataset": item.dataset, "region": item.region, "kind": item.kind}
+    if dry_run:
+        detail = {"dry_run": True, "target_url": endpoints(estate, item).target.url}
+        record_outcome(run_id, item, "dry-run", detail)
+        return detail
+    try:
+        detail = execute_item(estate, item)
+    except Exception as exc:
+        record_outcome(run_id, item, "failed", {"error": f"{type(exc).__name__}: {exc}",
+                                                "trace": traceback.format_exc(limit=3)})
+        metrics.emit("sync.item_failed", 1, dimensions=dims, estate=estate)
+        raise
+    record_outcome(run_id, item, "ok", detail)
+    metric = "sync.rows_quarantined" if item.kind == "quarantine" else "sync.rows_landed"
+    metrics.emit(metric, detail.get("rows") or 0, dimensions=dims, estate=estate)
+    if "bytes" in detail:
+        metrics.emit("sync.bytes_copied", detail["bytes"], unit="bytes", dimensions=dims, estate=estate)
+    return detail

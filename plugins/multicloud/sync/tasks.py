@@ -1,0 +1,116 @@
+"""Airflow adapters behind dags/residency_sync.py: plan, sync one item, summarize.
+
+Imported inside tasks only. The business logic is in planner/runner/routing/copier; these
+functions read the run's context (params, interval, run id), publish Asset events, record
+lineage, metrics, the audit log and the summary.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from multicloud import metrics, reports
+from multicloud.dagkit import estate_for
+from multicloud.residency.policy import ResidencyPolicy
+from multicloud.sync import audit, runner
+from multicloud.sync.planner import SyncItem, plan_sync
+from multicloud.sync.summary import build_summary
+
+log = logging.getLogger(__name__)
+
+
+def _policy(estate, params: dict[str, Any]) -> ResidencyPolicy:
+    mode = params.get("residency_mode") or "estate"
+    return ResidencyPolicy.from_estate(estate).tightened(None if mode == "estate" else mode)
+
+
+def plan_run(params: dict[str, Any] | None, run_id: str, interval_start: datetime) -> dict[str, Any]:
+    params = dict(params or {})
+    estate = estate_for(params)
+    plan = plan_sync(estate, _policy(estate, params), interval_start,
+                     datasets=params.get("datasets") or None, regions=params.get("regions") or None)
+    fsspec_items = [i.as_dict() for i in plan.items if i.engine == "fsspec"]
+    di_kwargs = [_data_integration_kwargs(estate, i, run_id) for i in plan.items
+                 if i.engine == "oci-data-integration" and i.kind != "quarantine"]
+    denials = [d.__dict__ for d in plan.denials]
+    partitions: dict[str, str] = {}
+    for i in plan.items:
+        partitions.setdefault(i.dataset, i.partition)
+    if not params.get("dry_run"):
+        first_partition = next(iter(partitions.values()), interval_start.isoformat())
+        audit.record_denials(plan.denials, run_id, first_partition)
+        for d in plan.denials:
+            metrics.emit("sync.denied" if d.blocks else "sync.would_deny", 1, estate=estate,
+                         dimensions={"dataset": d.dataset, "region": d.region, "class": d.data_class})
+    log.info("planned %d items (%d via OCI Data Integration), %d denials", len(fsspec_items), len(di_kwargs),
+             len(denials))
+    return {"items": fsspec_items, "data_integration": di_kwargs, "denials": denials, "partitions": partitions,
+            "interval_start": interval_start.isoformat()}
+
+
+def _data_integration_kwargs(estate, item: SyncItem, run_id: str) -> dict[str, Any]:
+    dataset = estate.dataset(item.dataset)
+    task = dataset.data_integration
+    assert task is not None  # the estate validator guarantees it for this engine
+    ends = runner.endpoints(estate, item)
+    bindings = {**task.bindings, "SOURCE_URL": ends.source.url, "TARGET_URL": ends.target.url,
+                "PARTITION": item.partition, "TARGET_REGION": item.region}
+    if item.jurisdictions:
+        bindings["JURISDICTIONS"] = ",".join(item.jurisdictions)
+    return {"workspace_id": task.workspace_id, "application_key": task.application_key, "task_key": task.task_key,
+            "bindings": bindings, "oci_conn_id": task.connection_id,
+            "task_run_name": f"{item.dataset}-{item.region}-{item.partition}".replace("/", "-").replace("=", "")}
+
+
+def sync_one(item_dict: dict[str, Any], params: dict[str, Any] | None, run_id: str, outlet_events: Any,
+             alias: str) -> dict[str, Any]:
+    from airflow.sdk import Asset, AssetAlias, get_current_context
+
+    from multicloud.lineage import record_transfer
+
+    params = dict(params or {})
+    item = SyncItem.from_dict(item_dict)
+    get_current_context()["sync_label"] = f"{item.dataset} → {item.region} ({item.kind})"
+    estate = estate_for(params)
+    detail = runner.run_item(estate, item, run_id, dry_run=bool(params.get("dry_run")))
+    if params.get("dry_run"):
+        return detail
+    record_transfer([detail["source_url"]], [detail["target_url"]],
+                    component="sync" if item.kind == "copy" else "routing")
+    if item.kind != "quarantine":
+        outlet_events[AssetAlias(alias)].add(
+            Asset(name=runner.asset_uri(item.dataset, item.region), uri=runner.asset_uri(item.dataset, item.region)),
+            extra={"partition": item.partition, "rows": detail.get("rows"), "run_id": run_id},
+        )
+    log.info("%s → %s (%s): %s rows, %s", item.dataset, item.region, item.kind, detail.get("rows"),
+             detail.get("copy") or detail.get("route"))
+    return {k: v for k, v in detail.items() if k != "validation"} | {
+        "validation": (detail.get("validation") or {}).get("success")}
+
+
+def summarize_run(planned: dict[str, Any], params: dict[str, Any] | None, run_id: str) -> list[str]:
+    from airflow.sdk.exceptions import AirflowException
+
+    params = dict(params or {})
+    outcomes = runner.read_outcomes(run_id)
+    headline, data = build_summary(planned.get("partitions") or {}, planned.get("items") or [],
+                                   planned.get("denials") or [], outcomes, dry_run=bool(params.get("dry_run")))
+    handed_off = planned.get("data_integration") or []
+    if handed_off:
+        from airflow.sdk import get_current_context
+
+        finished = get_current_context()["ti"].xcom_pull(task_ids="data_integration") or []
+        finished = [r for r in (finished if isinstance(finished, list) else [finished]) if r]
+        headline.insert(1, f"OCI Data Integration: {len(finished)}/{len(handed_off)} task runs succeeded")
+        if len(finished) < len(handed_off):
+            data["failed"].append(f"{len(handed_off) - len(finished)} OCI Data Integration task run(s)")
+        headline = headline[:8]
+    data["data_integration"] = handed_off
+    reports.write_summary(runner.DAG_ID, run_id, headline, data)
+    for line in headline:
+        log.info("%s", line)
+    if data["failed"]:
+        raise AirflowException(f"residency_sync: {len(data['failed'])} item(s) failed: {', '.join(data['failed'])}")
+    return headline

@@ -1,0 +1,35 @@
+"""A served local estate for cost_rebalance tests: real model servers (local driver) per placement.
+
+The churn models (real logistic-regression artifacts in the serving format, written in each
+model's training region) run where the estate's declared placement puts their workloads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from multicloud.drivers import ModelDeployment
+from multicloud.drivers.local import LocalClusterDriver
+from multicloud.serving.model import LogisticModel
+from multicloud.sync.layout import CUSTOMER_EVENT_FEATURES
+
+
+def write_model(estate, model_id: str, version: str = "v1") -> str:
+    model = estate.model(model_id)
+    artifact = LogisticModel(model=model_id, version=version, data_class=model.data_class,
+                             features=CUSTOMER_EVENT_FEATURES, mean=(12.0, 80.0, 1.2, 36.0),
+                             scale=(3.5, 55.0, 1.1, 20.0), coef=(-0.8, -0.4, 0.9, -0.6), intercept=-0.5)
+    root = Path(estate.region(model.train_in).storage.url.removeprefix("file://")) / "models" / model_id / version
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "model.json").write_text(artifact.to_json())
+    return f"file://{root}"
+
+
+def serve_declared_placement(estate, home: Path, version: str = "v1") -> None:
+    for workload in estate.workloads:
+        uri = write_model(estate, workload.model, version)
+        for cluster, replicas in workload.placement.items():
+            driver = LocalClusterDriver(cluster, home)
+            driver.deploy(ModelDeployment(workload.model, version, replicas, uri,
+                                          runtime=estate.runtime.model_dump(mode="json")))
+            assert driver.wait_ready(workload.model, version, 30).state == "complete"

@@ -1,0 +1,101 @@
+"""The local gateway (a real process) proxies to real HTTP backends and follows route-file switches."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from multicloud.dr import gateway
+from multicloud.dr.probe import probe_once, read_samples, start_probe, stop_probe
+from multicloud.dr.steering import LocalGatewaySteering
+
+
+class _Backend:
+    def __init__(self, cluster: str, version: str) -> None:
+        identity = {"version": version, "cluster": cluster}
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_a):
+                return
+
+            def _send(self, body):
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                self._send(identity)
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers["content-length"]))
+                self._send({"predictions": [{"label": 1}], **identity})
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def backends():
+    made = [_Backend("oke-fra", "v1"), _Backend("gke-euw4", "v1")]
+    yield made
+    for backend in made:
+        backend.close()
+
+
+def test_gateway_switches_on_route_file_change_and_probe_sees_the_region(estate_home, backends):
+    fra, euw4 = backends
+    steering = LocalGatewaySteering(estate_home)
+    info, started = gateway.start_gateway(estate_home)
+    try:
+        assert started
+        assert gateway.start_gateway(estate_home) == (info, False)
+        root = f"{info['url']}/churn.global"
+        assert probe_once(root, {"instances": []}).status == 404  # no route yet
+        steering.point_to("churn.global", "oci-fra", [fra.url])
+        sample = probe_once(root, {"instances": []})
+        assert (sample.status, sample.region, sample.version) == (200, "oci-fra", "v1")
+        snapshot = steering.snapshot("churn.global")
+        steering.point_to("churn.global", "gcp-euw4", [euw4.url])
+        assert probe_once(root, {"instances": []}).region == "gcp-euw4"
+        steering.restore("churn.global", snapshot)
+        assert steering.serving_region("churn.global") == "oci-fra"
+        steering.restore("churn.global", None)
+        assert gateway.read_routes(gateway.routes_file(estate_home)) == {}
+
+        steering.point_to("churn.global", "gcp-euw4", ["http://127.0.0.1:9"])  # nothing listens there
+        failed = probe_once(root, {"instances": []})
+        assert failed.status == 502
+        assert not failed.answered
+    finally:
+        assert gateway.stop_gateway(estate_home)
+    assert gateway.running_gateway(estate_home) is None
+
+
+def test_routing_to_no_backend_is_refused(estate_home):
+    with pytest.raises(ValueError, match="no backend"):
+        LocalGatewaySteering(estate_home).point_to("e", "r", [])
+
+
+def test_probe_process_samples_continuously_and_maps_clusters_to_regions(tmp_path, backends):
+    fra, _ = backends
+    out = tmp_path / "probe.jsonl"
+    pid = start_probe(fra.url, out, {"instances": []}, interval_s=0.05, cluster_regions={"oke-fra": "oci-fra"})
+    try:
+        time.sleep(0.5)
+    finally:
+        assert stop_probe(pid)
+    samples = read_samples(out)
+    assert len(samples) >= 3
+    assert {(s.status, s.region, s.version) for s in samples} == {(200, "oci-fra", "v1")}
+    assert samples == sorted(samples, key=lambda s: s.t)
