@@ -10,8 +10,10 @@ region their class allows (read locally wherever the workload may run, no egress
 live only in the AWS home region.
 
 Current placement, described honestly: the fleet grew up on AWS, as companies start: every
-workload runs on AWS in its home region (EU and UK data in eu-west-1, US and public data in
-us-east-1), CPU services on m7i nodes and GPU services on g5 nodes, and its datasets live there too
+workload runs on AWS in its home region (EU data in eu-west-1, UK data in eu-west-2, US and public
+data in us-east-1; the second replica of a critical service in eu-central-1, us-west-2 or
+eu-west-1), CPU services on m7i nodes and GPU services on g5 nodes (services needing an L4 or A10,
+which AWS's g5 does not have, run on the two cheapest clusters that fit), and datasets live there too
 (a workload reading an unreplicated dataset pays AWS egress for it once it leaves: data gravity).
 Moves are unlimited. Savings compare recurring monthly cost (run + egress); the one-off migration
 cost is part of the optimised objective and of the MILP/greedy ratio.
@@ -27,6 +29,7 @@ import argparse
 import random
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
@@ -37,9 +40,12 @@ from multicloud.cost.model import ClusterData, Problem, WorkloadData, evaluate
 from multicloud.cost.optimiser import optimise
 
 N_CLUSTERS = 50
-JURISDICTION = {("oci", "uk-london-1"): "UK", ("azure", "uksouth"): "UK"}
+JURISDICTION = {("oci", "uk-london-1"): "UK", ("azure", "uksouth"): "UK", ("aws", "eu-west-2"): "UK"}
 CLASSES = {"eu": {"EU"}, "uk": {"UK"}, "us": {"US"}, "public": {"EU", "UK", "US"}}
-HOME = {"eu": "eu-west-1", "uk": "eu-west-1", "us": "us-east-1", "public": "us-east-1"}
+# AWS regions a class's services run in today: the first holds them, the second takes the other
+# replica of critical services (no second AWS region in the UK: UK services are not critical).
+HOME = {"eu": ["eu-west-1", "eu-central-1"], "uk": ["eu-west-2"], "us": ["us-east-1", "us-west-2"],
+        "public": ["us-east-1", "eu-west-1"]}
 
 
 def jurisdiction(cloud: str, region: str, geo: str) -> str:
@@ -67,22 +73,19 @@ def fleet(n_workloads: int, seed: int = 7) -> Problem:
         replicated = rng.random() < 0.5
         workloads_raw.append((f"w{k:05d}", data_class, gpu, gpu_type, replicas, critical, cpu, mem, size,
                               replicated))
-    # Size clusters: the AWS home clusters hold today's fleet; every cluster gets room for its share.
+    # Clusters first without capacity; it is set once today's placement is known (below).
     total_cpu = sum(w[4] * w[6] for w in workloads_raw)
     total_gpu = sum(w[4] for w in workloads_raw if w[2])
-    clusters = []
-    for cid, row in specs:
-        gpus = max(4, int(total_gpu / 6)) if row.accelerator else 0
-        cpu = max(32.0, round(total_cpu / 12))
-        clusters.append(ClusterData(
-            id=cid, region=f"{row.cloud}:{row.region}", cloud=row.cloud, shape=row.shape,
-            node_hourly=row.on_demand_hourly, node_cpu=row.vcpu, node_memory_gb=row.memory_gb,
-            node_gpu=row.accelerator_count, gpu_type=row.accelerator, cpu=cpu, memory_gb=cpu * 8, gpu=gpus,
-        ))
+    clusters = [ClusterData(
+        id=cid, region=f"{row.cloud}:{row.region}", cloud=row.cloud, shape=row.shape,
+        node_hourly=row.on_demand_hourly, node_cpu=row.vcpu, node_memory_gb=row.memory_gb,
+        node_gpu=row.accelerator_count, gpu_type=row.accelerator, cpu=0, memory_gb=0,
+        gpu=1 if row.accelerator else 0,
+    ) for cid, row in specs]
     by_id = {c.id: c for c in clusters}
     juris = {c.id: jurisdiction(c.cloud, c.region.split(":", 1)[1], rows[i % len(rows)].geo)
              for i, c in enumerate(clusters)}
-    home_clusters = {}
+    home_clusters: dict[tuple[str, bool], list[str]] = {}
     for c in clusters:
         if c.cloud == "aws":
             home_clusters.setdefault((c.region.split(":", 1)[1], bool(c.node_gpu)), []).append(c.id)
@@ -96,27 +99,20 @@ def fleet(n_workloads: int, seed: int = 7) -> Problem:
             if not allowed:
                 gpu = False
                 allowed = _allowed(clusters, juris, data_class, gpu, gpu_type)
-        home_region = HOME[data_class]
-        if gpu_type not in (None, "A10G") or not home_clusters.get((home_region, gpu)):
-            # A workload needing L4/A10 cannot have grown up on AWS g5: it starts on the cheapest fit.
-            pool = sorted(allowed, key=lambda c: by_id[c].node_hourly)[:2]
+        homes = [h for h in HOME[data_class] if home_clusters.get((h, gpu))]
+        if gpu_type not in (None, "A10G") or not homes:
+            # A workload needing L4/A10 (or a GPU where AWS has none) cannot have grown up on AWS:
+            # it runs on the two cheapest clusters that fit it.
+            pools = [sorted(allowed, key=lambda c: (by_id[c].node_hourly, c))[:2]]
         else:
-            pool = home_clusters[(home_region, gpu)]
+            pools = [home_clusters[(h, gpu)] for h in homes]
         current: dict[str, int] = {}
         for r in range(replicas):
+            pool = pools[1] if critical and r == replicas - 1 and len(pools) > 1 else pools[0]
             chosen = pool[r % len(pool)]
             current[chosen] = current.get(chosen, 0) + 1
         if critical and len({by_id[c].region for c in current}) < 2:
-            # A critical service already spans two regions today (second replica in the other AWS home).
-            other = "us-east-1" if home_region != "us-east-1" else "eu-west-1"
-            candidates = [c for c in home_clusters.get((other, gpu), []) if c in allowed]
-            if candidates:
-                first = next(iter(current))
-                current[first] -= 1
-                current = {c: n for c, n in current.items() if n}
-                current[candidates[0]] = current.get(candidates[0], 0) + 1
-            else:
-                critical = False
+            critical = False
         aws_region = by_id[next(iter(current))].region.split(":", 1)[1]
         if replicated:
             egress = {c.id: 0.0 for c in clusters}
@@ -127,6 +123,19 @@ def fleet(n_workloads: int, seed: int = 7) -> Problem:
             }
         workloads.append(WorkloadData(wid, replicas, cpu, mem, 1 if gpu else 0, gpu_type, critical, current,
                                       data_class, allowed, egress, 5.0))
+    # Capacity: every cluster has room for 1/12 of the fleet's vCPU (1/6 of its GPUs on GPU shapes),
+    # and at least what it runs today (the AWS home clusters hold the whole fleet now).
+    load: dict[str, list[float]] = {c.id: [0.0, 0.0, 0.0] for c in clusters}
+    for w in workloads:
+        for cid, n in w.current.items():
+            load[cid][0] += n * w.cpu
+            load[cid][1] += n * w.memory_gb
+            load[cid][2] += n * w.gpu
+    base_cpu = max(32.0, round(total_cpu / 12))
+    clusters = [replace(
+        c, cpu=max(base_cpu, load[c.id][0]), memory_gb=max(base_cpu * 8, load[c.id][1]),
+        gpu=max(max(4, total_gpu // 6) if c.node_gpu else 0, int(load[c.id][2])),
+    ) for c in clusters]
     return Problem(tuple(clusters), tuple(workloads), max_moves=10**9)
 
 

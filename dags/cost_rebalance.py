@@ -68,7 +68,7 @@ def cost_rebalance():
         from multicloud.dagkit import estate_for
 
         params = context["params"]
-        clouds_seen = sorted({c["cloud"] for c in costs})
+        clouds_seen = sorted({costs[i]["cloud"] for i in range(len(costs))})
         return plan(estate_for(params), clouds_seen, int(params["max_moves"]), float(params["time_limit_s"]))
 
     @task.branch
@@ -120,7 +120,8 @@ def cost_rebalance():
         applied = [applied] if isinstance(applied, dict) else [a for a in applied if a]
         decision = ti.xcom_pull(task_ids="gate", key="decision") or "not decided"
         estate = estate_for(context["params"])
-        lines, data = report(estate, context["run_id"], result, applied, list(costs), decision)
+        collected = [costs[i] for i in range(len(costs))]
+        lines, data = report(estate, context["run_id"], result, applied, collected, decision)
         dims = {"dag_id": DAG_ID}
         emit("cost.monthly_before", data["before_monthly"], unit=data["currency"], dimensions=dims, estate=estate)
         emit("cost.monthly_after", data["achieved_monthly"], unit=data["currency"], dimensions=dims, estate=estate)

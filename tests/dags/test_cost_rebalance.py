@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from multicloud.drivers.local import LocalClusterDriver
+from multicloud.drivers.local import LocalClusterDriver, stop_all_servers
 from multicloud.estate import load_estate
 from multicloud.placement import current_placement
 from multicloud.reports import latest_summary
@@ -36,18 +36,25 @@ def _predict(url: str) -> dict:
         return json.loads(response.read())
 
 
-@pytest.mark.timeout(240)
-def test_rebalance_moves_to_a_cheaper_allowed_cluster_and_keeps_residency(airflow_db, estate_home):
+@pytest.fixture
+def served_estate(estate_home):
     estate = load_estate(home=estate_home)
     serve_declared_placement(estate, estate_home)
+    yield estate
+    stop_all_servers(home=estate_home)
+
+
+@pytest.mark.timeout(240)
+def test_rebalance_moves_to_a_cheaper_allowed_cluster_and_keeps_residency(airflow_db, estate_home, served_estate):
+    estate = served_estate
     dag = load_dag()
 
-    dry = dag.test(run_conf={"dry_run": True})
+    dry = dag.test(run_conf={"dry_run": True, "max_moves": 5, "min_savings_pct": 10})
     assert dry.state == "success"
     assert current_placement(estate, estate_home)["churn-us-serving"] == {"eks-use1": 1}
     assert "churn-us" in LocalClusterDriver("eks-use1", estate_home).served()
 
-    run = dag.test(run_conf={"max_moves": 5, "min_savings_pct": 10})
+    run = load_dag().test(run_conf={"dry_run": False, "max_moves": 5, "min_savings_pct": 10})
     assert run.state == "success"
 
     placement = current_placement(estate, estate_home)

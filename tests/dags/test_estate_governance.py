@@ -25,7 +25,9 @@ def governance_dag(airflow_db):
 
 
 def test_dag_shape(governance_dag):
-    assert governance_dag.tags and governance_dag.default_args["owner"] and governance_dag.doc_md
+    assert governance_dag.tags
+    assert governance_dag.default_args["owner"]
+    assert governance_dag.doc_md
     assert set(governance_dag.params) >= {"regions", "strict", "alert_on_violation", "estate_file"}
     assert governance_dag.task_dict["publish"].downstream_list == []
 
@@ -46,7 +48,8 @@ def test_run_reports_planted_violation_and_alerts(governance_dag, estate_home):
     assert [(v["region"], v["path"]) for v in report["audit"]["violations"]] == [("aws-use1", f"file://{planted}")]
     assert report["audit"]["regions"] == ["oci-fra", "aws-use1", "oci-lon"]
     page = (folder / "report.html").read_text()
-    assert f"file://{planted}" in page and "data:image/png;base64," in page
+    assert f"file://{planted}" in page
+    assert "data:image/png;base64," in page
     summary = json.loads((folder / "latest.json").read_text())
     assert summary["headline"][0].startswith("Residency at rest: 1 violation(s)")
     assert len(summary["headline"]) <= 8

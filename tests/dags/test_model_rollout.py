@@ -94,11 +94,12 @@ def test_good_version_reaches_every_allowed_cluster_then_a_bad_one_is_rolled_bac
 
     # A bad version (wrong answers): the canary fails its gate and is rolled back; nothing else touched.
     publish_bad_version(estate, estate_home)
-    failed = dag.test(run_conf={"model": "churn-eu", **FAST_GATES})
+    failed = load_dag("model_rollout").test(run_conf={"model": "churn-eu", "version": "v2", **FAST_GATES})
     assert failed.state == "failed"
     for cluster in ("oke-fra", "gke-euw4"):
         served = driver_for(estate, cluster).served()["churn-eu"]
-        assert served["versions"] == {"v1": 1} and served["weights"] == {"v1": 100}
+        assert served["versions"] == {"v1": 1}
+        assert served["weights"] == {"v1": 100}
     assert sorted(driver_for(estate, "gke-euw4").pids()) == pids["gke-euw4"]  # never touched
     summary = latest_summary("model_rollout", estate_home)
     assert summary["headline"][0].startswith("ROLLED BACK: oke-fra")

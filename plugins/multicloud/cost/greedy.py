@@ -48,7 +48,7 @@ def _place(load, clusters: dict[str, ClusterData], w: WorkloadData) -> dict[str,
     """Replica by replica on the cheapest cluster with room; a critical workload's last replica
     goes to another region when all the others share one."""
     placed: dict[str, int] = {}
-    trial = {c: list(v) for c, v in load.items()}
+    trial = _Overlay(load)
     for index in range(w.replicas):
         regions = {clusters[c].region for c in placed}
         must_spread = w.critical and index == w.replicas - 1 and len(regions) < 2
@@ -66,6 +66,22 @@ def _place(load, clusters: dict[str, ClusterData], w: WorkloadData) -> dict[str,
         placed[best] = placed.get(best, 0) + 1
         _add(trial, clusters, w, {best: 1}, +1)
     return placed
+
+
+class _Overlay(dict):
+    """A copy-on-read view of the load: only the clusters a trial touches are copied."""
+
+    def __init__(self, base: dict[str, list[float]]) -> None:
+        super().__init__()
+        self.base = base
+
+    def __missing__(self, key: str) -> list[float]:
+        row = list(self.base[key])
+        self[key] = row
+        return row
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.base
 
 
 def _scaled(w: WorkloadData, replicas: int) -> WorkloadData:
@@ -88,7 +104,7 @@ def _marginal(load, cluster: ClusterData, w: WorkloadData) -> float:
 
 def _workload_cost(load, clusters, w: WorkloadData, placement: dict[str, int]) -> float:
     """What ``placement`` adds on top of ``load`` (which must not contain ``w``)."""
-    trial = {c: list(v) for c, v in load.items()}
+    trial = _Overlay(load)
     total = 0.0
     for cid, n in placement.items():
         for _ in range(n):

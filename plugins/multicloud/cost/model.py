@@ -15,7 +15,7 @@ Cost model (monthly, in the catalog's currency):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from multicloud.cost.catalog import HOURS_PER_MONTH, PriceCatalog
@@ -178,8 +178,8 @@ def build_problem(estate: Estate, catalog: PriceCatalog, policy: ResidencyPolicy
                   migration_cost: float = DEFAULT_MIGRATION_COST) -> Problem:
     """The problem for ``estate``: clusters of the chosen clouds, every workload placed on them.
 
-    A workload running on a cluster outside ``clouds`` is left out (it cannot be moved by this run)
-    and its replicas' resources stay reserved on nothing we optimise.
+    A workload running on a cluster outside ``clouds`` is left out (this run cannot move it); what
+    it uses on the chosen clusters is taken off their capacity.
     """
     wanted = set(clouds) if clouds else None
     cluster_data: list[ClusterData] = []
@@ -205,9 +205,17 @@ def build_problem(estate: Estate, catalog: PriceCatalog, policy: ResidencyPolicy
     region_cloud = {r.id: (r.cloud.value, r.region) for r in estate.regions}
 
     workloads: list[WorkloadData] = []
+    reserved: dict[str, list[float]] = {}
     for w in estate.workloads:
         current = {c: n for c, n in placement.get(w.id, w.placement).items() if n}
         if not set(current) <= known:
+            # Partly on a cloud outside this run: left where it is, its resources stay taken.
+            for cid, n in current.items():
+                if cid in known:
+                    row = reserved.setdefault(cid, [0.0, 0.0, 0.0])
+                    row[0] += n * w.resources.cpu
+                    row[1] += n * w.resources.memory_gb
+                    row[2] += n * w.resources.gpu
             continue
         data_class = estate.model(w.model).data_class
         res = w.resources
@@ -230,6 +238,12 @@ def build_problem(estate: Estate, catalog: PriceCatalog, policy: ResidencyPolicy
             w.id, w.replicas, res.cpu, res.memory_gb, res.gpu, res.gpu_type, w.critical, current, data_class,
             allowed, egress, migration_cost,
         ))
+    if reserved:
+        cluster_data = [
+            replace(c, cpu=c.cpu - reserved[c.id][0], memory_gb=c.memory_gb - reserved[c.id][1],
+                    gpu=c.gpu - int(reserved[c.id][2])) if c.id in reserved else c
+            for c in cluster_data
+        ]
     return Problem(tuple(cluster_data), tuple(workloads), max_moves, catalog.currency)
 
 

@@ -3,6 +3,7 @@
 Checks (each a ``Check`` with a one-line detail):
 - the secondary serves the pair's workloads healthily (same version as the primary), or, when it
   runs none (pilot light), has the capacity to take them;
+- residency: each workload's model (its training data's class) may be served in the secondary;
 - the secondary's cluster capacity holds the primary's replicas on top of what it runs already;
 - each pair dataset's replica at the secondary lags the primary by less than the RPO target;
 - network: on the local estate both clusters' endpoints answer; on OCI, the FastConnect virtual
@@ -95,6 +96,20 @@ def check_secondary_serving(estate, pair) -> list[Check]:
     return checks
 
 
+def check_residency(estate, pair) -> list[Check]:
+    """Failing over must not move a model where its data class may not go (fails closed)."""
+    from multicloud.residency.policy import ResidencyPolicy
+
+    policy = ResidencyPolicy.from_estate(estate)
+    checks = []
+    for workload_id in pair.workloads:
+        model = estate.model(estate.workload(workload_id).model)
+        decision = policy.decide(model.data_class, pair.secondary)
+        checks.append(Check(f"residency {model.id}", decision.permitted,
+                            f"{model.data_class} in {pair.secondary}: {decision.reason}"))
+    return checks
+
+
 def check_capacity(estate, pair) -> Check:
     primary, secondary = cluster_of(estate, pair.primary), cluster_of(estate, pair.secondary)
     placement = current_placement(estate)
@@ -183,6 +198,7 @@ def check_oci_network(estate, pair, oci_conn_id: str) -> list[Check]:
 def run_preflight(estate, pair, oci_conn_id: str = "oci_default") -> tuple[list[Check], dict[str, Any]]:
     """Every check (none short-circuits, so one run shows everything wrong) and the watermarks seen."""
     checks: list[Check] = []
+    checks += check_residency(estate, pair)
     checks += check_secondary_serving(estate, pair)
     checks.append(check_capacity(estate, pair))
     lag_checks, watermarks = check_replica_lag(estate, pair)

@@ -38,7 +38,7 @@ SCENARIOS = tuple(faults.SCENARIO_FAULTS)
 FAULT_KINDS = frozenset({"servers_stopped", "storage_offline"})
 TRAFFIC_KINDS = frozenset({"traffic_switched", "write_target_promoted", "standby_deployed"})
 # Staying on the secondary keeps traffic there (and the gateway that carries it) after restore.
-KEEP_WHEN_STAYING = TRAFFIC_KINDS | {"route_set", "gateway_started"}
+KEEP_WHEN_STAYING = TRAFFIC_KINDS | {"route_set", "gateway_started", "artifact_staged"}
 BASELINE_TIMEOUT_S = 30.0
 FAILBACK_ANSWER_TIMEOUT_S = 30.0
 PROBE_PAYLOAD = {"instances": [{"sessions_30d": 12, "spend_30d": 80.0, "support_tickets_90d": 1,
@@ -154,7 +154,12 @@ def estate_snapshot(estate, pair, home: Path | None = None) -> dict[str, Any]:
 
 def undo_handlers(estate, pair, home: Path | None = None) -> dict[str, Any]:
     def restore_route(undo: dict[str, Any]) -> None:
-        steering_for(pair, home).restore(pair.endpoint, undo["snapshot"])
+        steering, snapshot = steering_for(pair, home), undo["snapshot"]
+        if isinstance(steering, LocalGatewaySteering) and snapshot and snapshot.get("region"):
+            # Restarted servers listen on new ports: route to the region's replicas as they are now.
+            fresh = _backends(estate, snapshot["region"], _models(estate, pair))
+            snapshot = {**snapshot, "backends": fresh or snapshot["backends"]}
+        steering.restore(pair.endpoint, snapshot)
 
     def remove_standby(undo: dict[str, Any]) -> None:
         _driver(estate, undo["cluster"]).remove(undo["model"], undo["version"])
@@ -168,6 +173,7 @@ def undo_handlers(estate, pair, home: Path | None = None) -> dict[str, Any]:
         "write_target_promoted": lambda undo: set_write_target(pair.id, undo["previous"], home),
         "probe_started": lambda undo: undo.get("pid") and stop_probe(int(undo["pid"])),
         "gateway_started": lambda _undo: stop_gateway(home),
+        "artifact_staged": _unstage,
     }
 
 
@@ -204,6 +210,7 @@ def baseline(estate, settings: Settings, run_id: str, home: Path | None = None) 
     primary_served = _driver(estate, cluster_of(estate, pair.primary)).served()
     state["expected_version"] = served_version(primary_served, models[0])
     state["artifacts"] = {m: primary_served[m].get("artifacts", {}) for m in models if m in primary_served}
+    _stage_standby_artifacts(estate, pair, ledger, state, run_id)
     steering = steering_for(pair, home)
     if isinstance(steering, LocalGatewaySteering):
         if not ledger.find_open("gateway_started", "local"):
@@ -326,11 +333,60 @@ def failover(estate, settings: Settings, run_id: str, home: Path | None = None) 
     return {"steering": steering.name}
 
 
-def _standby_artifact(estate, pair, model: str, version: str, state: dict[str, Any]) -> str:
-    """A copy in the secondary's own storage when there is one (the primary's may be down), else the primary's."""
+def _staged_uri(estate, pair, model: str, version: str) -> str:
+    return f"{estate.region(pair.secondary).storage.url.rstrip('/')}/models/{model}/{version}"
+
+
+def _stage_standby_artifacts(estate, pair, ledger: FaultLedger, state: dict[str, Any], run_id: str) -> None:
+    """Pilot light: copy the served artifact into the secondary's storage while the primary is up.
+
+    A region outage takes the primary's storage (where the artifact lives) down with it; the
+    preflight's residency check already allowed the model's data class in the secondary.
+    """
     import fsspec
 
-    staged = f"{estate.region(pair.secondary).storage.url.rstrip('/')}/models/{model}/{version}"
+    served = _driver(estate, cluster_of(estate, pair.secondary)).served()
+    for model, artifacts in state["artifacts"].items():
+        if served_version(served, model) is not None:
+            continue  # warm standby: nothing to stage
+        version = state["expected_version"] if model == _models(estate, pair)[0] else next(iter(artifacts), None)
+        if version is None or version not in artifacts:
+            continue
+        target = f"{_staged_uri(estate, pair, model, version)}/model.json"
+        fs, path = fsspec.core.url_to_fs(target)
+        if fs.exists(path):
+            continue
+        entry = ledger.record("artifact_staged", target, {"url": target}, run_id)
+        source = artifacts[version] if artifacts[version].endswith(".json") else f"{artifacts[version].rstrip('/')}/model.json"
+        with fsspec.open(source, "rb") as handle:
+            body = handle.read()
+        fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        if target.startswith("file://"):
+            atomic_write_text(Path(path), body.decode())  # never a half-written artifact
+        else:
+            fs.pipe(path, body)
+        ledger.mark(entry, APPLIED)
+        log.info("pilot light: staged %s %s in %s", model, version, pair.secondary)
+
+
+def _unstage(undo: dict[str, Any]) -> None:
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(undo["url"])
+    if fs.exists(path):
+        fs.rm(path)
+    folder = path.rsplit("/", 1)[0]
+    for _ in range(3):  # models/<model>/<version>: drop the folders the staging created, if empty
+        if fs.exists(folder) and not fs.ls(folder):
+            fs.rmdir(folder)
+        folder = folder.rsplit("/", 1)[0]
+
+
+def _standby_artifact(estate, pair, model: str, version: str, state: dict[str, Any]) -> str:
+    """The copy staged in the secondary's own storage (the primary's may be down), else the primary's."""
+    import fsspec
+
+    staged = _staged_uri(estate, pair, model, version)
     fs, path = fsspec.core.url_to_fs(f"{staged}/model.json")
     return staged if fs.exists(path) else state["artifacts"][model][version]
 

@@ -129,6 +129,7 @@ class LocalClusterDriver(ClusterDriver):
 
     def wait_ready(self, model: str, version: str, timeout_s: float) -> RolloutStatus:
         deadline = time.monotonic() + timeout_s
+        pause = 0.01
         while True:
             status = self.status(model, version)
             if status.state in ("complete", "failed", "absent"):
@@ -138,7 +139,8 @@ class LocalClusterDriver(ClusterDriver):
                     self.cluster_id, model, version, status.desired, status.updated, status.ready, "failed",
                     f"not ready after {timeout_s:.0f}s ({status.ready}/{status.desired} ready): {status.message}")
                 break
-            time.sleep(0.02)
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.1)  # poll fast first (servers start in ~0.2 s), then back off
         self._record_ports(model, version)
         return status
 
@@ -316,6 +318,7 @@ class LocalClusterDriver(ClusterDriver):
         stem = f"{model}-{version}-{replica}"
         port_file = run_dir / f"{stem}.port"
         port_file.unlink(missing_ok=True)
+        pid_file = run_dir / f"{stem}.{time.time_ns()}.pid"
         env = {k: os.environ[k] for k in _PASS_ENV if k in os.environ}
         env.update({str(k): str(v) for k, v in (runtime.get("env") or {}).items()})
         limits = runtime.get("limits") or {}
@@ -323,6 +326,7 @@ class LocalClusterDriver(ClusterDriver):
             sys.executable, "-I", "-S", str(SERVER_SCRIPT), "--marker", MARKER,
             "--home", str(self.home), "--cluster-dir", str(self.dir), "--cluster", self.cluster_id,
             "--artifact", record["artifact_path"], "--port-file", str(port_file), "--replica", str(replica),
+            "--pid-file", str(pid_file),
             "--image", str(runtime.get("image", "")), "--env-keys", ",".join(sorted(runtime.get("env") or {})),
         ]
         if limits.get("memory_gb"):
@@ -331,7 +335,7 @@ class LocalClusterDriver(ClusterDriver):
             process = psutil.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                    start_new_session=True, close_fds=True)
         return {"replica": replica, "pid": process.pid, "create_time": process.create_time(),
-                "port": None, "port_file": str(port_file), "log": str(logs / f"{stem}.log")}
+                "port": None, "port_file": str(port_file), "pid_file": str(pid_file), "log": str(logs / f"{stem}.log")}
 
     def _status_of(self, model: str, version: str, record: dict[str, Any]) -> RolloutStatus:
         desired = record["replicas"]
@@ -373,9 +377,23 @@ class LocalClusterDriver(ClusterDriver):
         """Kill servers of this cluster that the state does not know (a task killed mid-deploy)."""
         known = {p["pid"] for e in state["models"].values() for r in e["versions"].values()
                  for p in r["processes"]}
-        for process in find_servers(cluster_dir=self.dir):
-            if process.pid not in known:
-                _terminate([process])
+        # Every server writes a pid file as its first act: a directory listing finds them all,
+        # far cheaper than scanning every process of the machine on each deploy.
+        orphans = []
+        for pid_file in (self.dir / "run").glob("*.pid"):
+            try:
+                pid = int(pid_file.read_text() or 0)
+            except (OSError, ValueError):
+                continue
+            if pid in known:
+                continue
+            pid_file.unlink(missing_ok=True)
+            with contextlib.suppress(psutil.Error):
+                process = psutil.Process(pid)
+                flags = _flags(process.cmdline())
+                if MARKER in process.cmdline() and flags.get("--cluster-dir") == str(self.dir):
+                    orphans.append(process)
+        _terminate(orphans)
 
 
 # ---- process helpers -------------------------------------------------------------------------------
@@ -417,6 +435,8 @@ def _log_tail(proc: dict[str, Any], lines: int = 3) -> str:
 
 def _stop(proc: dict[str, Any]) -> None:
     Path(proc["port_file"]).unlink(missing_ok=True)
+    if proc.get("pid_file"):
+        Path(proc["pid_file"]).unlink(missing_ok=True)
     if not _alive(proc):
         return
     with contextlib.suppress(psutil.Error):

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 NO_DATA = "no data yet"
 CAPABILITY_DAGS = ("residency_sync", "model_training", "model_rollout", "cost_rebalance", "dr_rehearsal",
                    "estate_governance")
-COST_KEYS = ("monthly_cost_after", "monthly_after", "cost_after", "after_monthly", "monthly_cost", "total_monthly",
+COST_KEYS = ("achieved_monthly", "monthly_cost_after", "monthly_after", "cost_after", "after_monthly", "monthly_cost", "total_monthly",
              "monthly")
 COST_BEFORE_KEYS = ("monthly_cost_before", "monthly_before", "cost_before", "before_monthly")
 

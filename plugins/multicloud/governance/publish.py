@@ -53,8 +53,8 @@ def publish_report(audits: list[dict[str, Any]], collected: dict[str, Any], cont
     if audit["errors"]:
         log.warning("regions that could not be audited: %s", audit["errors"])
 
-    lines = report_mod.headline(report) + [f"Report: {html_path}"]
-    lines = lines[:7] + lines[-1:] if len(lines) > 8 else lines
+    lines = [*report_mod.headline(report), f"Report: {html_path}"]
+    lines = [*lines[:7], lines[-1]] if len(lines) > 8 else lines
     reports.write_summary(report_mod.DAG_ID, context["run_id"], lines,
                           {"report_html": str(html_path), "report_json": str(json_path),
                            "violations": audit["violations"], "violations_by_region": audit["violations_by_region"],

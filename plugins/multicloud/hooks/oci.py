@@ -168,6 +168,11 @@ def _mask(config: dict[str, Any]) -> None:
         from airflow.sdk.log import mask_secret
     except ImportError:  # pragma: no cover - outside Airflow
         return
+    # No ``name=``: the masker skips values whose name is not a sensitive key name, and
+    # "key_content" is not one. PEM body lines are masked too, so a partial print is hidden.
     for key in ("key_content", "pass_phrase"):
         if config.get(key):
-            mask_secret(config[key], name=key)
+            mask_secret(config[key])
+    for line in (config.get("key_content") or "").splitlines():
+        if line.strip() and not line.startswith("-----"):
+            mask_secret(line.strip())

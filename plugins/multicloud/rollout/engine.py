@@ -56,22 +56,48 @@ class Journal:
 def deploy_item(driver: ClusterDriver, item: dict[str, Any], *, strategy: str, runtime: dict[str, Any],
                 journal: Journal, ready_timeout_s: float, labels: dict[str, str] | None = None) -> dict[str, Any]:
     """Deploy one model version on one cluster beside what runs, wait for readiness, set weights."""
-    model, version, cluster = item["model"], item["version"], item["cluster"]
-    before = driver.served().get(model, {})
+    started = start_items([(driver, item)], runtime=runtime, journal=journal, labels=labels)[0]
+    return finish_item(driver, item, started, strategy=strategy, journal=journal, ready_timeout_s=ready_timeout_s)
+
+
+def start_items(pairs: list[tuple[ClusterDriver, dict[str, Any]]], *, runtime: dict[str, Any], journal: Journal,
+                labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Record what each cluster served (one journal write), then start every deployment.
+
+    Starting is quick (processes spawn in the background), so a lane starts all its clusters
+    before waiting for any: their start-ups overlap.
+    """
+    befores = [driver.served().get(item["model"], {}) for driver, item in pairs]
     with journal.update() as data:
-        if not any(t["cluster"] == cluster and t["model"] == model for t in data["touched"]):
-            data["touched"].append({"cluster": cluster, "model": model, "version": version,
-                                    "previous": {"versions": before.get("versions", {}),
-                                                 "weights": before.get("weights", {})}})
-    started = time.monotonic()
-    driver.deploy(ModelDeployment(model, version, item["replicas"], item["artifact_uri"], runtime,
-                                  {"model": model, "version": version, **(labels or {})}))
+        for (_driver, item), before in zip(pairs, befores, strict=True):
+            if not any(t["cluster"] == item["cluster"] and t["model"] == item["model"] for t in data["touched"]):
+                data["touched"].append({"cluster": item["cluster"], "model": item["model"], "version": item["version"],
+                                        "previous": {"versions": before.get("versions", {}),
+                                                     "weights": before.get("weights", {})}})
+    started = []
+    for (driver, item), before in zip(pairs, befores, strict=True):
+        t0 = time.monotonic()
+        model, version = item["model"], item["version"]
+        try:
+            driver.deploy(ModelDeployment(model, version, item["replicas"], item["artifact_uri"], runtime,
+                                          {"model": model, "version": version, **(labels or {})}))
+        except Exception as exc:
+            journal.event("deploy_failed", cluster=item["cluster"], model=model, version=version, message=str(exc))
+            raise
+        started.append({"t0": t0, "before": before})
+    return started
+
+
+def finish_item(driver: ClusterDriver, item: dict[str, Any], started: dict[str, Any], *, strategy: str,
+                journal: Journal, ready_timeout_s: float) -> dict[str, Any]:
+    """Wait for readiness (measured from this cluster's deploy), then set the strategy's weights."""
+    model, version, cluster = item["model"], item["version"], item["cluster"]
     status = driver.wait_ready(model, version, ready_timeout_s)
-    ready_s = round(time.monotonic() - started, 3)
+    ready_s = round(time.monotonic() - started["t0"], 3)
     if status.state != "complete":
         journal.event("deploy_failed", cluster=cluster, model=model, version=version, message=status.message)
         raise RolloutFailed(f"{cluster}: {model} {version} not ready: {status.message}")
-    old = [v for v in driver.served()[model]["versions"] if v != version]
+    old = [v for v in started["before"].get("versions", {}) if v != version]
     if strategy == "rolling" or not old:
         weights = {version: 100}
     elif strategy == "canary":

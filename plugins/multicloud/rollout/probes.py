@@ -29,17 +29,21 @@ def _timed(url: str, body: bytes | None) -> tuple[int, Any, float, str]:
 
 
 def probe_endpoint(url: str, smoke_cases: Sequence[dict[str, Any]], version: str) -> list[Sample]:
+    """A health probe, then every smoke case in one /predict request (one sample per case)."""
     samples = []
     status, payload, ms, error = _timed(f"{url}/healthz", None)
     ok = status == 200 and payload.get("version") == version
     samples.append(Sample(url, "health", ok, ms, error or ("" if ok else f"serves {payload.get('version')}")))
-    for case in smoke_cases:
-        body = json.dumps({"instances": [case["instance"]]}).encode()
-        status, payload, ms, error = _timed(f"{url}/predict", body)
-        if status != 200:
-            samples.append(Sample(url, "smoke", False, ms, error or f"HTTP {status}"))
-            continue
-        got = payload["predictions"][0]
+    if not smoke_cases:
+        return samples
+    body = json.dumps({"instances": [case["instance"] for case in smoke_cases]}).encode()
+    status, payload, ms, error = _timed(f"{url}/predict", body)
+    if status != 200:
+        return samples + [Sample(url, "smoke", False, ms, error or f"HTTP {status}") for _ in smoke_cases]
+    if payload.get("version") != version:
+        return samples + [Sample(url, "smoke", False, ms, f"answered by {payload.get('version')}")
+                          for _ in smoke_cases]
+    for case, got in zip(smoke_cases, payload["predictions"], strict=True):
         expected = case["expected"]
         right = (got["label"] == expected["label"]
                  and abs(got["probability"] - expected["probability"]) <= PROBABILITY_TOLERANCE)

@@ -73,18 +73,18 @@ def build_plan(estate: Estate, params: Mapping[str, Any], triggered: Iterable[tu
 
 def deploy_lane(estate: Estate, lane: list[dict[str, Any]], strategy: str, run_id: str,
                 ready_timeout_s: float, home: Path | None = None) -> list[dict[str, Any]]:
+    """Start every cluster of the lane, then wait for each (start-ups overlap)."""
     journal = engine.Journal(run_id, home)
-    runtime = baseline_runtime(estate)
-    done = []
-    for item in lane:
-        try:
-            done.append(engine.deploy_item(driver_for(estate, item["cluster"], home), item, strategy=strategy,
-                                           runtime=runtime, journal=journal, ready_timeout_s=ready_timeout_s,
-                                           labels={"rollout": run_id[:63]}))
-        except Exception as exc:
-            journal.event("failed", cluster=item["cluster"], model=item["model"], error=str(exc))
-            raise
-    return done
+    pairs = [(driver_for(estate, item["cluster"], home), item) for item in lane]
+    try:
+        started = engine.start_items(pairs, runtime=baseline_runtime(estate), journal=journal,
+                                     labels={"rollout": run_id[:63]})
+        return [engine.finish_item(driver, item, begun, strategy=strategy, journal=journal,
+                                   ready_timeout_s=ready_timeout_s)
+                for (driver, item), begun in zip(pairs, started, strict=True)]
+    except Exception as exc:
+        journal.event("failed", cluster=",".join(i["cluster"] for i in lane), error=str(exc))
+        raise
 
 
 def thresholds_for(estate: Estate, model: str, params: Mapping[str, Any]) -> Thresholds:
@@ -112,7 +112,7 @@ def gate_stage(estate: Estate, stage: str, lanes: list[list[dict[str, Any]]], pa
                 "passed": result.passed, "reason": result.reason,
                 "p95_ms": max((c.p95_ms for c in result.checks), default=0.0)}
 
-    with ThreadPoolExecutor(max_workers=max(1, min(8, len(items)))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, min(16, len(items)))) as pool:
         results = list(pool.map(one, items))
     for result in results:
         journal.event("gate", stage=stage, **result)
@@ -125,12 +125,14 @@ def gate_stage(estate: Estate, stage: str, lanes: list[list[dict[str, Any]]], pa
 
 def promote(estate: Estate, plan: dict[str, Any], run_id: str, home: Path | None = None) -> list[str]:
     journal = engine.Journal(run_id, home)
-    promoted = []
-    if not plan["dry_run"]:
-        for model_plan in plan["plans"]:
-            for target in model_plan["targets"]:
-                engine.promote_item(driver_for(estate, target["cluster"], home), target["model"], target["version"])
-                promoted.append(target["cluster"])
+    targets = [] if plan["dry_run"] else [t for p in plan["plans"] for t in p["targets"]]
+
+    def one(target: dict[str, Any]) -> str:
+        engine.promote_item(driver_for(estate, target["cluster"], home), target["model"], target["version"])
+        return target["cluster"]
+
+    with ThreadPoolExecutor(max_workers=max(1, min(16, len(targets)))) as pool:
+        promoted = list(pool.map(one, targets))
     with journal.update() as data:
         data["promoted"] = True
     return promoted
@@ -193,20 +195,46 @@ def summarize(estate: Estate, plan: dict[str, Any] | None, run_id: str,
     return lines[:8], data, ok or plan["dry_run"]
 
 
+def run_stage(estate: Estate, lanes: list[list[dict[str, Any]]], strategy: str, run_id: str,
+              ready_timeout_s: float, home: Path | None = None) -> list[dict[str, Any]]:
+    """One wave without Airflow: lanes in parallel, the clusters of a lane one after another.
+
+    The first cluster of every lane starts from this thread (starting only spawns processes), so
+    no lane's start waits behind other lanes' readiness polling; then each lane waits for its
+    first cluster and deploys the rest of its clusters one by one.
+    """
+    journal = engine.Journal(run_id, home)
+    runtime = baseline_runtime(estate)
+    firsts = [(driver_for(estate, lane[0]["cluster"], home), lane[0]) for lane in lanes]
+    begun = engine.start_items(firsts, runtime=runtime, journal=journal, labels={"rollout": run_id[:63]})
+
+    def finish_lane(index: int) -> list[dict[str, Any]]:
+        driver, first = firsts[index]
+        results = [engine.finish_item(driver, first, begun[index], strategy=strategy, journal=journal,
+                                      ready_timeout_s=ready_timeout_s)]
+        for item in lanes[index][1:]:
+            results.append(engine.deploy_item(driver_for(estate, item["cluster"], home), item, strategy=strategy,
+                                              runtime=runtime, journal=journal, ready_timeout_s=ready_timeout_s))
+        return results
+
+    with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+        return [r for rs in pool.map(finish_lane, range(len(lanes))) for r in rs]
+
+
 def run_waves(estate: Estate, plan: dict[str, Any], run_id: str, params: Mapping[str, Any],
               home: Path | None = None, ready_timeout_s: float = 60) -> dict[str, Any]:
-    """The same rollout without Airflow (benchmark, CLI): stages in order, lanes in parallel, gates between."""
+    """The same rollout without Airflow (benchmark, CLI): stages in order, gates between, then promotion."""
     timings = []
     for name, lanes in zip(planner.STAGES, plan["stages"], strict=True):
         if not lanes:
             continue
         started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
-            done = [r for rs in pool.map(lambda lane: deploy_lane(estate, lane, plan["strategy"], run_id,
-                                                                  ready_timeout_s, home), lanes) for r in rs]
+        done = run_stage(estate, lanes, plan["strategy"], run_id, ready_timeout_s, home)
         deployed_s = time.monotonic() - started
         gate_stage(estate, name, lanes, params, run_id, home)
         timings.append({"stage": name, "clusters": len(done), "wall_s": deployed_s,
+                        "gate_s": time.monotonic() - started - deployed_s,
                         "slowest_ready_s": max(r["ready_s"] for r in done)})
+    started = time.monotonic()
     promote(estate, plan, run_id, home)
-    return {"stages": timings}
+    return {"stages": timings, "promote_s": time.monotonic() - started}

@@ -116,7 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--marker", default=MARKER)
     parser.add_argument("--home", default="")
     parser.add_argument("--memory-limit-gb", type=float, default=0.0)
+    parser.add_argument("--pid-file", default="")
     args = parser.parse_args(argv)
+    if args.pid_file:  # first thing: lets the driver find a server its state never recorded
+        Path(args.pid_file).write_text(str(os.getpid()))
     if args.memory_limit_gb > 0:  # the runtime baseline's memory limit, enforced by the kernel
         import resource
 

@@ -59,18 +59,44 @@ def is_hidden(relpath: str) -> bool:
 
 def list_objects(loc: Location) -> dict[str, dict[str, Any]]:
     """relpath -> info (size, mtime) of every visible object under ``loc`` (none if it is missing)."""
+    return _walk(loc)[0]
+
+
+def _walk(loc: Location) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """(visible objects, temporary objects) under ``loc``, in one listing."""
+    objects: dict[str, dict[str, Any]] = {}
+    temps: list[str] = []
+    if isinstance(loc.fs, LocalFileSystem):
+        root = loc.path.rstrip("/")
+        stack = [("", root)]
+        while stack:
+            prefix, folder = stack.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                rel = f"{prefix}{entry.name}"
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((f"{rel}/", entry.path))
+                elif TMP_MARK in entry.name:
+                    temps.append(entry.path)
+                elif not is_hidden(rel):
+                    info = entry.stat()
+                    objects[rel] = {"size": info.st_size, "mtime": info.st_mtime}
+        return objects, temps
     if not loc.fs.exists(loc.path):
-        return {}
+        return objects, temps
     root = loc.path.rstrip("/")
-    found = loc.fs.find(root, detail=True)
-    out: dict[str, dict[str, Any]] = {}
-    for path, info in found.items():
+    for path, info in loc.fs.find(root, detail=True).items():
         if info.get("type") == "directory":
             continue
         rel = posixpath.relpath(_strip_protocol(loc.fs, path), _strip_protocol(loc.fs, root))
-        if not is_hidden(rel):
-            out[rel] = {"size": int(info.get("size") or 0), "mtime": _mtime(info)}
-    return out
+        if TMP_MARK in posixpath.basename(rel):
+            temps.append(path)
+        elif not is_hidden(rel):
+            objects[rel] = {"size": int(info.get("size") or 0), "mtime": _mtime(info)}
+    return objects, temps
 
 
 def sync_tree(src: Location, dst: Location, *, workers: int = 8, chunk_size: int = CHUNK_SIZE,
@@ -78,25 +104,36 @@ def sync_tree(src: Location, dst: Location, *, workers: int = 8, chunk_size: int
     """Make ``dst`` hold exactly ``src``'s visible objects; return what was done."""
     sources = list_objects(src)
     manifest = _read_manifest(dst)
-    remove_stale_temps(dst)
-    existing = list_objects(dst)
+    existing, temps = _walk(dst)
+    for path in temps:  # left by a killed run: never visible, now removed
+        _quiet_rm(dst.fs, path)
     stats = CopyStats()
+
+    def unchanged(rel: str) -> bool:
+        entry, here = manifest.get(rel), existing.get(rel)
+        return bool(entry and here and here["size"] == sources[rel]["size"] == entry["size"]
+                    and entry.get("mtime") == sources[rel]["mtime"])
 
     def one(rel: str) -> tuple[str, dict[str, Any], bool, int]:
         info = sources[rel]
         entry = manifest.get(rel)
         here = existing.get(rel)
         if entry and here and here["size"] == info["size"] == entry["size"]:
-            if entry.get("mtime") == info["mtime"]:
-                return rel, entry, False, 0
             digest = hash_object(src.child(rel), chunk_size)
             if digest == entry["sha256"]:
                 return rel, {**entry, "mtime": info["mtime"]}, False, 0
         digest, size = copy_object(src.child(rel), dst.child(rel), chunk_size=chunk_size, fsync=fsync)
         return rel, {"size": size, "mtime": info["mtime"], "sha256": digest}, True, size
 
+    todo = []
+    for rel in sorted(sources):
+        if unchanged(rel):
+            stats.objects[rel] = manifest[rel]
+            stats.skipped += 1
+        else:
+            todo.append(rel)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for rel, entry, copied, size in pool.map(one, sorted(sources)):
+        for rel, entry, copied, size in pool.map(one, todo):
             stats.objects[rel] = entry
             if copied:
                 stats.copied += 1
@@ -190,11 +227,8 @@ def _write_manifest(loc: Location, objects: dict[str, dict[str, Any]]) -> None:
 
 
 def remove_stale_temps(loc: Location) -> None:
-    if not loc.fs.exists(loc.path):
-        return
-    for path in loc.fs.find(loc.path.rstrip("/")):
-        if TMP_MARK in posixpath.basename(path):
-            _quiet_rm(loc.fs, path)
+    for path in _walk(loc)[1]:
+        _quiet_rm(loc.fs, path)
 
 
 def _quiet_rm(fs: Any, path: str) -> None:

@@ -193,6 +193,8 @@ class _AtomicParquet:
         if self.done:
             return
         try:
+            with contextlib.suppress(Exception):  # only to release the writer; the object is discarded
+                self.writer.close()
             self.raw.close()
         finally:
             with contextlib.suppress(FileNotFoundError, OSError):

@@ -53,7 +53,8 @@ def test_deploy_serves_the_model_and_reports_its_runtime(driver, estate_home):
     assert [p["label"] for p in answer["predictions"]] == [1, 0]
     assert answer["version"] == "v1"
     served = driver.served()["churn"]
-    assert served["versions"] == {"v1": 2} and served["weights"] == {"v1": 100}
+    assert served["versions"] == {"v1": 2}
+    assert served["weights"] == {"v1": 100}
     assert served["runtime"]["env"] == {"OMP_NUM_THREADS": "1"}
     assert served["runtime"]["limits"]["memory_gb"] == 1.0  # enforced on the process, read back from it
     state = json.loads((estate_home / "clusters" / "oke-fra" / "state.json").read_text())
@@ -76,7 +77,8 @@ def test_canary_side_by_side_shift_promote_and_rollback(driver, estate_home):
     # Rollback brings the removed v1 back from its kept spec and removes v2.
     assert driver.rollback("churn") == "v1"
     served = driver.served()["churn"]
-    assert served["versions"] == {"v1": 1} and served["weights"] == {"v1": 100}
+    assert served["versions"] == {"v1": 1}
+    assert served["weights"] == {"v1": 100}
     assert predict(driver.endpoints("churn")[0], [{"a": 1, "b": 0}])["version"] == "v1"
 
 
@@ -92,9 +94,11 @@ def test_redeploy_is_idempotent_and_replaces_dead_replicas(driver, estate_home):
     assert driver.status("churn", "v1").state == "failed"
     driver.deploy(deployment)
     assert driver.wait_ready("churn", "v1", 20).state == "complete"
-    assert pids[0] not in driver.pids() and pids[1] in driver.pids()
+    assert pids[0] not in driver.pids()
+    assert pids[1] in driver.pids()
     driver.scale("churn", "v1", 0)
-    assert driver.pids() == [] and driver.status("churn", "v1").state == "complete"
+    assert driver.pids() == []
+    assert driver.status("churn", "v1").state == "complete"
 
 
 def test_bad_artifacts_fail_with_a_clear_error(driver, estate_home):
@@ -110,7 +114,8 @@ def test_a_replica_that_cannot_start_reports_failed(driver, estate_home):
     tiny = {**RUNTIME, "limits": {"memory_gb": 0.001}}  # 1 MB address space: python cannot run
     driver.deploy(ModelDeployment("churn", "v1", 1, write_artifact(estate_home, "v1"), tiny))
     status = driver.wait_ready("churn", "v1", 20)
-    assert status.state == "failed" and "exited" in status.message
+    assert status.state == "failed"
+    assert "exited" in status.message
 
 
 def test_orphans_are_reaped_and_servers_exit_with_their_cluster_dir(driver, estate_home):
@@ -133,6 +138,7 @@ def test_orphans_are_reaped_and_servers_exit_with_their_cluster_dir(driver, esta
 
 def test_status_of_unknown_model_is_absent(driver):
     assert driver.status("nope").state == "absent"
-    assert driver.endpoints("nope") == [] and driver.rollback("nope") is None
+    assert driver.endpoints("nope") == []
+    assert driver.rollback("nope") is None
     driver.remove("nope")  # no-op
     time.sleep(0)

@@ -49,7 +49,9 @@ def lawful_estate(estate_home):
 
 def test_lawful_storage_has_no_findings(lawful_estate):
     result = audit_estate(lawful_estate)
-    assert result.findings == [] and result.unclassified == [] and result.errors == []
+    assert result.findings == []
+    assert result.unclassified == []
+    assert result.errors == []
     assert result.objects_scanned == 14
     assert result.rows_scanned == 150 + 10 + 10  # the source's system of record is not row-checked
 
@@ -74,8 +76,10 @@ def test_planted_object_and_row_are_found_and_nothing_else(lawful_estate, estate
     object_finding = next(f for f in result.violations if f.kind == "object")
     assert object_finding.path == f"file://{planted_object}"
     assert object_finding.rule == "default-deny:not-allowed"
-    assert result.would_deny == [] and result.unclassified == []
-    assert result.by_region()["oci-ash"] == 1 and sum(result.by_region().values()) == 2
+    assert result.would_deny == []
+    assert result.unclassified == []
+    assert result.by_region()["oci-ash"] == 1
+    assert sum(result.by_region().values()) == 2
 
 
 def test_unknown_country_rows_outside_the_source_fail_closed(lawful_estate, estate_home):
@@ -94,7 +98,8 @@ def test_audit_mode_class_is_reported_as_would_deny(lawful_estate, estate_home):
 def test_unclassified_objects_are_listed_and_strict_makes_them_violations(lawful_estate, estate_home):
     stray = _put(estate_home, "gcp-usc1", "exports/customers.csv", text="id,country\n1,DE\n")
     relaxed = audit_estate(lawful_estate)
-    assert [f.path for f in relaxed.unclassified] == [f"file://{stray}"] and relaxed.violations == []
+    assert [f.path for f in relaxed.unclassified] == [f"file://{stray}"]
+    assert relaxed.violations == []
     strict = audit_estate(lawful_estate, strict=True)
     assert [f.path for f in strict.violations] == [f"file://{stray}"]
 
@@ -109,7 +114,8 @@ def test_quarantine_outside_its_source_is_a_violation(lawful_estate, estate_home
 def test_unreadable_routed_object_is_reported_not_skipped(lawful_estate, estate_home):
     _put(estate_home, "oci-lon", "customer-events/dt=2026-11-29/hr=12/part-00000.parquet", text="not parquet")
     [finding] = audit_estate(lawful_estate).violations
-    assert finding.kind == "unreadable" and finding.region == "oci-lon"
+    assert finding.kind == "unreadable"
+    assert finding.region == "oci-lon"
 
 
 def test_unknown_region_is_refused(lawful_estate):

@@ -28,7 +28,8 @@ def _train(frame, version="v1"):
 def test_trained_artifact_reproduces_sklearn_and_its_smoke_cases():
     trained = _train(events(["DE"], 600).to_pandas())
     card = trained.card
-    assert card["metrics"]["auc"] > 0.7 and card["holdout_rows"] == 150
+    assert card["metrics"]["auc"] > 0.7
+    assert card["holdout_rows"] == 150
     assert len(card["smoke_cases"]) >= 4
     assert {c["expected"]["label"] for c in card["smoke_cases"]} == {0, 1}
     model = LogisticModel.from_dict(json.loads(trained.artifact.to_json()))
@@ -49,7 +50,7 @@ def test_unusable_data_is_refused_with_the_cause():
 
 def test_only_the_training_regions_rows_of_the_models_class_are_used(estate):
     model = estate.model("churn-eu")
-    with pytest.raises(artifacts.TrainingDataMissing, match="no training data .* oci-fra"):
+    with pytest.raises(artifacts.TrainingDataMissing, match=r"no training data .* oci-fra"):
         artifacts.load_training_frame(estate, model)
     write_partition(estate, "oci-fra", ["DE", "FR", "US", "ZZ"], rows=400)
     write_partition(estate, "gcp-euw4", ["DE"], rows=999, seed=5)  # another region: never read

@@ -1,0 +1,121 @@
+"""Real-cloud steering and network preflight through the real SDKs on loopback.
+
+Route 53: the amazon provider's AwsBaseHook (boto3) against moto in server mode (real HTTP).
+OCI DNS steering policy and FastConnect/DRG preflight: the oci SDK, signed, against our OCI
+emulator (no OCI endpoint is reachable from here).
+"""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from multicloud.dr.preflight import check_oci_network
+from multicloud.dr.steering import OCIDnsSteering, Route53Steering, steering_for
+from multicloud.estate import load_estate
+from tests.emulators.oci_network import NetworkEmulator
+
+NAME = "churn-eu.global.example.com"
+
+
+@pytest.fixture
+def moto_route53(monkeypatch):
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    conn = {"conn_type": "aws", "login": "testing", "password": "testing",
+            "extra": {"endpoint_url": url, "region_name": "us-east-1"}}
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DR", json.dumps(conn))
+    client = boto3.client("route53", endpoint_url=url, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    zone = client.create_hosted_zone(Name="example.com", CallerReference="dr-test")["HostedZone"]["Id"]
+    client.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [
+        {"Action": "CREATE", "ResourceRecordSet": {"Name": NAME, "Type": "A", "SetIdentifier": region, "Weight": weight,
+                                                   "TTL": 30, "ResourceRecords": [{"Value": ip}]}}
+        for region, weight, ip in (("oci-fra", 100, "10.0.0.1"), ("gcp-euw4", 0, "10.1.0.1"))]})
+    yield client, zone
+    server.stop()
+
+
+def _weights(client, zone) -> dict[str, int]:
+    records = client.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+    return {r["SetIdentifier"]: r["Weight"] for r in records if r["Name"] == NAME + "."}
+
+
+def test_route53_failover_and_restore_change_the_weighted_records(moto_route53):
+    client, zone = moto_route53
+    steering = Route53Steering(zone, aws_conn_id="aws_dr")
+    snapshot = steering.snapshot(NAME)
+    assert steering.serving_region(NAME) == "oci-fra"
+
+    steering.point_to(NAME, "gcp-euw4", [])
+    assert _weights(client, zone) == {"oci-fra": 0, "gcp-euw4": 100}
+    assert steering.serving_region(NAME) == "gcp-euw4"
+
+    steering.restore(NAME, json.loads(json.dumps(snapshot, default=str)))  # as stored in the ledger
+    assert _weights(client, zone) == {"oci-fra": 100, "gcp-euw4": 0}
+
+
+def test_route53_refuses_a_region_without_a_record(moto_route53):
+    _client, zone = moto_route53
+    with pytest.raises(LookupError, match="SetIdentifier 'aws-euw1'"):
+        Route53Steering(zone, aws_conn_id="aws_dr").point_to(NAME, "aws-euw1", [])
+
+
+def test_oci_dns_steering_disables_the_primary_pool_and_restores_it(oci_conn, oci_emulator):
+    network = NetworkEmulator(oci_emulator)
+    network.add_policy("ocid1.dnspolicy.oc1..churn", {"oci-fra": "10.0.0.1", "gcp-euw4": "10.1.0.1"})
+    steering = OCIDnsSteering("ocid1.dnspolicy.oc1..churn", oci_conn_id=oci_conn)
+    snapshot = json.loads(json.dumps(steering.snapshot("churn-eu.global"), default=str))
+
+    steering.point_to("churn-eu.global", "gcp-euw4", [])
+    (update,) = oci_emulator.requests_to("PUT", "/steeringPolicies/")
+    assert update.signed
+    assert {a["pool"]: a["isDisabled"] for a in update.body["answers"]} == {"oci-fra": True, "gcp-euw4": False}
+    assert [r["ruleType"] for r in update.body["rules"]] == ["FILTER", "LIMIT"]  # rules kept as they were
+    assert steering.serving_region("churn-eu.global") == "gcp-euw4"
+
+    steering.restore("churn-eu.global", snapshot)
+    assert {a["pool"]: a["isDisabled"] for a in network.policies["ocid1.dnspolicy.oc1..churn"]["answers"]} == {
+        "oci-fra": False, "gcp-euw4": False}
+
+
+def _estate_with_fastconnect(estate_home, circuit: str):
+    from multicloud.estate import parse_estate
+    from multicloud.paths import DEFAULT_ESTATE_FILE
+
+    text = DEFAULT_ESTATE_FILE.read_text().replace(
+        "    region: eu-frankfurt-1\n", f"    region: eu-frankfurt-1\n    fastconnect: {circuit}\n", 1)
+    return parse_estate(text, home=str(estate_home))
+
+
+def test_fastconnect_and_drg_state_decide_the_network_preflight(oci_conn, oci_emulator, estate_home):
+    network = NetworkEmulator(oci_emulator)
+    network.add_circuit("ocid1.virtualcircuit.oc1..fra", "ocid1.drg.oc1..fra")
+    estate = _estate_with_fastconnect(estate_home, "ocid1.virtualcircuit.oc1..fra")
+    pair = estate.dr_pair("eu-churn")
+    checks = check_oci_network(estate, pair, oci_conn)
+    assert [(c.name, c.ok) for c in checks] == [("FastConnect oci-fra", True), ("DRG oci-fra", True)]
+    assert all(r.signed for r in oci_emulator.requests)
+
+    network.circuits["ocid1.virtualcircuit.oc1..fra"]["bgpSessionState"] = "DOWN"
+    network.drgs["ocid1.drg.oc1..fra"]["lifecycleState"] = "TERMINATING"
+    checks = check_oci_network(estate, pair, oci_conn)
+    assert [(c.name, c.ok) for c in checks] == [("FastConnect oci-fra", False), ("DRG oci-fra", False)]
+    assert "BGP DOWN" in checks[0].detail
+
+    del network.circuits["ocid1.virtualcircuit.oc1..fra"]
+    (missing,) = check_oci_network(estate, pair, oci_conn)
+    assert not missing.ok
+    assert "404" in missing.detail
+
+
+def test_steering_is_chosen_by_what_the_pair_names(estate_home):
+    pair = load_estate(home=estate_home).dr_pair("eu-churn")
+    assert steering_for(pair, estate_home).name == "local-gateway"
+    assert steering_for(pair.model_copy(update={"route53_zone_id": "Z1"})).name == "route53"
+    assert steering_for(pair.model_copy(update={"oci_steering_policy_id": "ocid1.x"})).name == "oci-dns"

@@ -1,0 +1,73 @@
+"""Runtime drift against the estate baseline, and rollback of what a run touched (real servers)."""
+
+from __future__ import annotations
+
+import pytest
+
+from multicloud.drivers import driver_for
+from multicloud.drivers.local import stop_all_servers
+from multicloud.estate import load_estate
+from multicloud.rollout import engine
+from multicloud.rollout.baseline import baseline_runtime, compare, drift_report
+from multicloud.serving.model import LogisticModel
+
+
+@pytest.fixture
+def estate(estate_home):
+    yield load_estate(home=estate_home)
+    stop_all_servers(home=estate_home)
+
+
+def _artifact(home, version):
+    folder = home / "a" / version
+    folder.mkdir(parents=True)
+    (folder / "model.json").write_text(
+        LogisticModel("churn-eu", version, "eu-personal", ("x",), (0.0,), (1.0,), (1.0,), 0.0).to_json())
+    return f"file://{folder}"
+
+
+def test_compare_reports_each_differing_field():
+    expected = {"image": "img:1", "python": "3.11", "env": {"A": "1"}, "limits": {"memory_gb": 1}}
+    assert compare(expected, {"image": "img:1", "python": "3.11.7", "env": {"A": "1"},
+                              "limits": {"memory_gb": 1.0}}) == []
+    diffs = compare(expected, {"image": "img:2", "python": "3.12.1", "env": {}, "limits": {"memory_gb": 2}})
+    assert [d["field"] for d in diffs] == ["image", "python", "env.A", "limits.memory_gb"]
+
+
+def test_drift_report_reads_what_each_cluster_actually_runs(estate, estate_home):
+    journal = engine.Journal("run-1", estate_home)
+    runtime = baseline_runtime(estate)
+    item = {"cluster": "oke-fra", "model": "churn-eu", "version": "v1", "replicas": 1,
+            "artifact_uri": _artifact(estate_home, "v1")}
+    engine.deploy_item(driver_for(estate, "oke-fra"), item, strategy="canary", runtime=runtime,
+                       journal=journal, ready_timeout_s=20)
+    drifted = {**runtime, "env": {**runtime["env"], "OMP_NUM_THREADS": "8"}}
+    engine.deploy_item(driver_for(estate, "gke-euw4"), {**item, "cluster": "gke-euw4"}, strategy="canary",
+                       runtime=drifted, journal=journal, ready_timeout_s=20)
+    rows = {r["cluster"]: r for r in drift_report(estate)}
+    assert set(rows) == {"oke-fra", "gke-euw4"}
+    assert rows["oke-fra"]["drift"] is False
+    assert rows["oke-fra"]["actual"]["python"].startswith("3.11")
+    assert rows["gke-euw4"]["differences"] == [{"field": "env.OMP_NUM_THREADS", "expected": "1", "actual": "8"}]
+
+
+def test_rollback_restores_exactly_the_previous_versions_and_weights(estate, estate_home):
+    runtime = baseline_runtime(estate)
+    driver = driver_for(estate, "oke-fra")
+    v1 = {"cluster": "oke-fra", "model": "churn-eu", "version": "v1", "replicas": 1,
+          "artifact_uri": _artifact(estate_home, "v1")}
+    engine.deploy_item(driver, v1, strategy="canary", runtime=runtime, journal=engine.Journal("r1", estate_home),
+                       ready_timeout_s=20)
+    journal = engine.Journal("r2", estate_home)
+    v2 = {**v1, "version": "v2", "artifact_uri": _artifact(estate_home, "v2")}
+    result = engine.deploy_item(driver, v2, strategy="canary", runtime=runtime, journal=journal, ready_timeout_s=20)
+    assert result["weights"] == {"v1": 90, "v2": 10}
+    restored = engine.rollback_touched(driver, journal.read()["touched"][0])
+    assert restored["restored"] == {"v1": 1}
+    assert restored["weights"] == {"v1": 100}
+    # A run whose deploy fails (unreadable artifact) is recorded before it touches the cluster.
+    journal3 = engine.Journal("r3", estate_home)
+    with pytest.raises(Exception, match="does not exist"):
+        engine.deploy_item(driver, {**v2, "version": "v3", "artifact_uri": "file:///nowhere"}, strategy="canary",
+                           runtime=runtime, journal=journal3, ready_timeout_s=5)
+    assert journal3.read()["touched"][0]["previous"]["versions"] == {"v1": 1}

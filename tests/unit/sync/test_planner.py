@@ -1,0 +1,84 @@
+"""The sync planner on the local estate: who gets what, what is denied, what is audited."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from multicloud.estate import load_estate
+from multicloud.residency.policy import ResidencyPolicy
+from multicloud.sync.audit import read_audit, record_denials
+from multicloud.sync.planner import SyncItem, countries_of, plan_sync
+
+HOUR = datetime(2026, 3, 1, 14, tzinfo=UTC)
+
+
+@pytest.fixture
+def estate(estate_home):
+    return load_estate(home=estate_home)
+
+
+def _items(plan, dataset):
+    return {i.region: i for i in plan.items_for(dataset)}
+
+
+def test_record_level_sends_each_region_only_its_jurisdictions(estate):
+    plan = plan_sync(estate, ResidencyPolicy.from_estate(estate), HOUR, datasets=["customer-events"])
+    items = _items(plan, "customer-events")
+    assert items["oci-fra"].jurisdictions == ("EU",)
+    assert items["oci-lon"].jurisdictions == ("UK",)
+    assert items["aws-use1"].jurisdictions == ("US",)
+    assert items["onprem-hq"].kind == "quarantine"  # the source keeps the quarantine, nothing else
+    assert all(i.partition == "dt=2026-03-01/hr=14" for i in items.values())
+    # every (region, class) pair that is not allowed is a recorded denial
+    denied = {(d.region, d.data_class) for d in plan.denials}
+    assert ("oci-fra", "us-personal") in denied and ("oci-ash", "eu-personal") in denied
+    assert all(d.blocks for d in plan.denials)
+
+
+def test_object_level_denial_is_never_an_item(estate):
+    plan = plan_sync(estate, ResidencyPolicy.from_estate(estate), HOUR, datasets=["eu-claims"])
+    assert set(_items(plan, "eu-claims")) == {"aws-euw1", "gcp-euw4"}
+    (denial,) = plan.denials
+    assert (denial.region, denial.data_class, denial.rule) == ("oci-ash", "eu-personal", "default-deny:not-allowed")
+
+
+def test_audit_mode_copies_and_records_would_deny_unless_tightened(estate):
+    policy = ResidencyPolicy.from_estate(estate)
+    plan = plan_sync(estate, policy, HOUR, datasets=["telemetry"])
+    assert _items(plan, "telemetry")["aws-use1"].would_deny == ("telemetry",)
+    assert [d.blocks for d in plan.denials] == [False]
+    strict = plan_sync(estate, policy.tightened("enforce"), HOUR, datasets=["telemetry"])
+    assert set(_items(strict, "telemetry")) == {"oci-lon"}
+    assert [d.blocks for d in strict.denials] == [True]
+
+
+def test_region_filter_and_unknown_names(estate):
+    plan = plan_sync(estate, ResidencyPolicy.from_estate(estate), HOUR, regions=["oci-lon"])
+    assert {i.region for i in plan.items if i.kind != "quarantine"} == {"oci-lon"}
+    with pytest.raises(ValueError, match="unknown target region"):
+        plan_sync(estate, ResidencyPolicy.from_estate(estate), HOUR, regions=["mars-1"])
+    with pytest.raises(KeyError, match="no-such"):
+        plan_sync(estate, ResidencyPolicy.from_estate(estate), HOUR, datasets=["no-such"])
+
+
+def test_daily_partition_and_item_round_trip(estate):
+    plan = plan_sync(estate, ResidencyPolicy.from_estate(estate), HOUR, datasets=["product-catalog"])
+    item = plan.items[0]
+    assert item.partition == "dt=2026-03-01"
+    assert SyncItem.from_dict(item.as_dict()) == item
+
+
+def test_audit_log_lines(estate, estate_home):
+    plan = plan_sync(estate, ResidencyPolicy.from_estate(estate), HOUR, datasets=["eu-claims", "telemetry"])
+    assert record_denials(plan.denials, "run-1", "dt=2026-03-01/hr=14") == 2
+    lines = read_audit(estate_home)
+    assert {(x["dataset"], x["region"], x["outcome"]) for x in lines} == {
+        ("eu-claims", "oci-ash", "denied"), ("telemetry", "aws-use1", "would-deny")}
+    assert all(x["run_id"] == "run-1" and x["rule"] and x["class"] for x in lines)
+
+
+def test_countries_of(estate):
+    assert countries_of(estate, ["UK"]) == {"GB": "UK"}
+    assert "DE" in countries_of(estate, ["EU"]) and "US" not in countries_of(estate, ["EU"])
