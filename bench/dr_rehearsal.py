@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -70,11 +71,14 @@ def rehearse(warm: bool) -> dict:
     try:
         for step in ("preflight", "baseline", "inject", "failover", "verify", "fail_back"):
             getattr(rehearsal, step)(estate, settings, run_id, home)
-    finally:
+        state = rehearsal.load_run("eu-churn", run_id, home)
         rehearsal.restore(estate, settings, run_id, home)
+        state = rehearsal.load_run("eu-churn", run_id, home)
+        return build_report(state, read_samples(Path(state["probe_file"])))
+    finally:
+        rehearsal.restore(estate, settings, run_id, home)  # a no-op unless a step failed
         stop_all_servers(home=home)
-    state = rehearsal.load_run("eu-churn", run_id, home)
-    return build_report(state, read_samples(Path(state["probe_file"])))
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def main() -> int:

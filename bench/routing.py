@@ -1,6 +1,6 @@
 """Record routing vs a plain pyarrow read+write of the same file (same batches, same zstd codec).
 
-Default: 10 million customer-event rows in one Parquet file; ``--quick``: 200,000 rows. Ours
+Default: 10 million customer-event rows in one Parquet file; ``--quick``: 50,000 rows. Ours
 routes every row once (EU, UK, US outputs plus the quarantine), streaming in batches, with
 temporary objects, SHA-256 read-back verification and fsync. The last line is the ratio.
 """
@@ -16,11 +16,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 
-import pyarrow.parquet as pq  # noqa: E402
+import pyarrow.parquet as pq
 
-from multicloud.sync.demo_data import customer_events  # noqa: E402
-from multicloud.sync.routing import BATCH_ROWS, Output, Router, route_partition  # noqa: E402
-from multicloud.sync.storage import location  # noqa: E402
+from multicloud.sync.demo_data import customer_events
+from multicloud.sync.routing import BATCH_ROWS, Output, Router, route_partition
+from multicloud.sync.storage import location
 
 EU = ("DE", "FR", "NL", "IE", "ES", "IT", "PL", "SE")
 
@@ -58,7 +58,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    rows = 200_000 if args.quick else 10_000_000
+    rows = 50_000 if args.quick else 10_000_000
     with tempfile.TemporaryDirectory(prefix="bench-routing-") as tmp:
         root = Path(tmp)
         (root / "src").mkdir()

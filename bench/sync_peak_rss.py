@@ -1,4 +1,4 @@
-"""Peak RSS while syncing one large object (default 2 GiB; ``--quick``: 256 MiB), ours vs rclone.
+"""Peak RSS while syncing one large object (default 2 GiB; ``--quick``: 16 MiB), ours vs rclone.
 
 Each tool runs in its own child process; peak RSS is the child's ``ru_maxrss``. Ours streams in
 8 MiB chunks, so its peak is the interpreter plus a few chunks, whatever the object's size.
@@ -58,7 +58,7 @@ def main() -> None:
     if args.make:
         make_object(Path(args.make[0]), int(args.make[1]))
         return
-    size = (256 << 20) if args.quick else (2 << 30)
+    size = (16 << 20) if args.quick else (2 << 30)
     with tempfile.TemporaryDirectory(prefix="bench-rss-") as tmp:
         root = Path(tmp)
         # written by a child: a forked child inherits the parent's RSS high-water mark, so the parent stays small

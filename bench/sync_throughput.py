@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 
-from multicloud.sync.copier import sync_tree  # noqa: E402
-from multicloud.sync.storage import location  # noqa: E402
+from multicloud.sync.copier import sync_tree
+from multicloud.sync.storage import location
 
 
 def make_source(root: Path, files: int, size: int) -> int:

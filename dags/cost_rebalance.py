@@ -116,6 +116,10 @@ def cost_rebalance():
         from multicloud.reports import write_summary
 
         ti = context["ti"]
+        if not result:
+            lines = ["No plan: cost collection or optimisation failed (see their task logs)"]
+            write_summary(DAG_ID, context["run_id"], lines, {"error": lines[0]})
+            raise AirflowFailException(lines[0])
         applied = ti.xcom_pull(task_ids="apply", default=[]) or []
         applied = [applied] if isinstance(applied, dict) else [a for a in applied if a]
         decision = ti.xcom_pull(task_ids="gate", key="decision") or "not decided"

@@ -86,3 +86,17 @@ def test_rebalance_moves_to_a_cheaper_allowed_cluster_and_keeps_residency(airflo
     assert Path(data["chart"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert any("churn-us-serving: eks-use1 -> oke-ash" in line for line in summary["headline"])
     assert len(summary["headline"]) <= 8
+
+
+def test_dag_shape_params_and_approval_step(airflow_db):
+    dag = load_dag()
+    assert dag.tags
+    assert "cost" in dag.tags
+    assert dag.default_args["owner"]
+    assert dag.default_args["retries"] >= 1
+    assert {"dry_run", "min_savings_pct", "max_moves", "clouds", "approval_required"} <= set(dag.params)
+    assert type(dag.get_task("approve")).__name__ == "ApprovalOperator"
+    assert dag.get_task("gate").downstream_task_ids == {"approve", "moves"}
+    assert dag.get_task("approve").downstream_task_ids == {"moves"}
+    assert dag.get_task("report").trigger_rule == "all_done"
+    assert dag.get_task("apply").max_active_tis_per_dagrun == 1

@@ -93,7 +93,7 @@ def test_sigkill_never_exposes_a_partial_object_and_rerun_converges(tmp_path, es
             assert set(pc.unique(table["country"]).to_pylist()) == {"GB"}
     assert killed_mid_run >= KILLS // 2, "the kills should mostly land mid-run"
 
-    final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert final.returncode == 0, final.stderr[-2000:]
     assert {str(p.relative_to(dst)): _sha(p) for p in _visible(dst)} == {
         str(p.relative_to(src)): _sha(p) for p in _visible(src)}

@@ -56,7 +56,7 @@ def move_savings(problem: Problem, move: dict[str, Any]) -> float:
 
 
 def render_chart(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], path: Path,
-                 currency: str = "USD") -> Path:
+                 currency: str = "USD", after_label: str = "after") -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -67,7 +67,7 @@ def render_chart(before: dict[str, dict[str, float]], after: dict[str, dict[str,
         labels = sorted(set(before[key]) | set(after[key]))
         xs = range(len(labels))
         ax.bar([x - 0.2 for x in xs], [before[key].get(k, 0) for k in labels], width=0.4, label="before")
-        ax.bar([x + 0.2 for x in xs], [after[key].get(k, 0) for k in labels], width=0.4, label="after")
+        ax.bar([x + 0.2 for x in xs], [after[key].get(k, 0) for k in labels], width=0.4, label=after_label)
         ax.set_xticks(list(xs), labels, rotation=35, ha="right", fontsize=8)
         ax.set_ylabel(f"{currency} / month")
         ax.set_title(f"Run cost {title}")

@@ -119,7 +119,7 @@ def report(estate: Estate, run_id: str, result: dict[str, Any], applied: list[di
     currency = result["currency"]
     folder = paths.reports_dir(home) / DAG_ID / _safe(run_id)
     chart = render_chart(result["before"], breakdown(problem, achieved) if ok else result["after"],
-                         folder / "cost.png", currency)
+                         folder / "cost.png", currency, "after (achieved)" if ok else "after (planned)")
     data = {**result, "decision": decision, "applied": applied, "collected": costs,
             "achieved_monthly": round(achieved.monthly, 2), "achieved_savings_monthly": round(saved, 2),
             "achieved_savings_pct": round(pct, 2), "achieved": breakdown(problem, achieved),
@@ -127,10 +127,13 @@ def report(estate: Estate, run_id: str, result: dict[str, Any], applied: list[di
     atomic_write_text(folder / "report.json", json.dumps(data, indent=2, sort_keys=True, default=str))
     gap = "n/a" if result["mip_gap"] is None else f"{100 * result['mip_gap']:.2f}%"
     lines = [
-        f"Monthly cost {before:,.2f} -> {result['after_monthly']:,.2f} {currency} planned "
-        f"({result['savings_pct']:.1f}% saved); achieved {achieved.monthly:,.2f} ({pct:.1f}%)",
+        f"Plan: monthly cost {before:,.2f} -> {result['after_monthly']:,.2f} {currency} "
+        f"(saves {result['savings_monthly']:,.2f}/month, {result['savings_pct']:.1f}%)",
         f"Optimiser: {result['status']}, gap {gap}, {result['solve_s']:.2f}s; {len(result['moves'])} move(s) planned",
     ]
+    if ok:
+        lines.append(f"Achieved: {achieved.monthly:,.2f} {currency}/month now "
+                     f"(saves {saved:,.2f}/month, {pct:.1f}%)")
     for move in result["moves"][:4]:
         outcome = next((a["status"] for a in applied if a.get("workload") == move["workload"]
                         and a.get("target") == move["target"]), "not applied")

@@ -353,7 +353,8 @@ def eks_api_client(aws_conn_id: str, cluster_name: str, region_name: str, namesp
     from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
 
     hook = EksHook(aws_conn_id=aws_conn_id, region_name=region_name)
-    with hook.generate_config_file(eks_cluster_name=cluster_name, pod_namespace=namespace) as config_file:
+    with hook.generate_config_file_with_credentials(eks_cluster_name=cluster_name,
+                                                    pod_namespace=namespace) as (config_file, _credentials):
         # The token is minted while the config is loaded; the temporary files may go afterwards.
         return KubernetesHook(kubernetes_conn_id=None, config_file=config_file).get_conn()
 

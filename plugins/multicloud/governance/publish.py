@@ -50,6 +50,11 @@ def publish_report(audits: list[dict[str, Any]], collected: dict[str, Any], cont
               f"{len(audit['violations'])} object(s) at rest where their data class may not live ({', '.join(regions)})",
               {"report": str(html_path), "paths": [v["path"] for v in audit["violations"][:50]]},
               context=context, home=home)
+    drift = collected["drift"]
+    if drift["status"] == "ok" and drift["drifted"]:
+        clusters = sorted({str(r["cluster"]) for r in drift["rows"] if r.get("drift")})
+        alert("drift", f"{drift['drifted']} deployment(s) differ from the runtime baseline ({', '.join(clusters)})",
+              {"rows": [r for r in drift["rows"] if r.get("drift")][:20]}, context=context, home=home)
     if audit["errors"]:
         log.warning("regions that could not be audited: %s", audit["errors"])
 

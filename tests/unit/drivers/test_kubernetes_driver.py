@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import pytest
 import yaml
@@ -119,11 +120,20 @@ def test_rollout_status_reads_like_kubectl():
 def test_emulator_watch_streams_changes(kube, driver):
     from kubernetes import watch
 
-    driver.deploy(dep("v1", replicas=1))
-    events = [e["type"] for e in watch.Watch().stream(driver.apps.list_namespaced_deployment, "models",
-                                                      timeout_seconds=1)]
-    assert events[0] == "ADDED"
-    assert "MODIFIED" in events
+    import threading
+
+    kube.stall("churn-eu-v1")
+    driver.deploy(dep("v1", replicas=2))
+    listed = driver.apps.list_namespaced_deployment("models")
+    threading.Timer(0.2, kube.stalled.clear).start()
+    events = list(watch.Watch().stream(driver.apps.list_namespaced_deployment, "models", timeout_seconds=1,
+                                       resource_version=listed.metadata.resource_version))
+    assert events
+    assert {e["type"] for e in events} == {"MODIFIED"}  # only changes after the listed resourceVersion
+    assert events[-1]["object"].status.available_replicas == 2
+    fresh = [e["type"] for e in watch.Watch().stream(driver.apps.list_namespaced_deployment, "models",
+                                                     timeout_seconds=1)]
+    assert fresh == ["ADDED"]  # no resourceVersion: the current state first
 
 
 def _estate_with(cluster_yaml: str):
@@ -161,8 +171,8 @@ def test_eks_kubeconfig_through_the_eks_hook_and_moto(monkeypatch, tmp_path):
         monkeypatch.setenv("AIRFLOW_CONN_AWS_TEST", json.dumps({
             "conn_type": "aws", "login": "testing", "password": "testing",
             "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}}))
-        monkeypatch.setenv("PATH", f"{os.path.dirname(os.path.realpath(__import__('sys').executable))}:"
-                           f"{os.environ['PATH']}")
+        # The kubeconfig's exec helper runs `python3.<minor> -m airflow...eks_get_token`: this venv's.
+        monkeypatch.setenv("PATH", f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}")
         eks = boto3.client("eks", endpoint_url=endpoint, region_name="us-east-1",
                            aws_access_key_id="testing", aws_secret_access_key="testing")
         eks.create_cluster(name="models-use1", roleArn="arn:aws:iam::123456789012:role/eks",
@@ -171,8 +181,8 @@ def test_eks_kubeconfig_through_the_eks_hook_and_moto(monkeypatch, tmp_path):
         from multicloud.drivers.kubernetes import eks_api_client
 
         client = eks_api_client("aws_test", "models-use1", "us-east-1", "models")
-        assert client.configuration.host == described["endpoint"]
-        token = client.configuration.api_key.get("authorization", "")
+        assert client.configuration.host == described["endpoint"].rstrip("/")
+        token = client.configuration.api_key.get("BearerToken", "")  # minted by the EKS exec helper
         assert token.startswith("Bearer k8s-aws-v1.")
     finally:
         server.stop()

@@ -58,7 +58,8 @@ def test_create_running_success(oci_conn, oci_emulator, di):
     assert event["status"] == "success"
     result = operator.execute_complete({"ti": ti}, event)
     assert result["key"] == ti.xcom["task_run_key"] == "taskrun-1"
-    assert result["status"] == "SUCCESS" and result["records_written"] == 1234
+    assert result["status"] == "SUCCESS"
+    assert result["records_written"] == 1234
     assert di.runs["taskrun-1"].history == ["QUEUED", "RUNNING", "SUCCESS"]
     (create,) = oci_emulator.requests_to("POST", "/taskRuns$")
     assert create.signed
@@ -94,7 +95,8 @@ def test_user_kill_terminates_but_cleanup_does_not(oci_conn, oci_emulator, di):
     assert not oci_emulator.requests_to("PUT", "/taskRuns/")
     asyncio.run(trigger.on_kill())  # a user marked the task failed
     (put,) = oci_emulator.requests_to("PUT", "/taskRuns/")
-    assert put.body["status"] == "TERMINATING" and put.signed
+    assert put.body["status"] == "TERMINATING"
+    assert put.signed
     assert di.runs[trigger.task_run_key].terminate_requested
 
 

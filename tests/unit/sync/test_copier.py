@@ -25,7 +25,8 @@ def test_full_then_incremental_then_changed(tmp_path):
     stats = sync_tree(location(f"file://{src}"), location(f"file://{dst}"), chunk_size=4096)
     assert (stats.copied, stats.skipped) == (2, 0)
     assert (dst / "sub/b.bin").read_bytes() == (src / "sub/b.bin").read_bytes()
-    assert not (dst / ".hidden").exists() and not (dst / "_meta").exists()
+    assert not (dst / ".hidden").exists()
+    assert not (dst / "_meta").exists()
 
     again = sync_tree(location(f"file://{src}"), location(f"file://{dst}"))
     assert (again.copied, again.skipped) == (0, 2)
@@ -46,7 +47,8 @@ def test_same_size_different_content_is_recopied(tmp_path):
     (src / "a.bin").write_bytes(b"BBBB")
     os.utime(src / "a.bin", (1, 1))
     stats = sync_tree(location(f"file://{src}"), location(f"file://{dst}"))
-    assert stats.copied == 1 and (dst / "a.bin").read_bytes() == b"BBBB"
+    assert stats.copied == 1
+    assert (dst / "a.bin").read_bytes() == b"BBBB"
 
 
 def test_sync_removes_extras_and_stale_temps(tmp_path):

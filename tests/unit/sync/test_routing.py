@@ -44,7 +44,8 @@ def test_rows_split_by_jurisdiction_with_quarantine(tmp_path, router):
         "q": Output(location(f"file://{tmp_path}/q"), None),
     }
     stats = route_partition(location(f"file://{tmp_path}/src"), outputs, router, batch_size=500)
-    assert stats.rows_in == 3000 and stats.files == 3
+    assert stats.rows_in == 3000
+    assert stats.files == 3
     assert sum(stats.rows_out.values()) == 3000  # every row exactly once over disjoint outputs
     assert set(pc.unique(_read(tmp_path / "uk")["country"]).to_pylist()) == {"GB"}
     assert set(pc.unique(_read(tmp_path / "us")["country"]).to_pylist()) == {"US"}

@@ -1,0 +1,118 @@
+"""Parse cost of dags/ against the same number of trivial DAG files, measured in the same run.
+
+What the dag-processor pays per parse: Airflow (``airflow.sdk`` and ``DagBag``) is imported once
+in this process, then each measurement forks a child that parses one folder with ``DagBag`` from
+that same warm state (so every repetition pays the DAG files' own imports again, as a fresh
+dag-processor child does). Ours and trivial alternate within each repetition so machine load
+hits both alike. CPU time of the child is the measure (steadier than wall time on a shared
+machine); wall time is printed too. The last line is the ratio of the medians.
+
+    python bench/parse.py [--reps 7] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TRIVIAL_DAG = '''
+from datetime import datetime
+
+from airflow.sdk import dag, task
+
+
+@dag(dag_id="trivial_{index}", schedule="@daily", start_date=datetime(2026, 1, 1), catchup=False,
+     tags=["bench"], default_args={{"owner": "bench", "retries": 1}}, doc_md="A trivial DAG.")
+def trivial():
+    @task
+    def extract() -> int:
+        return 1
+
+    @task
+    def load(value: int) -> None:
+        print(value)
+
+    load(extract())
+
+
+trivial()
+'''
+
+
+def _measure(folder: Path) -> dict:
+    """Fork; the child parses ``folder`` and reports CPU/wall seconds, DAG count and import errors."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        from airflow.dag_processing.dagbag import DagBag
+
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        bag = DagBag(dag_folder=str(folder))
+        result = {"cpu": time.process_time() - cpu0, "wall": time.perf_counter() - wall0,
+                  "dags": len(bag.dags), "errors": sorted(bag.import_errors)}
+        with os.fdopen(write_end, "w") as out:
+            json.dump(result, out)
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as inp:
+        payload = inp.read()
+    os.waitpid(pid, 0)
+    return json.loads(payload)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=7, help="repetitions (median taken)")
+    parser.add_argument("--quick", action="store_true", help="2 repetitions: a smoke run")
+    parser.add_argument("--dags", type=Path, default=ROOT / "dags", help="folder of DAG files to measure")
+    args = parser.parse_args(argv)
+    reps = 2 if args.quick else max(1, args.reps)
+
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    plugins = str(ROOT / "plugins")
+    if plugins not in sys.path:  # as Airflow puts the plugins folder on sys.path
+        sys.path.insert(0, plugins)
+    files = sorted(p for p in args.dags.glob("*.py") if not p.name.startswith("_"))
+    if not files:
+        print(f"no DAG files in {args.dags}")
+        return 1
+
+    import airflow.sdk  # noqa: F401  (warm, shared by both sides)
+    from airflow.dag_processing.dagbag import DagBag  # noqa: F401
+
+    with tempfile.TemporaryDirectory(prefix="bench-parse-") as tmp:
+        trivial = Path(tmp)
+        for index in range(len(files)):
+            (trivial / f"trivial_{index}.py").write_text(TRIVIAL_DAG.format(index=index))
+        ours_runs, trivial_runs = [], []
+        for rep in range(reps):
+            pair = [("ours", args.dags), ("trivial", trivial)]
+            for name, folder in pair if rep % 2 == 0 else reversed(pair):
+                result = _measure(folder)
+                if result["errors"]:
+                    print(f"{name}: import errors in {result['errors']}")
+                    return 1
+                (ours_runs if name == "ours" else trivial_runs).append(result)
+
+    def med(runs: list[dict], key: str) -> float:
+        return statistics.median(r[key] for r in runs)
+
+    print(f"files: {len(files)} ({', '.join(p.name for p in files)}); DAGs: ours {ours_runs[0]['dags']}, "
+          f"trivial {trivial_runs[0]['dags']}; repetitions: {reps}")
+    for name, runs in (("ours", ours_runs), ("trivial", trivial_runs)):
+        print(f"{name:>8}: median CPU {med(runs, 'cpu') * 1000:7.1f} ms, wall {med(runs, 'wall') * 1000:7.1f} ms "
+              f"({med(runs, 'cpu') / len(files) * 1000:.1f} ms CPU per file)")
+    print(f"parse ratio (ours/trivial): {med(ours_runs, 'cpu') / med(trivial_runs, 'cpu'):.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
