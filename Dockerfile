@@ -10,4 +10,6 @@ RUN pip install --no-cache-dir -r /opt/airflow/requirements.txt
 # need no rebuild and the `apache_airflow_provider` entry point registers the `oci` connection type.
 COPY --chown=airflow:0 pyproject.toml /opt/airflow/pyproject.toml
 COPY --chown=airflow:0 plugins /opt/airflow/plugins
+# include/ (estates, price catalog, suites) is baked in too, for the Helm chart; compose mounts over it.
+COPY --chown=airflow:0 include /opt/airflow/include
 RUN pip install --no-cache-dir --no-deps -e /opt/airflow

@@ -71,9 +71,10 @@ def main() -> int:
     parser.add_argument("--clusters", type=int, default=20)
     parser.add_argument("--max-parallel", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="6 clusters (the smoke test)")
+    parser.add_argument("--home", help="estate home to use (default: a new temporary directory)")
     args = parser.parse_args()
     clusters = 6 if args.quick else args.clusters
-    home = Path(tempfile.mkdtemp(prefix="bench-rollout-"))
+    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="bench-rollout-"))
     estate = parse_estate(estate_yaml(clusters), home=str(home))
     trained = train_logistic(synthetic_frame(), model_id="churn", version="v1", data_class="eu-personal",
                              trained_in="eu-r00", dataset="events", features=CUSTOMER_EVENT_FEATURES,

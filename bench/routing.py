@@ -57,8 +57,10 @@ def ours(src_dir: Path, out: Path) -> tuple[float, dict[str, int]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rows", type=int, help="override the row count")
+    parser.add_argument("--reps", type=int, default=3, help="alternating repetitions; the best of each is kept")
     args = parser.parse_args()
-    rows = 50_000 if args.quick else 10_000_000
+    rows = args.rows or (50_000 if args.quick else 10_000_000)
     with tempfile.TemporaryDirectory(prefix="bench-routing-") as tmp:
         root = Path(tmp)
         (root / "src").mkdir()
@@ -66,8 +68,13 @@ def main() -> None:
         make_source(src, rows)
         print(f"source: {rows:,} rows, {src.stat().st_size / (1 << 20):.0f} MiB parquet (zstd)")
         plain(src, root / "warm.parquet")  # page cache and allocator warm for both
-        t_plain = plain(src, root / "plain.parquet")
-        t_ours, rows_out = ours(root / "src", root / "routed")
+        # alternate and keep each one's best: the machine is shared and noisy
+        plains, routed = [], []
+        for _ in range(1 if args.quick else args.reps):
+            plains.append(plain(src, root / "plain.parquet"))
+            t, rows_out = ours(root / "src", root / "routed")
+            routed.append(t)
+        t_plain, t_ours = min(plains), min(routed)
         assert sum(rows_out.values()) == rows, rows_out
         print(f"plain read+write {t_plain:6.2f}s   routed {t_ours:6.2f}s   rows out {rows_out}")
         print(f"routing time ours/plain rewrite: {t_ours / t_plain:.2f}x (goal <= 1.25)")

@@ -49,6 +49,8 @@ Strategies: `canary` (10% of a cluster's traffic to the new version during its g
     catchup=False,
     max_active_runs=1,
     tags=["multicloud", "models", "rollout"],
+    # No automatic retries: a failed gate must roll back, not be retried until it happens to pass
+    # (deploys are idempotent, so clearing a task by hand is always safe).
     default_args=default_args(retries=0),
     doc_md=DOC,
     params={

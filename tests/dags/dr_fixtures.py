@@ -75,7 +75,7 @@ def teardown(home: Path) -> None:
 
     for ledger in dr_state_dir(home).glob("ledger-*.json"):
         for entry in json.loads(ledger.read_text())["entries"]:
-            if entry["kind"] == "probe_started" and entry["undo"].get("pid"):
-                stop_probe(int(entry["undo"]["pid"]))
+            if entry["kind"] == "probe_started":
+                stop_probe(entry["undo"].get("pid"), Path(entry["undo"]["file"]))
     stop_gateway(home)
     stop_all_servers(home=home)

@@ -137,3 +137,21 @@ def test_secondary_breaking_mid_rehearsal_trips_the_stop_condition_and_restores_
     assert (_storage(estate_home) / "customer-events").is_dir()
     assert json.loads(routes.read_text())["routes"] == {}  # route table as before the rehearsal
     assert {e["state"] for e in FaultLedger("eu-churn", estate_home).entries()} == {"undone"}
+
+
+@pytest.mark.timeout(300)
+def test_dry_run_injects_nothing_and_leaves_no_trace(served_pair, estate_home):
+    _estate, drivers = served_pair
+    pids = {c: d.pids() for c, d in drivers.items()}
+
+    run = load_dag().test(run_conf={**FAST, "dry_run": True})
+
+    assert run.state == "success"
+    report = latest_summary("dr_rehearsal", estate_home)["data"]
+    assert report["outcome"] == "dry_run"
+    assert report["plan"] == ["servers_stopped on oci-fra", "storage_offline on oci-fra"]
+    assert {c: d.pids() for c, d in drivers.items()} == pids
+    assert {e["kind"] for e in FaultLedger("eu-churn", estate_home).entries()} == {
+        "gateway_started", "route_set", "probe_started"}  # only the measuring harness, all undone
+    assert all(e["state"] == "undone" for e in FaultLedger("eu-churn", estate_home).entries())
+    assert all(report["as_before"].values())

@@ -103,8 +103,15 @@ def start_probe(root: str, out: Path, payload: dict[str, Any], interval_s: float
     return process.pid
 
 
-def stop_probe(pid: int) -> bool:
-    return terminate(pid) if _alive(pid) else False
+def pid_file(out: Path) -> Path:
+    return out.with_suffix(".pid")
+
+
+def stop_probe(pid: int | None, out: Path | None = None) -> bool:
+    """Stop the probe by pid, or by the pid file beside its samples when the pid was never recorded."""
+    if pid is None and out is not None and pid_file(out).exists():
+        pid = int(pid_file(out).read_text())
+    return terminate(pid) if pid and _alive(pid) else False
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -124,6 +131,8 @@ def main(argv: list[str] | None = None) -> None:
         running = False
 
     signal.signal(signal.SIGTERM, _stop)
+    # The pid beside the samples: a restore can stop a probe whose pid never reached the ledger.
+    pid_file(args.out).write_text(str(os.getpid()))
     with args.out.open("a", encoding="utf-8") as out:
         while running:
             tick = time.monotonic()

@@ -171,7 +171,7 @@ def undo_handlers(estate, pair, home: Path | None = None) -> dict[str, Any]:
         "traffic_switched": restore_route,
         "route_set": restore_route,
         "write_target_promoted": lambda undo: set_write_target(pair.id, undo["previous"], home),
-        "probe_started": lambda undo: undo.get("pid") and stop_probe(int(undo["pid"])),
+        "probe_started": lambda undo: stop_probe(undo.get("pid"), Path(undo["file"])),
         "gateway_started": lambda _undo: stop_gateway(home),
         "artifact_staged": _unstage,
     }

@@ -252,14 +252,17 @@ class LocalClusterDriver(ClusterDriver):
         return [p["pid"] for e in self._read()["models"].values()
                 for r in e["versions"].values() for p in r["processes"] if _alive(p)]
 
-    def stop_everything(self) -> None:
-        """Stop every server of this cluster and forget its models (tests, teardown)."""
+    def stop_everything(self) -> int:
+        """Stop every server of this cluster and forget its models (tests, teardown). Returns how many ran."""
         with self._locked() as state:
+            running = sum(1 for e in state["models"].values() for r in e["versions"].values()
+                          for p in r["processes"] if _alive(p))
             for entry in state["models"].values():
                 for record in entry["versions"].values():
                     self._stop_all(record)
             state["models"] = {}
             self._reap_orphans(state)
+        return running
 
     # ---- internals ---------------------------------------------------------------------------------
     def _artifact_path(self, deployment: ModelDeployment) -> Path:
@@ -332,9 +335,12 @@ class LocalClusterDriver(ClusterDriver):
         if limits.get("memory_gb"):
             command += ["--memory-limit-gb", str(limits["memory_gb"])]
         with open(logs / f"{stem}.log", "ab") as log:
-            process = psutil.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                   start_new_session=True, close_fds=True)
-        return {"replica": replica, "pid": process.pid, "create_time": process.create_time(),
+            process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                       start_new_session=True, close_fds=True)
+        # Detach from the Popen object: the server outlives this call (and this process); psutil
+        # reaps nothing, so a stopped server is waited for in _terminate.
+        process.returncode = 0
+        return {"replica": replica, "pid": process.pid, "started_at": time.time(),
                 "port": None, "port_file": str(port_file), "pid_file": str(pid_file), "log": str(logs / f"{stem}.log")}
 
     def _status_of(self, model: str, version: str, record: dict[str, Any]) -> RolloutStatus:
@@ -398,10 +404,13 @@ class LocalClusterDriver(ClusterDriver):
 
 # ---- process helpers -------------------------------------------------------------------------------
 def _alive(proc: dict[str, Any]) -> bool:
+    """Our replica still runs. Identity is the spawn-unique pid-file path on the command line, not
+    the start time: psutil derives start times from the boot time, which moves when the wall clock
+    is stepped, and a recycled PID never carries our path."""
     try:
         process = psutil.Process(proc["pid"])
-        return (abs(process.create_time() - proc["create_time"]) < 0.01
-                and process.status() != psutil.STATUS_ZOMBIE)
+        token = proc.get("pid_file") or proc["port_file"]
+        return process.status() != psutil.STATUS_ZOMBIE and token in process.cmdline()
     except psutil.Error:
         return False
 
@@ -477,13 +486,14 @@ def stop_all_servers(home: Path | None = None, under: Path | None = None) -> int
     """Stop every model server of an estate home (or under a path prefix); returns how many ran."""
     if home is None and under is None:
         raise ValueError("name the estate home (or a path prefix) whose model servers to stop")
+    stopped = 0
     if home is not None:
         clusters = Path(home) / "clusters"
         for state_file in clusters.glob("*/state.json") if clusters.is_dir() else ():
-            LocalClusterDriver(state_file.parent.name, Path(home)).stop_everything()
+            stopped += LocalClusterDriver(state_file.parent.name, Path(home)).stop_everything()
     leftovers = find_servers(home=home, under=under)
     _terminate(leftovers)
-    return len(leftovers)
+    return stopped + len(leftovers)
 
 
 def _flags(cmdline: list[str]) -> dict[str, str]:

@@ -20,6 +20,7 @@ import posixpath
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import pyarrow as pa
@@ -48,23 +49,38 @@ class Router:
     country_to_jurisdiction: Mapping[str, str]
     routable: frozenset[str]  # jurisdictions that have a data class in the dataset's routing
 
-    def jurisdictions(self, batch: pa.RecordBatch) -> pa.Array:
-        """Each row's jurisdiction, null where missing or unknown."""
+    @cached_property
+    def _keys(self) -> tuple[str, ...]:
+        """The column values we know, each mapped to a jurisdiction (index = code)."""
+        if self.column_kind == "jurisdiction":
+            return tuple(sorted(self.routable))
+        return tuple(self.country_to_jurisdiction)
+
+    def _jurisdiction_of_key(self, key: str) -> str:
+        return key if self.column_kind == "jurisdiction" else self.country_to_jurisdiction[key]
+
+    def codes(self, batch: pa.RecordBatch) -> pa.Array:
+        """Each row's index into the known values (one string hash lookup per row), null if unknown."""
         if self.column not in batch.schema.names:
             raise ValueError(f"routing column {self.column!r} is missing; columns are {batch.schema.names}")
-        values = batch.column(self.column)
-        if self.column_kind == "jurisdiction":
-            keys = pa.array(sorted(self.routable), pa.string())
-            return pc.if_else(pc.is_in(values, value_set=keys), values, pa.scalar(None, pa.string()))
-        keys = pa.array(list(self.country_to_jurisdiction), pa.string())
-        labels = pa.array(list(self.country_to_jurisdiction.values()), pa.string())
-        return pc.take(labels, pc.index_in(values, value_set=keys))
+        return pc.index_in(batch.column(self.column), value_set=pa.array(self._keys, pa.string()))
 
-    def mask(self, jurisdictions: pa.Array, allowed: frozenset[str] | None) -> pa.Array:
-        if allowed is None:  # quarantine: missing, unknown, or no class
-            routable = pc.is_in(jurisdictions, value_set=pa.array(sorted(self.routable), pa.string()))
-            return pc.invert(pc.fill_null(routable, False))
-        return pc.fill_null(pc.is_in(jurisdictions, value_set=pa.array(sorted(allowed), pa.string())), False)
+    def _allowed_codes(self, allowed: frozenset[str] | None) -> pa.Array:
+        cache = self.__dict__.setdefault("_code_cache", {})  # frozen dataclass: cache in the instance dict
+        if allowed not in cache:
+            cache[allowed] = self._codes_for(allowed)
+        return cache[allowed]
+
+    def _codes_for(self, allowed: frozenset[str] | None) -> pa.Array:
+        if allowed is None:  # quarantine: the complement of every routable code, plus nulls
+            wanted = [i for i, k in enumerate(self._keys) if self._jurisdiction_of_key(k) in self.routable]
+        else:
+            wanted = [i for i, k in enumerate(self._keys) if self._jurisdiction_of_key(k) in allowed]
+        return pa.array(wanted, pa.int32())
+
+    def mask(self, codes: pa.Array, allowed: frozenset[str] | None) -> pa.Array:
+        selected = pc.fill_null(pc.is_in(codes, value_set=self._allowed_codes(allowed)), False)
+        return pc.invert(selected) if allowed is None else selected
 
 
 @dataclass
@@ -108,13 +124,13 @@ def route_file(source: Location, targets: Mapping[str, Location], allowed: Mappi
     with source.fs.open(source.path, "rb") as handle:
         parquet = pq.ParquetFile(handle)
         schema = parquet.schema_arrow
-        sinks = {name: _AtomicParquet(loc, schema) for name, loc in targets.items()}
+        sinks = {name: _AtomicParquet(loc, schema, batch_size) for name, loc in targets.items()}
         try:
             for batch in parquet.iter_batches(batch_size=batch_size):
                 counts["__in__"] += batch.num_rows
-                jurisdictions = router.jurisdictions(batch)
+                codes = router.codes(batch)
                 for name, sink in sinks.items():
-                    selected = batch.filter(router.mask(jurisdictions, allowed[name]))
+                    selected = batch.filter(router.mask(codes, allowed[name]))
                     if selected.num_rows:
                         sink.write(selected)
                         counts[name] += selected.num_rows
@@ -157,7 +173,7 @@ class _HashingWriter:
 class _AtomicParquet:
     """A ParquetWriter onto a hidden temporary object, verified and renamed on commit."""
 
-    def __init__(self, target: Location, schema: pa.Schema) -> None:
+    def __init__(self, target: Location, schema: pa.Schema, row_group_rows: int = BATCH_ROWS) -> None:
         self.target = target
         parent, name = posixpath.split(target.path)
         self.tmp = f"{parent}/.{name}{TMP_MARK}{uuid.uuid4().hex}"
@@ -169,12 +185,26 @@ class _AtomicParquet:
             self.raw = target.fs.open(self.tmp, "wb")
         self.hashing = _HashingWriter(self.raw)
         self.writer = pq.ParquetWriter(self.hashing, schema, compression="zstd")
+        self.row_group_rows = row_group_rows
+        self.pending: list[pa.RecordBatch] = []
+        self.pending_rows = 0
         self.done = False
 
     def write(self, batch: pa.RecordBatch) -> None:
-        self.writer.write_batch(batch)
+        # Buffer up to one row group: each output gets a fraction of every source batch, and writing
+        # those fractions as tiny row groups costs time and compression. Memory stays bounded.
+        self.pending.append(batch)
+        self.pending_rows += batch.num_rows
+        if self.pending_rows >= self.row_group_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.pending:
+            self.writer.write_table(pa.Table.from_batches(self.pending), row_group_size=max(self.pending_rows, 1))
+            self.pending, self.pending_rows = [], 0
 
     def commit(self) -> None:
+        self._flush()
         self.writer.close()
         if self.local:
             self.raw.flush()

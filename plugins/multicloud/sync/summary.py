@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-MAX_LANDED_LINES = 4
+MAX_LINES = 8
 
 
 def build_summary(partitions: dict[str, str], items: list[dict[str, Any]], denials: list[dict[str, Any]],
@@ -27,35 +27,39 @@ def build_summary(partitions: dict[str, str], items: list[dict[str, Any]], denia
 
     blocking = [d for d in denials if d["blocks"]]
     would = [d for d in denials if not d["blocks"]]
-    parts = ", ".join(sorted(set(partitions.values())))
+    parts = max(partitions.values(), key=len, default="(no partition)")
     verb = "would land (dry run)" if dry_run else "landed"
     headline = [
-        f"{parts}: {sum(1 for i in items if i['kind'] != 'quarantine') - len(failed)} (dataset, region) pairs {verb}, "
+        f"{parts}: {sum(1 for i in items if i['kind'] != 'quarantine') - len(failed)} (dataset, region) {verb}, "
         f"{len(failed)} failed, {len(blocking)} denied, {len(would)} would-deny (audit)",
     ]
+    tail = ["denied (never copied): " + (_denial_text(blocking) or "none")]
+    if would:
+        tail.append("would-deny (audit mode, copied and recorded): " + _denial_text(would))
+    tail.append("quarantined at source (unknown/missing jurisdiction): "
+                + (", ".join(f"{d} {n:,} rows" for d, n in sorted(quarantined.items())) or "none"))
+    if failed:
+        tail.append("FAILED: " + ", ".join(sorted(failed)))
     groups: dict[tuple, list[str]] = defaultdict(list)
     for region, datasets in landed.items():
         groups[tuple(sorted(datasets.items()))].append(region)
     ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[1]))
-    for content, regions in ordered[:MAX_LANDED_LINES]:
-        what = ", ".join(f"{d} {rows:,} rows" for d, rows in content)
-        headline.append(f"{verb} in {', '.join(sorted(regions))}: {what}")
-    if len(ordered) > MAX_LANDED_LINES:
-        rest = sorted(r for _, regions in ordered[MAX_LANDED_LINES:] for r in regions)
-        headline.append(f"{verb} also in {', '.join(rest)} (see the report)")
-    headline.append("denied: " + (_denial_text(blocking) or "none"))
-    if would:
-        headline.append("would-deny (audit mode, copied and recorded): " + _denial_text(would))
-    headline.append("quarantined at source: " + (", ".join(f"{d} {n:,} rows" for d, n in sorted(quarantined.items()))
-                                                 or "none"))
-    if failed:
-        headline.append("FAILED: " + ", ".join(sorted(failed)))
+    budget = max(1, MAX_LINES - len(headline) - len(tail))
+    shown = ordered if len(ordered) <= budget else ordered[: budget - 1]
+    for content, regions in shown:
+        what = ", ".join(f"{d} {rows:,}" for d, rows in content)
+        headline.append(f"{', '.join(sorted(regions))}: {what} rows")
+    if len(shown) < len(ordered):
+        rest = sorted(f"{r} ({sum(c for _, c in content):,} rows)" for content, regions in ordered[len(shown):]
+                      for r in regions)
+        headline.append(f"also {verb} in {', '.join(rest)}")
+    headline += tail
     data = {
         "partitions": partitions, "landed": landed, "quarantined": quarantined, "failed": sorted(failed),
         "denied": blocking, "would_deny": would, "dry_run": dry_run,
         "outcomes": {k: {x: y for x, y in v.items() if x != "trace"} for k, v in outcomes.items()},
     }
-    return headline[:8], data
+    return headline[:MAX_LINES], data
 
 
 def _denial_text(denials: list[dict[str, Any]]) -> str:
@@ -64,7 +68,9 @@ def _denial_text(denials: list[dict[str, Any]]) -> str:
         by_dataset[d["dataset"]].add(f"{d['region']}({d['data_class']})")
     texts = []
     for dataset, pairs in sorted(by_dataset.items()):
-        shown = sorted(pairs)
-        more = f" +{len(shown) - 3} more" if len(shown) > 3 else ""
-        texts.append(f"{dataset}→{', '.join(shown[:3])}{more}")
+        if len(pairs) > 3:  # record-routed: other jurisdictions' rows withheld from many regions
+            regions = {p.split("(")[0] for p in pairs}
+            texts.append(f"{dataset} rows withheld from {len(regions)} regions ({len(pairs)} region/class pairs)")
+        else:
+            texts.append(f"{dataset}→{', '.join(sorted(pairs))}")
     return "; ".join(texts)

@@ -94,7 +94,9 @@ def test_probe_process_samples_continuously_and_maps_clusters_to_regions(tmp_pat
     try:
         time.sleep(0.5)
     finally:
-        assert stop_probe(pid)
+        assert stop_probe(None, out)  # found through the pid file beside its samples
+    assert out.with_suffix(".pid").read_text() == str(pid)
+    assert not stop_probe(pid)  # already gone
     samples = read_samples(out)
     assert len(samples) >= 3
     assert {(s.status, s.region, s.version) for s in samples} == {(200, "oci-fra", "v1")}

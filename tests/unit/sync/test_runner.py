@@ -80,7 +80,7 @@ def test_run_item_records_failures_for_the_summary(estate):
     assert len(headline) <= 8
     assert data["failed"] == ["customer-events→oci-lon"]
     assert data["landed"] == {"aws-euw1": {"eu-claims": 100}}
-    assert any(line.startswith("denied: eu-claims→oci-ash(eu-personal)") for line in headline)
+    assert any(line.startswith("denied (never copied): eu-claims→oci-ash(eu-personal)") for line in headline)
     assert headline[-1] == "FAILED: customer-events→oci-lon"
 
 

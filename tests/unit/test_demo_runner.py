@@ -1,0 +1,39 @@
+"""The demo runner's failure detection, on log lines in the exact form Airflow 3.3 writes them.
+
+The lines were captured from `airflow dags test` runs of a throw-away DAG (a failing run exits 1
+and logs `DagRun Finished: ... state=failed`; a run whose all_done leaf succeeds is `success`
+even though a task failed; an unknown DAG never logs `DagRun Finished`).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from multicloud.demo import _failed_task_count, _run_failed
+
+FINISHED = ("2026-11-29T13:46:18.695993Z [info     ] DagRun Finished: dag_id={dag_id}, logical_date=2026-11-29 "
+            "13:45:46.192446+00:00, run_id=manual__2026-11-29T13:45:48.294096+00:00, run_duration=32.5, "
+            "state={state}, run_type=manual, data_interval_start=2026-11-29 13:45:46+00:00, "
+            "[airflow.models.dagrun.DagRun] loc=dagrun.py:1315")
+TI_FAILED = ("2026-11-29T13:44:29.832195Z [info     ] Task instance state updated    "
+             "[airflow.api_fastapi.execution_api.routes.task_instances] loc=task_instances.py:485 "
+             "new_state=failed rows_affected=1 ti_id=01a2278c")
+NOT_FOUND = "airflow.sdk.exceptions.AirflowException: Dag 'x' could not be found; either it does not exist or it failed to parse."
+
+
+@pytest.mark.parametrize(
+    ("lines", "dag_id", "failed", "failed_tasks"),
+    [
+        ([FINISHED.format(dag_id="demo", state="success")], "demo", False, 0),
+        ([TI_FAILED, FINISHED.format(dag_id="demo", state="failed"), "DagRun failed"], "demo", True, 1),
+        ([TI_FAILED, FINISHED.format(dag_id="demo", state="success")], "demo", False, 1),  # all_done leaf
+        ([NOT_FOUND], "demo", True, 0),  # never finished
+        (["print('Dag run state=failed')", FINISHED.format(dag_id="demo", state="success")], "demo", False, 0),
+        ([FINISHED.format(dag_id="other", state="success")], "demo", True, 0),
+    ],
+)
+def test_run_state_comes_from_the_dagrun_finished_line(tmp_path, lines, dag_id, failed, failed_tasks):
+    log = tmp_path / "run.log"
+    log.write_text("\n".join(lines) + "\n")
+    assert _run_failed(log, dag_id) is failed
+    assert _failed_task_count(log) == failed_tasks
