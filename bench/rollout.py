@@ -13,6 +13,7 @@ loopback, gates send real smoke inferences. Last line: the ratio.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -70,6 +71,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clusters", type=int, default=20)
     parser.add_argument("--max-parallel", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="6 clusters (the smoke test)")
     parser.add_argument("--home", help="estate home to use (default: a new temporary directory)")
     args = parser.parse_args()
@@ -82,20 +84,27 @@ def main() -> int:
     write_model(estate, trained)
     params = {"model": "churn", "version": "v1", "strategy": "canary", "max_parallel": args.max_parallel,
               "gate_checks": 1, "gate_interval_s": 0.0}
-    try:
-        started = time.monotonic()
-        plan = build_plan(estate, params, [], home=home)
-        result = run_waves(estate, plan, "bench", params, home=home)
-        wall = time.monotonic() - started
-    finally:
-        stop_all_servers(home=home)
-    ideal = sum(stage["slowest_ready_s"] for stage in result["stages"])
-    for stage in result["stages"]:
-        print(f"{stage['stage']:>7}: {stage['clusters']:2d} clusters, slowest readiness "
-              f"{stage['slowest_ready_s']:.3f}s, wave deploy wall {stage['wall_s']:.3f}s, gate {stage['gate_s']:.3f}s")
-    print(f"promotion {result['promote_s']:.3f}s")
-    print(f"clusters={clusters} total wall {wall:.3f}s, sum of slowest readiness per wave {ideal:.3f}s")
-    print(f"ratio total_wall/sum_slowest_readiness = {wall / ideal:.2f}x (goal <= 1.2x)")
+    ratios = []
+    for round_no in range(1 if args.quick else args.rounds):
+        try:
+            started = time.monotonic()
+            plan = build_plan(estate, params, [], home=home)
+            result = run_waves(estate, plan, f"bench-{round_no}", params, home=home)
+            wall = time.monotonic() - started
+        finally:
+            stop_all_servers(home=home)  # the next round starts from empty clusters again
+        ideal = sum(stage["slowest_ready_s"] for stage in result["stages"])
+        print(f"round {round_no + 1}:")
+        for stage in result["stages"]:
+            print(f"  {stage['stage']:>7}: {stage['clusters']:2d} clusters, slowest readiness "
+                  f"{stage['slowest_ready_s']:.3f}s, wave deploy wall {stage['wall_s']:.3f}s, gate {stage['gate_s']:.3f}s")
+        deploys = sum(stage["wall_s"] for stage in result["stages"])
+        print(f"  promotion {result['promote_s']:.3f}s; waves' deploy walls alone / ideal = {deploys / ideal:.2f}x")
+        print(f"  clusters={clusters} total wall {wall:.3f}s, sum of slowest readiness per wave {ideal:.3f}s, "
+              f"ratio {wall / ideal:.2f}x")
+        ratios.append(wall / ideal)
+    print(f"ratio total_wall/sum_slowest_readiness = {statistics.median(ratios):.2f}x "
+          f"(median of {len(ratios)} round(s); goal <= 1.2x)")
     return 0
 
 

@@ -149,13 +149,20 @@ def _figure() -> Any:
 
 
 def _violations_chart(audit: dict[str, Any]) -> tuple[str, str]:
+    from collections import Counter
+
     figure, axes = _figure()
     regions = list(audit["violations_by_region"])
     counts = [audit["violations_by_region"][r] for r in regions]
-    axes.bar(regions, counts, color=["#b00020" if c else "#2e7d32" for c in counts])
-    axes.set_title("Residency violations at rest, per region")
+    audit_mode = Counter(f["region"] for f in audit["would_deny"])
+    would = [audit_mode.get(r, 0) for r in regions]
+    axes.bar(regions, counts, color="#b00020", label="violations")
+    axes.bar(regions, would, bottom=counts, color="#f57c00", label="would deny (audit mode)")
+    axes.set_ylim(0, max([1, *(c + w for c, w in zip(counts, would, strict=True))]) * 1.15)
+    axes.set_title("Objects out of place at rest, per region")
     axes.tick_params(axis="x", rotation=45, labelsize=7)
     axes.yaxis.get_major_locator().set_params(integer=True)
+    axes.legend(fontsize=7)
     return "violations per region", _png(figure)
 
 

@@ -65,10 +65,15 @@ def statsd_sink(point: MetricPoint, sink: MetricsSink | None, _home: Path | None
     api-server) we initialise it from the same [metrics] configuration on first use.
     """
     from airflow.sdk._shared.observability.metrics import stats as stats_module
+    from airflow.sdk.configuration import conf
     from airflow.sdk.observability import stats
 
+    if conf.getboolean("metrics", "statsd_on", fallback=False):
+        try:
+            import statsd  # noqa: F401 - Airflow would silently fall back to a no-op logger without it
+        except ImportError:
+            raise RuntimeError("[metrics] statsd_on is set but the 'statsd' package is not installed") from None
     if stats_module._factory is None:
-        from airflow.sdk.configuration import conf
         from airflow.sdk.observability.metrics import stats_utils
 
         stats.initialize(factory=stats_utils.get_stats_factory(),

@@ -104,8 +104,10 @@ def gate_stage(estate: Estate, stage: str, lanes: list[list[dict[str, Any]]], pa
     items = [item for lane in lanes for item in lane]
     journal = engine.Journal(run_id, home)
 
+    cards = {(m, v): artifacts.read_card(estate, m, v) for m, v in {(i["model"], i["version"]) for i in items}}
+
     def one(item: dict[str, Any]) -> dict[str, Any]:
-        card = artifacts.read_card(estate, item["model"], item["version"])
+        card = cards[(item["model"], item["version"])]
         urls = driver_for(estate, item["cluster"], home).endpoints(item["model"], item["version"])
         result = run_gate(urls, card["smoke_cases"], item["version"], thresholds_for(estate, item["model"], params))
         return {"cluster": item["cluster"], "model": item["model"], "version": item["version"],

@@ -94,7 +94,7 @@ class RouteStats:
 
 
 def route_partition(source: Location, outputs: Mapping[str, Output], router: Router,
-                    batch_size: int = BATCH_ROWS) -> RouteStats:
+                    batch_size: int = BATCH_ROWS, fsync: bool = True) -> RouteStats:
     """Route every visible Parquet object under ``source`` to every output, same relative names.
 
     Objects an output had from an earlier run that the source no longer has are removed, so a
@@ -106,7 +106,7 @@ def route_partition(source: Location, outputs: Mapping[str, Output], router: Rou
     relpaths = sorted(list_objects(source))
     for rel in relpaths:
         counts = route_file(source.child(rel), {n: o.location.child(rel) for n, o in outputs.items()},
-                            {n: o.jurisdictions for n, o in outputs.items()}, router, batch_size)
+                            {n: o.jurisdictions for n, o in outputs.items()}, router, batch_size, fsync)
         stats.files += 1
         stats.rows_in += counts.pop("__in__")
         for name, rows in counts.items():
@@ -118,13 +118,13 @@ def route_partition(source: Location, outputs: Mapping[str, Output], router: Rou
 
 
 def route_file(source: Location, targets: Mapping[str, Location], allowed: Mapping[str, frozenset[str] | None],
-               router: Router, batch_size: int = BATCH_ROWS) -> dict[str, int]:
+               router: Router, batch_size: int = BATCH_ROWS, fsync: bool = True) -> dict[str, int]:
     counts = dict.fromkeys(targets, 0)
     counts["__in__"] = 0
     with source.fs.open(source.path, "rb") as handle:
         parquet = pq.ParquetFile(handle)
         schema = parquet.schema_arrow
-        sinks = {name: _AtomicParquet(loc, schema, batch_size) for name, loc in targets.items()}
+        sinks = {name: _AtomicParquet(loc, schema, batch_size, fsync) for name, loc in targets.items()}
         try:
             for batch in parquet.iter_batches(batch_size=batch_size):
                 counts["__in__"] += batch.num_rows
@@ -173,7 +173,9 @@ class _HashingWriter:
 class _AtomicParquet:
     """A ParquetWriter onto a hidden temporary object, verified and renamed on commit."""
 
-    def __init__(self, target: Location, schema: pa.Schema, row_group_rows: int = BATCH_ROWS) -> None:
+    def __init__(self, target: Location, schema: pa.Schema, row_group_rows: int = BATCH_ROWS,
+                 fsync: bool = True) -> None:
+        self.fsync = fsync
         self.target = target
         parent, name = posixpath.split(target.path)
         self.tmp = f"{parent}/.{name}{TMP_MARK}{uuid.uuid4().hex}"
@@ -206,7 +208,7 @@ class _AtomicParquet:
     def commit(self) -> None:
         self._flush()
         self.writer.close()
-        if self.local:
+        if self.local and self.fsync:  # durability across power loss; atomicity needs only the rename
             self.raw.flush()
             os.fsync(self.raw.fileno())
         self.raw.close()

@@ -91,14 +91,14 @@ def render(view: dict[str, Any]) -> str:
 <style>body{{font-family:sans-serif;margin:1.5em;color:#222}} table{{border-collapse:collapse;margin:.5em 0 1.5em}}
 td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px;text-align:left}} tr.violation td{{color:#b00020}}
 .bad{{color:#b00020;font-weight:bold}} .ok{{color:#1b5e20}} .muted{{color:#777;font-size:12px}}
-.cards span{{display:inline-block;border:1px solid #ddd;border-radius:6px;padding:.5em 1em;margin:0 .5em .5em 0}}</style>
+.cards > span{{display:inline-block;border:1px solid #ddd;border-radius:6px;padding:.5em 1em;margin:0 .5em .5em 0}}</style>
 </head><body>
 <h1>Estate <span class="muted">{esc(view['estate'])}</span></h1>
 <div class="cards">
 <span id="summary-regions">{len(view['regions'])} regions over {len(view['clouds'])} clouds ({esc(', '.join(view['clouds']))}),
 {len(view['jurisdictions'])} jurisdictions</span>
-<span id="summary-residency" class="{'bad' if violations else 'ok'}">Residency: {len(violations)} violation(s)
-<span class="muted">({esc(residency.get('source', ''))})</span></span>
+<span id="summary-residency" class="{'bad' if violations else 'ok'}">Residency: {len(violations)} violation(s),
+{len(residency.get('would_deny', []))} would-deny <span class="muted">({esc(residency.get('source', ''))})</span></span>
 <span id="summary-cost">Cost: {esc(str(cost_text))}</span>
 <span id="summary-dr">Last rehearsal: {esc(str(dr_text))}</span>
 <span id="summary-alerts">Alerts: {alerts.get('count', 0)}</span>

@@ -118,9 +118,9 @@ def test_rollout_status_reads_like_kubectl():
 
 
 def test_emulator_watch_streams_changes(kube, driver):
-    from kubernetes import watch
-
     import threading
+
+    from kubernetes import watch
 
     kube.stall("churn-eu-v1")
     driver.deploy(dep("v1", replicas=2))

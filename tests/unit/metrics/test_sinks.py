@@ -97,6 +97,11 @@ def test_oci_sink_defaults_to_telemetry_ingestion_endpoint():
 def test_statsd_sink_sends_through_airflows_stats(estate_home, monkeypatch):
     from airflow.sdk._shared.observability.metrics import stats as stats_module
 
+    try:
+        import statsd  # noqa: F401
+    except ImportError:
+        pytest.fail("the 'statsd' package (Airflow's statsd extra) is missing: lock statsd==4.0.1 in requirements.in")
+
     receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     receiver.bind(("127.0.0.1", 0))
     receiver.settimeout(5)

@@ -19,6 +19,7 @@ def test_bench_quick(tmp_path):
     lines = result.stdout.strip().splitlines()
     assert lines[-1].startswith("ratio total_wall/sum_slowest_readiness = ")
     assert "clusters=6" in lines[-2]
+    assert "median of 1 round" in lines[-1]
     ratio = float(lines[-1].split("= ")[1].split("x")[0])
     assert ratio >= 1.0  # the ideal can never be beaten
     assert find_servers(home=home) == []
