@@ -19,6 +19,9 @@ export AIRFLOW__API__PORT := 8080
 export AIRFLOW__OPENLINEAGE__TRANSPORT := {"type": "file", "log_file_path": "$(CURDIR)/.estate/lineage/events.jsonl", "append": true}
 export MULTICLOUD_ESTATE ?= include/estate/local.yaml
 export PATH := $(CURDIR)/$(BIN):$(PATH)
+# Some shells set this; without cached bytecode every Airflow process recompiles airflow, oci and
+# boto on start (seconds each), which multiplies across the demo and the test suite.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help install lock demo test test-fast lint validate airflow db bench browser clean
 
@@ -53,7 +56,7 @@ validate: $(STAMP)
 	$(BIN)/python -m multicloud.estate validate $(MULTICLOUD_ESTATE)
 
 demo: $(STAMP) db validate
-	$(BIN)/python -m multicloud.demo
+	$(BIN)/python -m multicloud.demo $(DEMO_ARGS)
 
 # Headless Chromium from Debian for the Estate view's browser test (no browser download).
 browser:

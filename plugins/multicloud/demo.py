@@ -55,7 +55,7 @@ STEPS: list[Step] = [
 ]
 
 
-def run(steps: list[Step] | None = None) -> int:
+def run(steps: list[Step] | None = None, keep_serving: bool = False) -> int:
     home = paths.estate_home()
     started = time.monotonic()
     now = _hour_floor(datetime.now(UTC))
@@ -82,7 +82,18 @@ def run(steps: list[Step] | None = None) -> int:
         print(f"    {'done' if ok else 'FAILED'} in {elapsed:.0f}s", flush=True)
         if not ok:
             break
+    if not keep_serving:
+        _stop_model_servers(home)
     return _print_summary(outcomes, home, time.monotonic() - started)
+
+
+def _stop_model_servers(home: Path) -> None:
+    """The demo's clusters are local processes: stop them so nothing outlives `make demo`."""
+    from multicloud.drivers.local import stop_all_servers
+
+    stopped = stop_all_servers(home)
+    if stopped:
+        print(f"Stopped {stopped} local model-server process(es) (make demo DEMO_ARGS=--keep-serving keeps them)")
 
 
 def _dags_test(dag_id: str, logical_date: datetime | None, conf: dict) -> bool:
@@ -148,5 +159,14 @@ def _print_summary(outcomes: list[tuple[str, str, float]], home: Path, elapsed: 
     return 0 if all(state != "FAILED" for _, state, _ in outcomes) else 1
 
 
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m multicloud.demo", description=__doc__.splitlines()[0])
+    parser.add_argument("--keep-serving", action="store_true", help="leave the local model servers running")
+    args = parser.parse_args(argv)
+    return run(keep_serving=args.keep_serving)
+
+
 if __name__ == "__main__":
-    sys.exit(run())
+    sys.exit(main())
