@@ -8,13 +8,13 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Asset, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
-from multicloud.dagkit import default_args
-from multicloud.estate import load_estate
+from multicloud.dagkit import default_args, parse_time_estate
 from multicloud.rollout.assets import model_asset_uri
 from multicloud.rollout.planner import STAGES, STRATEGIES
 
-# Local configuration only (no network): the models whose new versions start a rollout.
-_MODEL_ASSETS = [Asset(model_asset_uri(m.id)) for m in load_estate().models]
+# The models whose new versions start a rollout (a local file; see parse_time_estate).
+_ESTATE, _ESTATE_WARNING = parse_time_estate()
+_MODEL_ASSETS = [Asset(model_asset_uri(m.id)) for m in _ESTATE.models] if _ESTATE else []
 _NIGHTLY = CronTriggerTimetable("0 2 * * *", timezone="UTC")
 
 DOC = """
@@ -49,10 +49,9 @@ Strategies: `canary` (10% of a cluster's traffic to the new version during its g
     catchup=False,
     max_active_runs=1,
     tags=["multicloud", "models", "rollout"],
-    # No automatic retries: a failed gate must roll back, not be retried until it happens to pass
-    # (deploys are idempotent, so clearing a task by hand is always safe).
-    default_args=default_args(retries=0),
-    doc_md=DOC,
+    # Deploys, promotion and rollback are idempotent and retried; gates are not (below).
+    default_args=default_args(retries=1),
+    doc_md=DOC + _ESTATE_WARNING,
     params={
         "model": Param("", type="string", description="Model id; empty: from the triggering asset, else every model"),
         "version": Param("", type="string", description="Version; empty: from the asset event, else the latest"),
@@ -95,7 +94,8 @@ def model_rollout():
         return deploy_lane(estate_for(params), lane, params["strategy"], context["run_id"],
                            float(params["ready_timeout_s"]))
 
-    @task(trigger_rule="none_failed")
+    # A failed gate must roll back, never be retried until it happens to pass.
+    @task(trigger_rule="none_failed", retries=0)
     def gate(stage: str, lanes: list, **context) -> list[dict]:
         from multicloud.dagkit import estate_for
         from multicloud.rollout.run import gate_stage

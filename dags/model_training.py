@@ -6,13 +6,12 @@ from datetime import datetime
 
 from airflow.sdk import Asset, AssetAlias, AssetAny, Param, dag, task
 
-from multicloud.dagkit import default_args
-from multicloud.estate import load_estate
+from multicloud.dagkit import default_args, parse_time_estate
 from multicloud.rollout.assets import MODELS_ALIAS, training_inputs
 
-# The estate file is configuration on local disk (no network, no credentials): it names the synced
-# datasets this DAG is scheduled on.
-_INPUTS = sorted(training_inputs(load_estate()))
+# The estate names the synced datasets this DAG is scheduled on (a local file; see parse_time_estate).
+_ESTATE, _ESTATE_WARNING = parse_time_estate()
+_INPUTS = sorted(training_inputs(_ESTATE)) if _ESTATE else []
 
 DOC = """
 ### Model training inside the data's jurisdiction
@@ -36,7 +35,7 @@ region, rows, holdout accuracy/AUC, smoke cases) at
     max_active_runs=1,
     tags=["multicloud", "models", "training"],
     default_args=default_args(retries=1),
-    doc_md=DOC,
+    doc_md=DOC + _ESTATE_WARNING,
     params={
         "models": Param([], type="array", items={"type": "string"},
                         description="Model ids to train; empty: those whose data just synced, else all"),

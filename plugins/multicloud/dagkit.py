@@ -29,3 +29,22 @@ def estate_for(params: Mapping[str, Any] | None = None):
         except Exception:  # outside a task context (tests, CLI): fall back to env/default
             explicit = None
     return load_estate(explicit)
+
+
+def parse_time_estate() -> tuple[Any, str]:
+    """The estate for a DAG file's schedule, or None when it cannot be read.
+
+    A DAG file may need the estate to declare what it is scheduled on (asset URIs). A broken
+    estate must not take the DAG off the UI with an import error: the DAG parses with no
+    asset schedule, its doc says why, and its first task fails with the estate's own errors.
+    Reads a local file only (cached per process): no network, no credentials.
+    """
+    from multicloud.estate import EstateError, load_estate
+
+    try:
+        return load_estate(), ""
+    except EstateError as exc:
+        return None, (
+            "\n\n> **The estate could not be read, so this DAG has no asset schedule.** "
+            f"Run `make validate` for details. First problem: {exc.problems[0]}\n"
+        )

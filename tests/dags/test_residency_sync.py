@@ -134,7 +134,9 @@ def test_data_integration_engine_runs_the_oci_task(dag, estate_home, tmp_path, o
     estate_file = tmp_path / "estate-di.yaml"
     estate_file.write_text(yaml.safe_dump(raw))
 
-    run = dag.test(logical_date=RUN_A, run_conf={"datasets": ["claims-di"], "estate_file": str(estate_file)})
+    # its own logical date: dag.test reuses an existing run of the same date
+    run = dag.test(logical_date=RUN_A + timedelta(days=1),
+                   run_conf={"datasets": ["claims-di"], "regions": [], "estate_file": str(estate_file)})
     assert run.state == "success"
     (create,) = oci_emulator.requests_to("POST", "/taskRuns$")  # oci-ash was denied: one task run only
     bindings = create.body["configProvider"]["bindings"]
