@@ -119,3 +119,35 @@ def oci_conn(oci_emulator, oci_api_key, monkeypatch) -> str:
     conn = {"conn_type": "oci", "login": oci_api_key["user"], "extra": extra}
     monkeypatch.setenv("AIRFLOW_CONN_OCI_TEST", json.dumps(conn))
     return "oci_test"
+
+
+# ---- AWS: moto in server mode over real HTTP, and `aws` connections to it -----------------------
+class MotoServer:
+    """A running moto server; ``connection`` registers an amazon-provider connection to it."""
+
+    def __init__(self, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.url = url
+        self._monkeypatch = monkeypatch
+
+    def connection(self, conn_id: str, region: str = "us-east-1") -> str:
+        conn = {"conn_type": "aws", "login": "testing", "password": "testing",
+                "extra": {"endpoint_url": self.url, "region_name": region}}
+        self._monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+        return conn_id
+
+    def client(self, service: str, region: str = "us-east-1"):
+        import boto3
+
+        return boto3.client(service, endpoint_url=self.url, region_name=region,
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+@pytest.fixture
+def moto_server(monkeypatch):
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield MotoServer(f"http://{host}:{port}", monkeypatch)
+    server.stop()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import socket
 from datetime import date
 
 import pytest
@@ -14,25 +12,10 @@ from multicloud.cost.collect import collect_aws, collect_catalog, collect_oci
 START, END = date(2026, 10, 1), date(2026, 10, 31)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def moto_ce(monkeypatch):
-    from moto.server import ThreadedMotoServer
-
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    url = f"http://127.0.0.1:{port}"
-    conn = {"conn_type": "aws", "login": "testing", "password": "testing",
-            "extra": {"endpoint_url": url, "region_name": "us-east-1"}}
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_COST", json.dumps(conn))
-    yield url
-    server.stop()
+def moto_ce(moto_server):
+    moto_server.connection("aws_cost")
+    return moto_server.url
 
 
 def _group(keys: list[str], amount: str) -> dict:

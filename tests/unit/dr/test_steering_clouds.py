@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from multicloud.dr.preflight import check_oci_network
 from multicloud.dr.steering import OCIDnsSteering, Route53Steering, steering_for
@@ -22,23 +20,15 @@ NAME = "churn-eu.global.example.com"
 
 
 @pytest.fixture
-def moto_route53(monkeypatch):
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    conn = {"conn_type": "aws", "login": "testing", "password": "testing",
-            "extra": {"endpoint_url": url, "region_name": "us-east-1"}}
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_DR", json.dumps(conn))
-    client = boto3.client("route53", endpoint_url=url, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+def moto_route53(moto_server):
+    moto_server.connection("aws_dr")
+    client = moto_server.client("route53")
     zone = client.create_hosted_zone(Name="example.com", CallerReference="dr-test")["HostedZone"]["Id"]
     client.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [
         {"Action": "CREATE", "ResourceRecordSet": {"Name": NAME, "Type": "A", "SetIdentifier": region, "Weight": weight,
                                                    "TTL": 30, "ResourceRecords": [{"Value": ip}]}}
         for region, weight, ip in (("oci-fra", 100, "10.0.0.1"), ("gcp-euw4", 0, "10.1.0.1"))]})
-    yield client, zone
-    server.stop()
+    return client, zone
 
 
 def _weights(client, zone) -> dict[str, int]:

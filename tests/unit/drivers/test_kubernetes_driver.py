@@ -159,30 +159,17 @@ def test_oke_kubeconfig_comes_from_the_container_engine_api(kube, oci_emulator, 
     assert oci_emulator.requests_to("POST", r"/kubeconfig/content")[0].signed
 
 
-def test_eks_kubeconfig_through_the_eks_hook_and_moto(monkeypatch, tmp_path):
-    import boto3
-    from moto.server import ThreadedMotoServer
+def test_eks_kubeconfig_through_the_eks_hook_and_moto(monkeypatch, moto_server):
+    moto_server.connection("aws_test")
+    # The kubeconfig's exec helper runs `python3.<minor> -m airflow...eks_get_token`: this venv's.
+    monkeypatch.setenv("PATH", f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}")
+    eks = moto_server.client("eks")
+    eks.create_cluster(name="models-use1", roleArn="arn:aws:iam::123456789012:role/eks",
+                       resourcesVpcConfig={"subnetIds": ["subnet-1"]})
+    described = eks.describe_cluster(name="models-use1")["cluster"]
+    from multicloud.drivers.kubernetes import eks_api_client
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        monkeypatch.setenv("AIRFLOW_CONN_AWS_TEST", json.dumps({
-            "conn_type": "aws", "login": "testing", "password": "testing",
-            "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"}}))
-        # The kubeconfig's exec helper runs `python3.<minor> -m airflow...eks_get_token`: this venv's.
-        monkeypatch.setenv("PATH", f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}")
-        eks = boto3.client("eks", endpoint_url=endpoint, region_name="us-east-1",
-                           aws_access_key_id="testing", aws_secret_access_key="testing")
-        eks.create_cluster(name="models-use1", roleArn="arn:aws:iam::123456789012:role/eks",
-                           resourcesVpcConfig={"subnetIds": ["subnet-1"]})
-        described = eks.describe_cluster(name="models-use1")["cluster"]
-        from multicloud.drivers.kubernetes import eks_api_client
-
-        client = eks_api_client("aws_test", "models-use1", "us-east-1", "models")
-        assert client.configuration.host == described["endpoint"].rstrip("/")
-        token = client.configuration.api_key.get("BearerToken", "")  # minted by the EKS exec helper
-        assert token.startswith("Bearer k8s-aws-v1.")
-    finally:
-        server.stop()
+    client = eks_api_client("aws_test", "models-use1", "us-east-1", "models")
+    assert client.configuration.host == described["endpoint"].rstrip("/")
+    token = client.configuration.api_key.get("BearerToken", "")  # minted by the EKS exec helper
+    assert token.startswith("Bearer k8s-aws-v1.")

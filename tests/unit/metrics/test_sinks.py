@@ -4,7 +4,6 @@ A failing sink logs and counts, never raises."""
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 from datetime import UTC, datetime, timedelta
@@ -30,18 +29,9 @@ def _estate(*sinks: MetricsSink):
 
 
 @pytest.fixture
-def moto_cloudwatch(monkeypatch):
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    conn = {"conn_type": "aws", "login": "testing", "password": "testing",
-            "extra": {"endpoint_url": url, "region_name": "eu-west-1"}}
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_MOTO", json.dumps(conn))
-    yield url
-    server.stop()
+def moto_cloudwatch(moto_server):
+    moto_server.connection("aws_moto", region="eu-west-1")
+    return moto_server.url
 
 
 def test_file_sink_round_trip(estate_home):
