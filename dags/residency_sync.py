@@ -48,11 +48,11 @@ Datasets with `engine: oci-data-integration` run their published OCI Data Integr
 )
 def residency_sync():
     @task
-    def plan(params=None, run_id=None, data_interval_start=None, ti=None) -> list[dict]:
+    def plan(params=None, run_id=None, data_interval_start=None, data_interval_end=None, ti=None) -> list[dict]:
         """Decide every (dataset, region); audit denials. Returns the items to move (the map)."""
         from multicloud.sync.tasks import plan_run
 
-        planned = plan_run(params, run_id, data_interval_start)
+        planned = plan_run(params, run_id, data_interval_start, data_interval_end)
         ti.xcom_push(key="plan", value=planned)
         return planned["items"]
 

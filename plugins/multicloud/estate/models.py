@@ -158,12 +158,23 @@ class Dataset(Strict):
     routing: RecordRouting | None = Field(default=None, description="record-level routing")
     replicate_to: list[Identifier] | Literal["all"] = "all"
     partitioning: Literal["hourly", "daily", "none"] = "hourly"
-    schedule: str | None = Field(default=None, description="cron or preset; default the DAG's")
+    schedule: str | None = Field(
+        default=None, description="own cron or preset (match the partitioning); default: every DAG run"
+    )
     engine: Literal["fsspec", "oci-data-integration"] = "fsspec"
     data_integration: DataIntegrationTask | None = None
     expectation_suite: str | None = Field(default=None, description="file under include/expectations")
     key_columns: list[str] = Field(default_factory=list)
     size_gb: float = Field(default=1.0, ge=0, description="for data-gravity costs")
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_cron(cls, schedule: str | None) -> str | None:
+        from croniter import croniter
+
+        if schedule is not None and not croniter.is_valid(schedule):
+            raise ValueError(f"schedule {schedule!r} is not a cron expression or preset such as @daily")
+        return schedule
 
     @model_validator(mode="after")
     def _one_routing_mode(self) -> Dataset:

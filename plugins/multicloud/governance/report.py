@@ -166,6 +166,14 @@ def _violations_chart(audit: dict[str, Any]) -> tuple[str, str]:
     return "violations per region", _png(figure)
 
 
+def _number_runs(axes: Any, count: int, label: str) -> None:
+    """Runs 1..n on the x axis (a lone point otherwise gets a meaningless -0.04..0.04 axis)."""
+    axes.set_xticks(range(count), [str(i + 1) for i in range(count)])
+    axes.set_xlim(-0.5, count - 0.5)
+    axes.set_ylim(bottom=0)
+    axes.set_xlabel(label)
+
+
 def _cost_chart(cost: dict[str, Any]) -> tuple[str, str] | None:
     points = [p for p in cost.get("trend", []) if p.get("monthly") is not None]
     if cost["status"] != "ok" or not points:
@@ -173,7 +181,7 @@ def _cost_chart(cost: dict[str, Any]) -> tuple[str, str] | None:
     figure, axes = _figure()
     axes.plot(range(len(points)), [p["monthly"] for p in points], marker="o")
     axes.set_title(f"Monthly cost per cost_rebalance run ({cost.get('currency', 'USD')})")
-    axes.set_xlabel("run")
+    _number_runs(axes, len(points), "run")
     return "cost trend", _png(figure)
 
 
@@ -185,6 +193,6 @@ def _dr_chart(dr: dict[str, Any]) -> tuple[str, str] | None:
     axes.plot(range(len(points)), [p["rto_s"] for p in points], marker="o", label="RTO (s)")
     axes.axhline(points[-1].get("rto_target_s") or 0, color="#b00020", linestyle="--", label="RTO target")
     axes.set_title("DR rehearsals: measured RTO")
-    axes.set_xlabel("rehearsal")
+    _number_runs(axes, len(points), "rehearsal")
     axes.legend(fontsize=7)
     return "DR trend", _png(figure)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 from multicloud.sync.layout import partition_key
@@ -67,14 +67,38 @@ class SyncPlan:
         return [i for i in self.items if i.dataset == dataset]
 
 
+def dataset_interval(dataset: Dataset, run_start: datetime, run_end: datetime | None) -> datetime | None:
+    """Start of the dataset's own data interval that a DAG run over [run_start, run_end) covers.
+
+    Without its own ``schedule`` a dataset follows the DAG: its interval is the run's. With one, it
+    is due only in the run whose interval holds one of its fire times, and that run moves the
+    interval ending there (a daily dataset synced by the 00:00 run moves the day before). None: not
+    due in this run.
+    """
+    if not dataset.schedule or run_end is None:
+        return run_start
+    from croniter import croniter
+
+    fire = croniter(dataset.schedule, run_start - timedelta(microseconds=1)).get_next(datetime)
+    if fire >= run_end:
+        return None
+    return croniter(dataset.schedule, fire).get_prev(datetime)
+
+
 def plan_sync(
     estate: Estate,
     policy: ResidencyPolicy,
     interval_start: datetime,
     datasets: Iterable[str] | None = None,
     regions: Iterable[str] | None = None,
+    interval_end: datetime | None = None,
 ) -> SyncPlan:
-    """Every (dataset, region) item for the interval, and every denial. Unknown names raise."""
+    """Every (dataset, region) item for the interval, and every denial. Unknown names raise.
+
+    Datasets named explicitly are planned whatever their own schedule; the others only when due
+    (see ``dataset_interval``).
+    """
+    explicit = bool(datasets)
     chosen = list(datasets) if datasets else [d.id for d in estate.datasets]
     wanted_regions = set(regions) if regions else None
     known_regions = {r.id for r in estate.regions}
@@ -84,7 +108,10 @@ def plan_sync(
     denials: list[Denial] = []
     for dataset_id in chosen:
         dataset = estate.dataset(dataset_id)  # KeyError names an unknown dataset
-        partition = partition_key(interval_start, dataset.partitioning)
+        own_start = interval_start if explicit else dataset_interval(dataset, interval_start, interval_end)
+        if own_start is None:
+            continue
+        partition = partition_key(own_start, dataset.partitioning)
         targets = [r for r in estate.targets_of(dataset) if wanted_regions is None or r in wanted_regions]
         if dataset.routing is None:
             _plan_object_level(dataset, targets, partition, policy, items, denials)

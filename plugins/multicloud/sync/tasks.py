@@ -26,11 +26,13 @@ def _policy(estate, params: dict[str, Any]) -> ResidencyPolicy:
     return ResidencyPolicy.from_estate(estate).tightened(None if mode == "estate" else mode)
 
 
-def plan_run(params: dict[str, Any] | None, run_id: str, interval_start: datetime) -> dict[str, Any]:
+def plan_run(params: dict[str, Any] | None, run_id: str, interval_start: datetime,
+             interval_end: datetime | None = None) -> dict[str, Any]:
     params = dict(params or {})
     estate = estate_for(params)
     plan = plan_sync(estate, _policy(estate, params), interval_start,
-                     datasets=params.get("datasets") or None, regions=params.get("regions") or None)
+                     datasets=params.get("datasets") or None, regions=params.get("regions") or None,
+                     interval_end=interval_end)
     fsspec_items = [i.as_dict() for i in plan.items if i.engine == "fsspec"]
     di_kwargs = [_data_integration_kwargs(estate, i, run_id) for i in plan.items
                  if i.engine == "oci-data-integration" and i.kind != "quarantine"]

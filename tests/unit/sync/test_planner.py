@@ -84,3 +84,42 @@ def test_countries_of(estate):
     assert countries_of(estate, ["UK"]) == {"GB": "UK"}
     assert "DE" in countries_of(estate, ["EU"])
     assert "US" not in countries_of(estate, ["EU"])
+
+
+def test_a_dataset_with_its_own_schedule_is_synced_only_when_due(estate):
+    from datetime import timedelta
+
+    from multicloud.sync.planner import dataset_interval
+
+    daily = estate.dataset("product-catalog").model_copy(update={"schedule": "@daily"})
+    midnight = datetime(2026, 3, 2, 0, tzinfo=UTC)
+    # The hourly run holding 00:00 moves the day that just ended; the other hourly runs skip it.
+    assert dataset_interval(daily, midnight, midnight + timedelta(hours=1)) == datetime(2026, 3, 1, tzinfo=UTC)
+    assert dataset_interval(daily, HOUR, HOUR + timedelta(hours=1)) is None
+    # Without its own schedule a dataset follows every run.
+    hourly = estate.dataset("eu-claims")
+    assert dataset_interval(hourly, HOUR, HOUR + timedelta(hours=1)) == HOUR
+
+    scheduled = estate.model_copy(update={"datasets": [daily if d.id == "product-catalog" else d
+                                                       for d in estate.datasets]})
+    policy = ResidencyPolicy.from_estate(scheduled)
+    not_due = plan_sync(scheduled, policy, HOUR, interval_end=HOUR + timedelta(hours=1))
+    assert not not_due.items_for("product-catalog")
+    assert not_due.items_for("eu-claims")
+    due = plan_sync(scheduled, policy, midnight, interval_end=midnight + timedelta(hours=1))
+    assert {i.partition for i in due.items_for("product-catalog")} == {"dt=2026-03-01"}
+    # Named explicitly (a manual trigger), it is planned whatever its schedule.
+    manual = plan_sync(scheduled, policy, HOUR, datasets=["product-catalog"], interval_end=HOUR + timedelta(hours=1))
+    assert manual.items_for("product-catalog")
+
+
+def test_an_invalid_dataset_schedule_is_an_estate_error(tmp_path):
+    from multicloud.estate import EstateError, parse_estate
+    from multicloud.paths import DEFAULT_ESTATE_FILE
+
+    text = DEFAULT_ESTATE_FILE.read_text().replace("    partitioning: daily\n",
+                                                   "    partitioning: daily\n    schedule: every day\n", 1)
+    with pytest.raises(EstateError) as error:
+        parse_estate(text, source="bad.yaml", home=str(tmp_path))
+    assert "datasets[1].schedule" in str(error.value)
+    assert "not a cron expression" in str(error.value)
