@@ -15,6 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from multicloud.alerts import read_alerts
 from multicloud.dr import gateway
 from multicloud.dr.ledger import FaultLedger
 from multicloud.dr.report import read_history
@@ -137,6 +138,9 @@ def test_secondary_breaking_mid_rehearsal_trips_the_stop_condition_and_restores_
     assert (_storage(estate_home) / "customer-events").is_dir()
     assert json.loads(routes.read_text())["routes"] == {}  # route table as before the rehearsal
     assert {e["state"] for e in FaultLedger("eu-churn", estate_home).entries()} == {"undone"}
+    [failed_alert] = read_alerts(estate_home, kind="rehearsal_failed")
+    assert failed_alert["dag_id"] == "dr_rehearsal"
+    assert "aborted" in failed_alert["message"]
 
 
 @pytest.mark.timeout(300)

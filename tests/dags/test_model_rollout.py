@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from multicloud.alerts import read_alerts
 from multicloud.drivers import driver_for
 from multicloud.drivers.local import stop_all_servers
 from multicloud.estate import load_estate
@@ -104,3 +105,6 @@ def test_good_version_reaches_every_allowed_cluster_then_a_bad_one_is_rolled_bac
     summary = latest_summary("model_rollout", estate_home)
     assert summary["headline"][0].startswith("ROLLED BACK: oke-fra")
     assert [t["cluster"] for t in summary["data"]["journal"]["touched"]] == ["oke-fra"]
+    [rollback_alert] = read_alerts(estate_home, kind="rollback")
+    assert rollback_alert["dag_id"] == "model_rollout"
+    assert "rolled back 1 cluster(s)" in rollback_alert["message"]

@@ -140,6 +140,10 @@ def apply_move(estate: Estate, move: dict[str, Any], run_id: str, *, home: Path 
                       seconds=round(time.monotonic() - started, 3))
         result["steps"].append(f"rolled back {target_id}; {source_id} kept serving")
         _record(run_id, home, result)
+        from multicloud.alerts import alert
+
+        alert("rollback", f"cost move of {model} {source_id} -> {target_id} rolled back: {result['error']}"[:300],
+              {"move": move, "steps": result["steps"]}, home=home)
         return result
 
     left = here.get(source_id, 0) - count

@@ -172,6 +172,12 @@ def publish(estate, state: dict[str, Any], samples: Sequence[Sample], home: Path
     if score["rpo_s"] is not None:
         emit("dr.rpo_seconds", score["rpo_s"], unit="seconds", dimensions=dims, estate=estate, home=home)
     emit("dr.rehearsal", 1, dimensions=dims, estate=estate, home=home)
+    if report["outcome"] not in ("passed", "dry_run"):
+        from multicloud.alerts import alert
+
+        alert("rehearsal_failed", f"DR rehearsal {report['pair']} ({report['scenario']}): {report['outcome']}",
+              {"abort_reason": report.get("abort_reason"), "rto_s": score["rto_s"], "rpo_s": score["rpo_s"],
+               "report": str(html_path)}, home=home)
     report["headline"] = lines
     return report
 

@@ -151,6 +151,10 @@ def rollback_if_needed(estate: Estate, run_id: str, home: Path | None = None) ->
         restored.append(engine.rollback_touched(driver_for(estate, touched["cluster"], home), touched))
     with journal.update() as fresh:
         fresh["rolled_back"] = restored
+    from multicloud.alerts import alert
+
+    alert("rollback", f"model rollout {run_id} rolled back {len(restored)} cluster(s)",
+          {"restored": restored}, home=home)
     return restored
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from multicloud.alerts import read_alerts
 from multicloud.cost.apply import apply_move
 from multicloud.drivers.local import LocalClusterDriver, stop_all_servers
 from multicloud.estate import load_estate
@@ -30,6 +31,8 @@ def test_failed_health_gate_rolls_back_and_the_source_keeps_serving(served, esta
     assert source.served()["churn-us"]["versions"] == {"v1": 1}
     assert source.status("churn-us", "v1").state == "complete"
     assert current_placement(served, estate_home)["churn-us-serving"] == {"eks-use1": 1}
+    [rollback_alert] = read_alerts(estate_home, kind="rollback")
+    assert "eks-use1 -> oke-ash rolled back" in rollback_alert["message"]
 
 
 def test_move_applies_once_and_a_retry_is_a_no_op(served, estate_home):
