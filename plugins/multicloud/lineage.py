@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from functools import cache
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,14 @@ def asset_uri(url: str) -> str:
     if not url:
         raise ValueError("empty URL in a transfer's lineage")
     return url if urlsplit(url).scheme else f"file://{url}"
+
+
+def sanitize_oci_uri(uri: SplitResult) -> SplitResult:
+    """Airflow's asset-URI handler for ``oci://bucket@namespace/path`` (registered in provider_info)."""
+    bucket, at, namespace = uri.netloc.partition("@")
+    if not (bucket and at and namespace):
+        raise ValueError(f"URI format oci:// must be oci://<bucket>@<namespace>/<path>; got {uri.geturl()!r}")
+    return uri
 
 
 def oci_asset_to_openlineage(asset, lineage_context):

@@ -27,6 +27,15 @@ def get_provider_info() -> dict[str, Any]:
         "name": "Multi-cloud AI orchestration",
         "description": "OCI hook and multi-cloud operators for residency-aware sync, rollout, cost and DR.",
         "versions": ["0.1.0"],
+        # oci:// assets (OCI Object Storage, through ocifs) reach OpenLineage like the amazon
+        # provider's s3:// ones.
+        "asset-uris": [
+            {
+                "schemes": ["oci"],
+                "handler": "multicloud.lineage.sanitize_oci_uri",
+                "to_openlineage_converter": "multicloud.lineage.oci_asset_to_openlineage",
+            }
+        ],
         "connection-types": [
             {
                 "connection-type": "oci",

@@ -13,10 +13,11 @@ import os
 import subprocess
 import sys
 import textwrap
+from urllib.parse import urlsplit
 
 import pytest
 
-from multicloud.lineage import asset_uri, oci_asset_to_openlineage, record_transfer
+from multicloud.lineage import asset_uri, oci_asset_to_openlineage, record_transfer, sanitize_oci_uri
 
 DAG = textwrap.dedent('''
     from datetime import datetime
@@ -46,6 +47,17 @@ def test_asset_uri_forms():
 
 def test_record_transfer_outside_a_task_is_harmless():
     assert record_transfer(["/a"], ["/b"]) == 2  # the no-op collector (OpenLineage disabled) accepts them
+
+
+def test_oci_scheme_is_registered_with_its_handler_and_converter():
+    from airflow.providers_manager import ProvidersManager
+
+    manager = ProvidersManager()
+    manager.initialize_providers_asset_uri_resources()
+    assert manager.asset_uri_handlers["oci"] is sanitize_oci_uri
+    assert manager.asset_to_openlineage_converters["oci"] is oci_asset_to_openlineage
+    with pytest.raises(ValueError, match="oci://<bucket>@<namespace>"):
+        sanitize_oci_uri(urlsplit("oci://bucket-without-namespace/x"))
 
 
 def test_oci_converter():
