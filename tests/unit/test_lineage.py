@@ -50,9 +50,9 @@ def test_record_transfer_outside_a_task_is_harmless():
 
 
 def test_oci_scheme_is_registered_with_its_handler_and_converter():
-    from airflow.providers_manager import ProvidersManager
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
-    manager = ProvidersManager()
+    manager = ProvidersManagerTaskRuntime()
     manager.initialize_providers_asset_uri_resources()
     assert manager.asset_uri_handlers["oci"] is sanitize_oci_uri
     assert manager.asset_to_openlineage_converters["oci"] is oci_asset_to_openlineage

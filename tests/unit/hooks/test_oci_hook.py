@@ -279,9 +279,10 @@ def test_key_content_and_passphrase_are_masked(monkeypatch, oci_api_key):
 
 def test_oci_connection_type_is_registered_with_the_providers_manager():
     from airflow.providers_manager import ProvidersManager
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
-    manager = ProvidersManager()
-    hook_info = manager.hooks["oci"]
+    hook_info = ProvidersManagerTaskRuntime().hooks["oci"]  # what workers use to build the hook
+    manager = ProvidersManager()  # what the UI uses for the connection form
     assert hook_info is not None
     assert hook_info.hook_class_name == "multicloud.hooks.oci.OCIHook"
     assert hook_info.connection_id_attribute_name == "oci_conn_id"
