@@ -23,7 +23,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 # boto on start (seconds each), which multiplies across the demo and the test suite.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help install lock demo test test-fast lint validate airflow db bench browser clean
+.PHONY: help install lock demo test test-fast lint validate airflow db lineage-dir bench browser clean
 
 help:
 	@echo "make demo      install, then run the whole story end to end on the local estate"
@@ -52,10 +52,14 @@ $(AIRFLOW_HOME)/airflow.db: $(STAMP)
 
 db: $(AIRFLOW_HOME)/airflow.db
 
+# OpenLineage's file transport (above) appends to its file but never creates the folder.
+lineage-dir:
+	@mkdir -p $(CURDIR)/.estate/lineage
+
 validate: $(STAMP)
 	$(BIN)/python -m multicloud.estate validate $(MULTICLOUD_ESTATE)
 
-demo: $(STAMP) db validate
+demo: $(STAMP) db validate lineage-dir
 	$(BIN)/python -m multicloud.demo $(DEMO_ARGS)
 
 # Headless Chromium from Debian for the Estate view's browser test (no browser download).
@@ -74,7 +78,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-airflow: $(STAMP) db
+airflow: $(STAMP) db lineage-dir
 	@echo "Airflow UI: http://localhost:8080  (user admin; password printed below and in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated)"
 	$(BIN)/airflow standalone
 

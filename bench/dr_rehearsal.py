@@ -71,7 +71,6 @@ def rehearse(warm: bool) -> dict:
     try:
         for step in ("preflight", "baseline", "inject", "failover", "verify", "fail_back"):
             getattr(rehearsal, step)(estate, settings, run_id, home)
-        state = rehearsal.load_run("eu-churn", run_id, home)
         rehearsal.restore(estate, settings, run_id, home)
         state = rehearsal.load_run("eu-churn", run_id, home)
         return build_report(state, read_samples(Path(state["probe_file"])))

@@ -19,6 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,20 +52,26 @@ def _measure(folder: Path) -> dict:
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:
-        os.close(read_end)
-        from airflow.dag_processing.dagbag import DagBag
+        try:  # the child must never return into the parent's loop, whatever happens
+            os.close(read_end)
+            from airflow.dag_processing.dagbag import DagBag
 
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        bag = DagBag(dag_folder=str(folder))
-        result = {"cpu": time.process_time() - cpu0, "wall": time.perf_counter() - wall0,
-                  "dags": len(bag.dags), "errors": sorted(bag.import_errors)}
-        with os.fdopen(write_end, "w") as out:
-            json.dump(result, out)
-        os._exit(0)
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            bag = DagBag(dag_folder=str(folder))
+            result = {"cpu": time.process_time() - cpu0, "wall": time.perf_counter() - wall0,
+                      "dags": len(bag.dags), "errors": sorted(bag.import_errors)}
+            with os.fdopen(write_end, "w") as out:
+                json.dump(result, out)
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(0)
     os.close(write_end)
     with os.fdopen(read_end) as inp:
         payload = inp.read()
     os.waitpid(pid, 0)
+    if not payload:
+        raise RuntimeError(f"the parse of {folder} crashed before reporting")
     return json.loads(payload)
 
 

@@ -76,7 +76,13 @@ def main() -> int:
     parser.add_argument("--home", help="estate home to use (default: a new temporary directory)")
     args = parser.parse_args()
     clusters = 6 if args.quick else args.clusters
-    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="bench-rollout-"))
+    if args.home:
+        return run(args, clusters, Path(args.home))
+    with tempfile.TemporaryDirectory(prefix="bench-rollout-") as home:  # no estate left behind
+        return run(args, clusters, Path(home))
+
+
+def run(args: argparse.Namespace, clusters: int, home: Path) -> int:
     estate = parse_estate(estate_yaml(clusters), home=str(home))
     trained = train_logistic(synthetic_frame(), model_id="churn", version="v1", data_class="eu-personal",
                              trained_in="eu-r00", dataset="events", features=CUSTOMER_EVENT_FEATURES,

@@ -118,6 +118,7 @@ def dr_rehearsal():
     @task(trigger_rule="all_done")
     def report() -> list[str]:
         import logging
+        from pathlib import Path
 
         from airflow.sdk.exceptions import AirflowFailException
 
@@ -131,7 +132,7 @@ def dr_rehearsal():
         settings = _settings()
         home = paths.estate_home()
         state = rehearsal.load_run(settings.pair, context["run_id"], home)
-        samples = read_samples(rehearsal.Path(state["probe_file"])) if state.get("probe_file") else []
+        samples = read_samples(Path(state["probe_file"])) if state.get("probe_file") else []
         result = publish(estate_for(context["params"]), state, samples, home)
         for line in result["headline"]:
             logging.getLogger("airflow.task").info("%s", line)

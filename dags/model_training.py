@@ -77,9 +77,8 @@ def model_training():
         from multicloud.metrics import emit
         from multicloud.reports import write_summary
 
-        results = [r for r in (context["ti"].xcom_pull(task_ids="train", default=[]) or []) if r]
-        if isinstance(results, dict):
-            results = [results]
+        pulled = context["ti"].xcom_pull(task_ids="train", default=[]) or []
+        results = [r for r in ([pulled] if isinstance(pulled, dict) else pulled) if r]  # one mapped run: a dict
         trained = {r["model"]: r for r in results}
         failed = [m for m in selected if m not in trained]
         estate = estate_for(context["params"])

@@ -59,7 +59,10 @@ def airflow_db() -> Path:
             env = {**os.environ, "AIRFLOW_HOME": str(template.parent / "template-home")}
             subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True,
                            capture_output=True)
-            shutil.copy(template.parent / "template-home" / "airflow.db", template)
+            # Copy then rename: a concurrent session never copies a half-written template.
+            partial = template.with_suffix(f".{os.getpid()}.tmp")
+            shutil.copy(template.parent / "template-home" / "airflow.db", partial)
+            os.replace(partial, template)
         shutil.copy(template, target)
     return target
 

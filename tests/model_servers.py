@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-_SESSION_ESTATE = Path(os.environ.get("MULTICLOUD_ESTATE_HOME", "/nonexistent")).parent
+# The session's estate home lives in conftest's per-session directory; without one there is no
+# prefix to sweep (never fall back to "/": that would stop servers of other sessions too).
+_SESSION_ESTATE = Path(os.environ["MULTICLOUD_ESTATE_HOME"]).parent if os.environ.get("MULTICLOUD_ESTATE_HOME") else None
 
 
 @pytest.fixture(autouse=True)
@@ -35,7 +37,7 @@ def _no_model_server_left(request):
 def pytest_sessionfinish(session, exitstatus):
     from multicloud.drivers.local import find_servers, stop_all_servers
 
-    prefixes = [_SESSION_ESTATE]
+    prefixes = [_SESSION_ESTATE] if _SESSION_ESTATE is not None else []
     factory = getattr(session.config, "_tmp_path_factory", None)
     if factory is not None:
         prefixes.append(factory.getbasetemp())

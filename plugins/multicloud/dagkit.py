@@ -21,14 +21,22 @@ def estate_for(params: Mapping[str, Any] | None = None):
     from multicloud.estate import load_estate
 
     explicit = (params or {}).get("estate_file") or None
-    if not explicit:
-        try:
-            from airflow.sdk import Variable
+    if not explicit and _in_task():
+        from airflow.sdk import Variable
 
-            explicit = Variable.get("multicloud_estate", default=None)
-        except Exception:  # outside a task context (tests, CLI): fall back to env/default
-            explicit = None
+        # Inside a task a failing Variable read must fail the task, never quietly pick another estate.
+        explicit = Variable.get("multicloud_estate", default=None)
     return load_estate(explicit)
+
+
+def _in_task() -> bool:
+    from airflow.sdk import get_current_context
+
+    try:
+        get_current_context()
+    except Exception:  # no running task (tests, CLI, the demo runner): env/default estate
+        return False
+    return True
 
 
 def parse_time_estate() -> tuple[Any, str]:

@@ -8,9 +8,9 @@ logged and swallowed.
 
 URL forms: ``file:///...`` and bare paths (local estate), ``s3://bucket/key`` (AWS, OCI
 S3-compat) translate through the providers' OpenLineage converters. ``oci://bucket@namespace/p``
-has no converter in any provider, so such assets are dropped by OpenLineage today;
-``oci_asset_to_openlineage`` (namespace ``oci://bucket@namespace``, name the object path) is the
-converter to register under provider_info ``asset-uris`` for scheme ``oci``.
+has no converter in any provider, so this project registers its own for scheme ``oci``
+(provider_info ``asset-uris``): ``sanitize_oci_uri`` checks the URI and ``oci_asset_to_openlineage``
+makes the dataset (namespace ``oci://bucket@namespace``, name the object path).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from multicloud.sync.copier import TMP_MARK, list_objects, sync_tree
 from multicloud.sync.demo_data import customer_events
 from multicloud.sync.planner import plan_sync
 from multicloud.sync.runner import execute_item
-from multicloud.sync.storage import OCI_S3_COMPAT_CONFIG, location, s3_storage_options
+from multicloud.sync.storage import location, s3_storage_options
 
 pytestmark = pytest.mark.integration
 
@@ -86,9 +86,11 @@ def seaweed(tmp_path_factory):
 
 @pytest.fixture
 def s3_conns(seaweed, monkeypatch):
-    for name, compat_extra in (("S3_AWS", {}), ("S3_OCI", {"config_kwargs": OCI_S3_COMPAT_CONFIG})):
+    # Both connections are plain aws ones: the OCI S3-compatibility settings come from the estate's
+    # `s3_compat: oci` (s3_storage_options), not from the connection's extra.
+    for name in ("S3_AWS", "S3_OCI"):
         conn = {"conn_type": "aws", "login": ACCESS, "password": SECRET,
-                "extra": {"endpoint_url": seaweed, "region_name": "eu-frankfurt-1", **compat_extra}}
+                "extra": {"endpoint_url": seaweed, "region_name": "eu-frankfurt-1"}}
         monkeypatch.setenv(f"AIRFLOW_CONN_{name}", json.dumps(conn))
     return seaweed
 
@@ -124,6 +126,7 @@ def test_storage_options_from_the_connection(s3_conns):
     assert options["client_kwargs"]["endpoint_url"] == s3_conns
     assert options["config_kwargs"]["s3"] == {"addressing_style": "path"}
     assert options["config_kwargs"]["request_checksum_calculation"] == "when_required"
+    assert s3_storage_options("s3_aws", "aws")["config_kwargs"] == {}
 
 
 def test_route_and_copy_to_s3_regions(s3_conns, tmp_path):

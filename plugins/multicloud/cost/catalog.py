@@ -145,5 +145,8 @@ def _read_egress(path: Path) -> dict[tuple[str, str], float]:
         scope = row["scope"].strip()
         if scope not in EGRESS_SCOPES:
             raise CatalogError(f"{path}:{line}: scope {scope!r} is not one of {EGRESS_SCOPES}")
-        prices[(row["from_cloud"].strip(), scope)] = _number(path, line, row, "usd_per_gb")
+        key = (row["from_cloud"].strip(), scope)
+        if key in prices:  # as for shapes: a second price must not silently replace the first
+            raise CatalogError(f"{path}:{line}: duplicate row for {key}")
+        prices[key] = _number(path, line, row, "usd_per_gb")
     return prices

@@ -139,28 +139,29 @@ def collect_oci(conn_id: str, tenancy: str, start: date, end: date, tag_key: str
 def collect_catalog(estate: Estate, catalog: PriceCatalog, placement: dict[str, dict[str, int]], cloud: str,
                     start: date, end: date) -> CloudCost:
     """Current placement x catalog prices for one cloud's clusters, over the period."""
-    from multicloud.cost.model import build_problem
+    from multicloud.cost.catalog import HOURS_PER_MONTH
+    from multicloud.cost.model import build_problem, evaluate
     from multicloud.residency.policy import ResidencyPolicy
 
-    problem = build_problem(estate, catalog, ResidencyPolicy.from_estate(estate), placement, max_moves=0,
-                            clouds=[cloud])
-    from multicloud.cost.model import evaluate
-
-    months = (end - start).days * 24 / 730.0
+    # The whole estate is priced, then only this cloud's clusters reported: a problem restricted to
+    # one cloud leaves out every workload that also runs elsewhere, and its cost would go unseen.
+    problem = build_problem(estate, catalog, ResidencyPolicy.from_estate(estate), placement, max_moves=0)
+    here = [c for c in problem.clusters if c.cloud == cloud]
+    months = (end - start).days * 24 / HOURS_PER_MONTH
     result = CloudCost(cloud, "catalog", start.isoformat(), end.isoformat(), catalog.currency)
     evaluation = evaluate(problem, problem.current(), check_moves=False)
-    for cluster in problem.clusters:
+    for cluster in here:
         amount = round(evaluation.run_by_cluster.get(cluster.id, 0.0) * months, 4)
         result.rows.append({"kind": "service", "service": f"compute:{cluster.shape}", "region": cluster.region,
                             "cluster": cluster.id, "amount": amount})
-    for workload in problem.workloads:
-        share_cost = _workload_run_cost(problem, workload.id) * months
-        result.rows.append({"kind": "workload", "workload": workload.id, "amount": round(share_cost, 4)})
+    for workload_id, monthly in _workload_run_costs(problem, {c.id for c in here}).items():
+        result.rows.append({"kind": "workload", "workload": workload_id, "amount": round(monthly * months, 4)})
     return result
 
 
-def _workload_run_cost(problem, workload_id: str) -> float:
-    """A workload's share of its clusters' paid cost (committed capacity shared pro rata)."""
+def _workload_run_costs(problem, cluster_ids: set[str]) -> dict[str, float]:
+    """Each workload's monthly share of the paid cost of ``cluster_ids`` it runs on (committed
+    capacity shared pro rata); workloads running on none of them are left out."""
     from multicloud.cost.model import node_month, share
 
     clusters = {c.id: c for c in problem.clusters}
@@ -168,14 +169,19 @@ def _workload_run_cost(problem, workload_id: str) -> float:
     for w in problem.workloads:
         for cid, n in w.current.items():
             used[cid] += n * share(w, clusters[cid])
-    total = 0.0
-    workload = next(w for w in problem.workloads if w.id == workload_id)
-    for cid, n in workload.current.items():
-        cluster = clusters[cid]
-        paid = max(0.0, used[cid] - cluster.committed_nodes) * node_month(cluster)
-        mine = n * share(workload, cluster)
-        total += paid * (mine / used[cid] if used[cid] else 0.0) + n * workload.egress_per_replica.get(cid, 0.0)
-    return total
+    costs: dict[str, float] = {}
+    for workload in problem.workloads:
+        mine_here = {cid: n for cid, n in workload.current.items() if cid in cluster_ids}
+        if not mine_here:
+            continue
+        total = 0.0
+        for cid, n in mine_here.items():
+            cluster = clusters[cid]
+            paid = max(0.0, used[cid] - cluster.committed_nodes) * node_month(cluster)
+            mine = n * share(workload, cluster)
+            total += paid * (mine / used[cid] if used[cid] else 0.0) + n * workload.egress_per_replica.get(cid, 0.0)
+        costs[workload.id] = total
+    return costs
 
 
 def collect_cloud(estate: Estate, cloud: str, *, start: date, end: date,

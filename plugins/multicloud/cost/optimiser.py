@@ -38,10 +38,6 @@ class Solution:
     current_total: float
     notes: list[str] = field(default_factory=list)
 
-    @property
-    def proven_optimal(self) -> bool:
-        return self.status == "optimal"
-
 
 def optimise(problem: Problem, *, time_limit_s: float = 10.0, mip_rel_gap: float = 1e-3,
              threads: int = 2, options: dict[str, object] | None = None) -> Solution:

@@ -105,12 +105,11 @@ def report(estate: Estate, run_id: str, result: dict[str, Any], applied: list[di
 
     from multicloud.cost.model import evaluate
     from multicloud.cost.report import breakdown, render_chart
-    from multicloud.placement import current_placement
     from multicloud.reports import _safe, atomic_write_text
 
+    # Built from the placement store as it is now, so its current placement is what the moves achieved.
     problem, _policy = _problem(estate, result["clouds"], max_moves=0, home=home)
-    final = {w.id: current_placement(estate, home).get(w.id, {}) for w in problem.workloads}
-    achieved = evaluate(problem, final, check_moves=False)
+    achieved = evaluate(problem, problem.current(), check_moves=False)
     before = result["before_monthly"]
     ok = [a for a in applied if a.get("status") == "applied"]
     failed = [a for a in applied if a.get("status") != "applied"]

@@ -113,7 +113,7 @@ def make_server(routes_path: Path, port: int = 0) -> ThreadingHTTPServer:
                     conn.request(self.command, "/" + rest, body=body, headers=headers)
                     reply = conn.getresponse()
                     data = reply.read()
-                except OSError as exc:
+                except (OSError, http.client.HTTPException) as exc:  # a dying backend: try the next one
                     last_error = f"{backend}: {type(exc).__name__}: {exc}"
                     continue
                 finally:
@@ -192,9 +192,17 @@ def stop_gateway(home: Path | None = None, timeout_s: float = 5.0) -> bool:
     if not path.exists():
         return False
     pid = json.loads(path.read_text())["pid"]
-    stopped = terminate(pid, timeout_s)
+    stopped = terminate(pid, timeout_s) if runs_module(pid, "multicloud.dr.gateway") else False
     path.unlink(missing_ok=True)
     return stopped
+
+
+def runs_module(pid: int, module: str) -> bool:
+    """Whether ``pid`` still runs ``python -m <module>``: a recorded pid may belong to another process by now."""
+    try:
+        return module in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return True  # gone (terminate then does nothing) or no /proc here: trust the recorded pid
 
 
 def terminate(pid: int, timeout_s: float = 5.0) -> bool:

@@ -23,7 +23,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from multicloud.dr.gateway import _alive, terminate
+from multicloud.dr.gateway import _alive, runs_module, terminate
 from multicloud.dr.scoring import Sample
 
 REQUEST_TIMEOUT_S = 2.0
@@ -88,13 +88,14 @@ def start_probe(root: str, out: Path, payload: dict[str, Any], interval_s: float
                 cluster_regions: dict[str, str] | None = None) -> int:
     """Start the probe process; returns its pid (recorded in the fault ledger by the caller)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "multicloud.dr.probe", "--root", root, "--out", str(out),
-         "--interval", str(interval_s), "--payload", json.dumps(payload),
-         "--cluster-regions", json.dumps(cluster_regions or {})],
-        stdout=subprocess.DEVNULL, stderr=out.with_suffix(".log").open("ab"), stdin=subprocess.DEVNULL,
-        start_new_session=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
-    )
+    with out.with_suffix(".log").open("ab") as log_handle:  # the child keeps its own copy of the handle
+        process = subprocess.Popen(
+            [sys.executable, "-m", "multicloud.dr.probe", "--root", root, "--out", str(out),
+             "--interval", str(interval_s), "--payload", json.dumps(payload),
+             "--cluster-regions", json.dumps(cluster_regions or {})],
+            stdout=subprocess.DEVNULL, stderr=log_handle, stdin=subprocess.DEVNULL,
+            start_new_session=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+        )
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and not read_samples(out):
         if process.poll() is not None:
@@ -111,7 +112,7 @@ def stop_probe(pid: int | None, out: Path | None = None) -> bool:
     """Stop the probe by pid, or by the pid file beside its samples when the pid was never recorded."""
     if pid is None and out is not None and pid_file(out).exists():
         pid = int(pid_file(out).read_text())
-    return terminate(pid) if pid and _alive(pid) else False
+    return terminate(pid) if pid and _alive(pid) and runs_module(pid, "multicloud.dr.probe") else False
 
 
 def main(argv: list[str] | None = None) -> None:

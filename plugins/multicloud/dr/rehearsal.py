@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from multicloud import paths
 from multicloud.dr import faults
 from multicloud.dr.gateway import start_gateway, stop_gateway
 from multicloud.dr.ledger import APPLIED, UNDO_FAILED, FaultLedger, dr_state_dir
@@ -294,7 +293,7 @@ def failover(estate, settings: Settings, run_id: str, home: Path | None = None) 
     secondary = cluster_of(estate, pair.secondary)
     driver = _driver(estate, secondary)
     served = driver.served()
-    placement = current_placement(estate)
+    placement = current_placement(estate, home)
     for workload_id in pair.workloads:
         workload = estate.workload(workload_id)
         version = state["expected_version"] if workload.model == _models(estate, pair)[0] else None
@@ -499,7 +498,3 @@ def restore(estate, settings: Settings, run_id: str, home: Path | None = None) -
         raise RuntimeError(f"estate differs from before the rehearsal in {differs}: "
                            f"before {[state['before'][k] for k in differs]}, after {[state['after'][k] for k in differs]}")
     return {"restored": len(outcome), "as_before": state.get("as_before")}
-
-
-def estate_home_of(home: Path | None) -> Path:
-    return home or paths.estate_home()

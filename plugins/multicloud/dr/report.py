@@ -48,6 +48,8 @@ def build_report(state: dict[str, Any], samples: Sequence[Sample]) -> dict[str, 
         outcome = "dry_run"
     elif "restore" not in state["events"] or state.get("rto_s") is None:
         outcome = "error"
+    elif settings.get("fail_back") and "primary_answers" not in state["events"]:
+        outcome = "error"  # fail back never saw the primary answer again: restore alone does not pass
     elif score.rto_met and score.rpo_met and (as_before is None or all(as_before.values())):
         outcome = "passed"
     else:

@@ -17,7 +17,6 @@ provider's ``EksHook`` (token from its exec helper).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import time
@@ -147,18 +146,20 @@ class KubernetesClusterDriver(ClusterDriver):
     def remove(self, model: str, version: str | None = None) -> None:
         from kubernetes.client.exceptions import ApiException
 
+        def delete_if_present(delete: Any, name: str) -> None:
+            try:
+                delete(name, self.namespace)
+            except ApiException as exc:
+                if exc.status != 404:  # already gone is fine; a refused delete is not
+                    raise
+
         targets = [version] if version else self._versions(model)
         for v in targets:
-            for delete in (self.apps.delete_namespaced_deployment, self.core.delete_namespaced_service):
-                try:
-                    delete(dns_name(model, v), self.namespace)
-                except ApiException as exc:
-                    if exc.status != 404:
-                        raise
+            delete_if_present(self.apps.delete_namespaced_deployment, dns_name(model, v))
+            delete_if_present(self.core.delete_namespaced_service, dns_name(model, v))
         remaining = self._versions(model)
         if not remaining:
-            with contextlib.suppress(ApiException):
-                self.core.delete_namespaced_service(dns_name(model), self.namespace)
+            delete_if_present(self.core.delete_namespaced_service, dns_name(model))
         else:
             weights = {v: w for v, w in self._weights(model).items() if v in remaining}
             if sum(weights.values()) != 100:

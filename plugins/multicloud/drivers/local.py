@@ -476,7 +476,7 @@ def find_servers(home: Path | None = None, cluster_dir: Path | None = None,
             continue
         if cluster_dir is not None and args.get("--cluster-dir") != str(cluster_dir):
             continue
-        if under is not None and not args.get("--home", "").startswith(str(under)):
+        if under is not None and not Path(args.get("--home", "")).is_relative_to(under):  # not a mere prefix
             continue
         found.append(process)
     return found

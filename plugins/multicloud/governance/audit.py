@@ -123,15 +123,16 @@ def _audit_region(estate: Estate, policy: ResidencyPolicy, region_id: str, resul
         result.objects_scanned += 1
         url = f"{root.url.rstrip('/')}/{relative}"
         head, _, rest = relative.partition("/")
+        dataset = _dataset_under(datasets, relative)
         try:
-            if head in datasets:
-                finding = _check_dataset_object(estate, policy, region_id, datasets[head], root, relative, url,
+            if dataset is not None:
+                finding = _check_dataset_object(estate, policy, region_id, dataset, root, relative, url,
                                                 result, batch_rows)
             elif head == MODELS_PREFIX and rest.split("/", 1)[0] in models:
                 model = models[rest.split("/", 1)[0]]
                 finding = _object_finding(policy, region_id, model.data_class, url, dataset=None)
             elif head == QUARANTINE:
-                finding = _check_quarantine(estate, region_id, rest, url)
+                finding = _check_quarantine(region_id, _dataset_under(datasets, rest), url)
             else:
                 finding = Finding(region_id, url, "unclassified", None, "default-deny:unknown-class",
                                   "object is under no dataset, model or quarantine prefix of the estate")
@@ -200,9 +201,13 @@ def _object_finding(policy: ResidencyPolicy, region_id: str, data_class: str, ur
     return Finding(region_id, url, "object", data_class, decision.rule, decision.reason, decision.mode, dataset)
 
 
-def _check_quarantine(estate: Estate, region_id: str, rest: str, url: str) -> Finding | None:
-    head = rest.split("/", 1)[0]
-    owner = next((d for d in estate.datasets if d.path.strip("/") == head), None)
+def _dataset_under(datasets: dict[str, Dataset], relative: str) -> Dataset | None:
+    """The dataset whose path (one or more segments) holds ``relative``; the longest path wins."""
+    owners = [p for p in datasets if relative == p or relative.startswith(f"{p}/")]
+    return datasets[max(owners, key=len)] if owners else None
+
+
+def _check_quarantine(region_id: str, owner: Dataset | None, url: str) -> Finding | None:
     if owner is not None and owner.source == region_id:
         return None
     where = f"dataset {owner.id!r} has its source in {owner.source}" if owner else "no dataset owns it"

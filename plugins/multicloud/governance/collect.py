@@ -23,9 +23,9 @@ log = logging.getLogger(__name__)
 NO_DATA = "no data yet"
 CAPABILITY_DAGS = ("residency_sync", "model_training", "model_rollout", "cost_rebalance", "dr_rehearsal",
                    "estate_governance")
-COST_KEYS = ("achieved_monthly", "monthly_cost_after", "monthly_after", "cost_after", "after_monthly", "monthly_cost", "total_monthly",
-             "monthly")
-COST_BEFORE_KEYS = ("monthly_cost_before", "monthly_before", "cost_before", "before_monthly")
+# The monthly totals cost_rebalance's summary carries (multicloud.cost.run.report).
+COST_KEYS = ("achieved_monthly",)
+COST_BEFORE_KEYS = ("before_monthly",)
 
 
 def collect(estate: Estate, home: Path | None = None) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from multicloud.triggers.data_integration import (
     FAILURE_STATES,
     SUCCESS_STATES,
     OCIDataIntegrationTaskRunTrigger,
+    data_integration_client,
     failure_message,
     task_run_metadata,
     terminate_task_run,
@@ -85,11 +86,7 @@ class OCIDataIntegrationRunTaskOperator(BaseOperator):
 
     @cached_property
     def client(self):
-        from oci.data_integration import DataIntegrationClient
-
-        from multicloud.hooks.oci import OCIHook
-
-        return OCIHook(self.oci_conn_id, region=self.region).get_client(DataIntegrationClient)
+        return data_integration_client(self.oci_conn_id, self.region)
 
     def build_details(self):
         from oci.data_integration.models import (
@@ -156,5 +153,4 @@ class OCIDataIntegrationRunTaskOperator(BaseOperator):
         if not self.task_run_key:
             return
         self.log.info("Terminating OCI Data Integration task run %s", self.task_run_key)
-        terminate_task_run(self.oci_conn_id, self.region, self.workspace_id, self.application_key,
-                           self.task_run_key)
+        terminate_task_run(self.client, self.workspace_id, self.application_key, self.task_run_key)

@@ -6,7 +6,9 @@ Order of rules, first match wins:
   3. the region, its jurisdiction, or a group holding its jurisdiction is allowed: allow;
   4. otherwise: deny (default deny).
 A class in ``audit`` mode gets the same decisions; its denials are recorded as would-deny and
-do not block. An unknown class is always enforced: there is no mode to read for it.
+do not block. Unknowns always block, whatever the mode: audit mode eases a policy change over
+known regions, never a configuration error (an unknown class has no mode to read; an unknown
+region or jurisdiction says nothing about where the bytes would really be).
 """
 
 from __future__ import annotations
@@ -120,10 +122,11 @@ class ResidencyPolicy:
 
         jurisdiction = self.region_jurisdiction.get(region) if region else None
         if jurisdiction is None:
-            return deny("default-deny:unknown-region", f"region {region!r} is not defined in the estate")
+            return Decision(data_class, str(region), False, "enforce", "default-deny:unknown-region",
+                            f"region {region!r} is not defined in the estate")
         if jurisdiction not in self.jurisdictions:
-            return deny("default-deny:unknown-jurisdiction",
-                        f"region {region!r} is in jurisdiction {jurisdiction!r}, which is not defined")
+            return Decision(data_class, str(region), False, "enforce", "default-deny:unknown-jurisdiction",
+                            f"region {region!r} is in jurisdiction {jurisdiction!r}, which is not defined")
         if region in rule.deny_regions:
             return deny("deny_regions", f"class {data_class!r} explicitly denies region {region!r}")
         if region in rule.regions:

@@ -32,21 +32,30 @@ def probe_endpoint(url: str, smoke_cases: Sequence[dict[str, Any]], version: str
     """A health probe, then every smoke case in one /predict request (one sample per case)."""
     samples = []
     status, payload, ms, error = _timed(f"{url}/healthz", None)
-    ok = status == 200 and payload.get("version") == version
-    samples.append(Sample(url, "health", ok, ms, error or ("" if ok else f"serves {payload.get('version')}")))
+    served = payload.get("version") if isinstance(payload, dict) else None
+    ok = status == 200 and served == version
+    samples.append(Sample(url, "health", ok, ms, error or ("" if ok else f"serves {served}")))
     if not smoke_cases:
         return samples
     body = json.dumps({"instances": [case["instance"] for case in smoke_cases]}).encode()
     status, payload, ms, error = _timed(f"{url}/predict", body)
     if status != 200:
         return samples + [Sample(url, "smoke", False, ms, error or f"HTTP {status}") for _ in smoke_cases]
-    if payload.get("version") != version:
-        return samples + [Sample(url, "smoke", False, ms, f"answered by {payload.get('version')}")
+    if not isinstance(payload, dict) or payload.get("version") != version:
+        answered = payload.get("version") if isinstance(payload, dict) else None
+        return samples + [Sample(url, "smoke", False, ms, f"answered by {answered}") for _ in smoke_cases]
+    predictions = payload.get("predictions")
+    if not isinstance(predictions, list) or len(predictions) != len(smoke_cases):
+        # A broken server is a failed check (and a rollback), never an exception that hides the verdict.
+        return samples + [Sample(url, "smoke", False, ms, "malformed answer: expected one prediction per case")
                           for _ in smoke_cases]
-    for case, got in zip(smoke_cases, payload["predictions"], strict=True):
+    for case, got in zip(smoke_cases, predictions, strict=True):
         expected = case["expected"]
-        right = (got["label"] == expected["label"]
-                 and abs(got["probability"] - expected["probability"]) <= PROBABILITY_TOLERANCE)
+        try:
+            right = (got["label"] == expected["label"]
+                     and abs(got["probability"] - expected["probability"]) <= PROBABILITY_TOLERANCE)
+        except (KeyError, TypeError):
+            right = False
         samples.append(Sample(url, "smoke", right, ms, "" if right else f"wrong answer {got} != {expected}"))
     return samples
 

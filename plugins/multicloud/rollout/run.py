@@ -108,10 +108,14 @@ def gate_stage(estate: Estate, stage: str, lanes: list[list[dict[str, Any]]], pa
 
     def one(item: dict[str, Any]) -> dict[str, Any]:
         card = cards[(item["model"], item["version"])]
-        urls = driver_for(estate, item["cluster"], home).endpoints(item["model"], item["version"])
-        result = run_gate(urls, card["smoke_cases"], item["version"], thresholds_for(estate, item["model"], params))
-        return {"cluster": item["cluster"], "model": item["model"], "version": item["version"],
-                "passed": result.passed, "reason": result.reason,
+        named = {"cluster": item["cluster"], "model": item["model"], "version": item["version"]}
+        try:
+            urls = driver_for(estate, item["cluster"], home).endpoints(item["model"], item["version"])
+            result = run_gate(urls, card["smoke_cases"], item["version"],
+                              thresholds_for(estate, item["model"], params))
+        except Exception as exc:  # an unreachable cluster fails its gate by name; the others are still judged
+            return {**named, "passed": False, "reason": f"{type(exc).__name__}: {exc}", "p95_ms": 0.0}
+        return {**named, "passed": result.passed, "reason": result.reason,
                 "p95_ms": max((c.p95_ms for c in result.checks), default=0.0)}
 
     with ThreadPoolExecutor(max_workers=max(1, min(16, len(items)))) as pool:
@@ -146,15 +150,24 @@ def rollback_if_needed(estate: Estate, run_id: str, home: Path | None = None) ->
     data = journal.read()
     if data["promoted"] or not data["touched"]:
         return []
-    restored = []
+    restored, errors = [], []
     for touched in data["touched"]:
-        restored.append(engine.rollback_touched(driver_for(estate, touched["cluster"], home), touched))
+        # One cluster that cannot be restored must not leave the others serving the new version.
+        try:
+            restored.append(engine.rollback_touched(driver_for(estate, touched["cluster"], home), touched))
+        except Exception as exc:
+            errors.append(f"{touched['cluster']} ({touched['model']}): {type(exc).__name__}: {exc}")
     with journal.update() as fresh:
         fresh["rolled_back"] = restored
+        for error in errors:
+            fresh["events"].append({"kind": "rollback_failed", "at": time.time(), "error": error})
     from multicloud.alerts import alert
 
-    alert("rollback", f"model rollout {run_id} rolled back {len(restored)} cluster(s)",
-          {"restored": restored}, home=home)
+    alert("rollback", f"model rollout {run_id} rolled back {len(restored)} cluster(s)"
+          + (f"; {len(errors)} could not be restored" if errors else ""),
+          {"restored": restored, "errors": errors}, home=home)
+    if errors:
+        raise engine.RolloutFailed("rollback incomplete: " + "; ".join(errors))
     return restored
 
 
@@ -175,6 +188,9 @@ def summarize(estate: Estate, plan: dict[str, Any] | None, run_id: str,
         lines.append(f"ROLLED BACK: {where}: {why}"[:160])
         lines.append("restored: " + ", ".join(
             f"{r['cluster']}={'/'.join(r['restored']) or 'nothing'}" for r in journal["rolled_back"]))
+        unrestored = [e["error"] for e in journal["events"] if e["kind"] == "rollback_failed"]
+        if unrestored:
+            lines.append(f"NOT RESTORED: {'; '.join(unrestored)}"[:160])
     serving: dict[str, dict[str, Any]] = {}
     for model_plan in plan["plans"]:
         model, version = model_plan["model"], model_plan["version"]

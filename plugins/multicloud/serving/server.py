@@ -77,7 +77,8 @@ def make_handler(model: LogisticModel, identity: dict):
             if self.path != "/predict":
                 self._send(404, {"error": f"no route {self.path}"})
                 return
-            length = int(self.headers.get("Content-Length") or 0)
+            length_header = self.headers.get("Content-Length") or "0"
+            length = int(length_header) if length_header.isdigit() else 0
             if length <= 0 or length > MAX_BODY:
                 self._send(400, {"error": f"body must be 1..{MAX_BODY} bytes of JSON"})
                 return

@@ -23,9 +23,10 @@ def audit_file(home: Path | None = None) -> Path:
 
 
 def record_denials(denials: Iterable[Denial], run_id: str, partition: str, home: Path | None = None) -> int:
+    """Append one line per denial; ``partition`` stands in for a denial that does not name its own."""
     lines = [
         json.dumps({
-            "at": datetime.now(UTC).isoformat(), "run_id": run_id, "partition": partition,
+            "at": datetime.now(UTC).isoformat(), "run_id": run_id, "partition": d.partition or partition,
             "dataset": d.dataset, "class": d.data_class, "region": d.region, "rule": d.rule,
             "reason": d.reason, "outcome": "denied" if d.blocks else "would-deny",
         }, sort_keys=True)

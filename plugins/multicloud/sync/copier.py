@@ -103,7 +103,7 @@ def sync_tree(src: Location, dst: Location, *, workers: int = 8, chunk_size: int
               fsync: bool = True) -> CopyStats:
     """Make ``dst`` hold exactly ``src``'s visible objects; return what was done."""
     sources = list_objects(src)
-    manifest = _read_manifest(dst)
+    manifest = read_manifest(dst)
     existing, temps = _walk(dst)
     for path in temps:  # left by a killed run: never visible, now removed
         _quiet_rm(dst.fs, path)
@@ -192,16 +192,12 @@ def hash_object(loc: Location, chunk_size: int = CHUNK_SIZE) -> str:
     return digest.hexdigest()
 
 
-def read_manifest(loc: Location) -> dict[str, dict[str, Any]]:
-    return _read_manifest(loc)
-
-
 # ---- helpers -----------------------------------------------------------------------------------
 def _open_write(fs: Any, path: str, local: bool):
     return open(path, "wb") if local else fs.open(path, "wb")
 
 
-def _read_manifest(loc: Location) -> dict[str, dict[str, Any]]:
+def read_manifest(loc: Location) -> dict[str, dict[str, Any]]:
     path = loc.child(MANIFEST).path
     try:
         with loc.fs.open(path, "rb") as handle:
@@ -214,9 +210,9 @@ def _read_manifest(loc: Location) -> dict[str, dict[str, Any]]:
 
 def _write_manifest(loc: Location, objects: dict[str, dict[str, Any]]) -> None:
     body = json.dumps({"objects": objects}, sort_keys=True).encode()
-    tmp = loc.child(f".{MANIFEST}{TMP_MARK}{uuid.uuid4().hex}")
     final = loc.child(MANIFEST)
     if isinstance(loc.fs, LocalFileSystem):
+        tmp = loc.child(f".{MANIFEST}{TMP_MARK}{uuid.uuid4().hex}")
         os.makedirs(loc.path, exist_ok=True)
         with open(tmp.path, "wb") as handle:
             handle.write(body)

@@ -56,6 +56,7 @@ class Denial:
     rule: str
     reason: str
     blocks: bool  # False: audit mode, copied and recorded as would-deny
+    partition: str = ""  # the dataset's partition in this run (datasets' schedules differ)
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ def _plan_object_level(dataset: Dataset, targets: list[str], partition: str, pol
     for region in targets:
         decision = policy.decide(dataset.data_class, region)
         if not decision.allowed:
-            denials.append(_denial(dataset.id, decision))
+            denials.append(_denial(dataset.id, decision, partition))
         if decision.permitted:
             items.append(SyncItem(
                 dataset.id, region, "copy", partition, dataset.engine, dataset.data_class,
@@ -139,26 +140,25 @@ def _plan_record_level(dataset: Dataset, targets: list[str], partition: str, pol
     for region in targets:
         allowed: list[str] = []
         would_deny: list[str] = []
-        decisions: list[Decision] = []
+        decisions: dict[str, Decision] = {}  # by class: jurisdictions sharing a class give one denial
         for jurisdiction, data_class in sorted(dataset.routing.class_by_jurisdiction.items()):
-            decision = policy.decide(data_class, region)
-            decisions.append(decision)
+            decision = decisions.setdefault(data_class, policy.decide(data_class, region))
             if decision.permitted:
                 allowed.append(jurisdiction)
-                if not decision.allowed:
+                if not decision.allowed and data_class not in would_deny:
                     would_deny.append(data_class)
-        for decision in decisions:
+        for decision in decisions.values():
             if not decision.allowed:
-                denials.append(_denial(dataset.id, decision))
+                denials.append(_denial(dataset.id, decision, partition))
         if allowed:
             items.append(SyncItem(dataset.id, region, "route", partition, dataset.engine,
                                   jurisdictions=tuple(allowed), would_deny=tuple(would_deny)))
     items.append(SyncItem(dataset.id, dataset.source, "quarantine", partition, dataset.engine))
 
 
-def _denial(dataset_id: str, decision: Decision) -> Denial:
+def _denial(dataset_id: str, decision: Decision, partition: str) -> Denial:
     return Denial(dataset_id, decision.region, decision.data_class, decision.rule, decision.reason,
-                  decision.blocks)
+                  decision.blocks, partition)
 
 
 def countries_of(estate: Estate, jurisdictions: Iterable[str]) -> dict[str, str]:

@@ -124,8 +124,10 @@ def route_file(source: Location, targets: Mapping[str, Location], allowed: Mappi
     with source.fs.open(source.path, "rb") as handle:
         parquet = pq.ParquetFile(handle)
         schema = parquet.schema_arrow
-        sinks = {name: _AtomicParquet(loc, schema, batch_size, fsync) for name, loc in targets.items()}
+        sinks: dict[str, _AtomicParquet] = {}
         try:
+            for name, loc in targets.items():  # inside the try: a failed open aborts the sinks already open
+                sinks[name] = _AtomicParquet(loc, schema, batch_size, fsync)
             for batch in parquet.iter_batches(batch_size=batch_size):
                 counts["__in__"] += batch.num_rows
                 codes = router.codes(batch)

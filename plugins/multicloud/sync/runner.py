@@ -45,17 +45,20 @@ def asset_uri(dataset: str, region: str) -> str:
     return f"multicloud://{dataset}/{region}"
 
 
-def endpoints(estate: Estate, item: SyncItem) -> Endpoints:
+def endpoint_urls(estate: Estate, item: SyncItem) -> tuple[str, str]:
+    """(source URL, target URL) of an item; no filesystem is built (no credentials, no I/O)."""
     dataset = estate.dataset(item.dataset)
-    source_region = estate.region(dataset.source)
     source_url = f"{layout.dataset_url(estate, dataset.source, dataset.id)}/{item.partition}"
-    source = location_for(source_region.storage, source_url)
     if item.kind == "quarantine":
-        target_url = f"{layout.quarantine_url(estate, dataset.id)}/{item.partition}"
-        return Endpoints(source, location_for(source_region.storage, target_url))
-    target_region = estate.region(item.region)
-    target_url = f"{layout.dataset_url(estate, item.region, dataset.id)}/{item.partition}"
-    return Endpoints(source, location_for(target_region.storage, target_url))
+        return source_url, f"{layout.quarantine_url(estate, dataset.id)}/{item.partition}"
+    return source_url, f"{layout.dataset_url(estate, item.region, dataset.id)}/{item.partition}"
+
+
+def endpoints(estate: Estate, item: SyncItem) -> Endpoints:
+    source_url, target_url = endpoint_urls(estate, item)
+    source_storage = estate.region(estate.dataset(item.dataset).source).storage
+    target_storage = source_storage if item.kind == "quarantine" else estate.region(item.region).storage
+    return Endpoints(location_for(source_storage, source_url), location_for(target_storage, target_url))
 
 
 def source_rows(loc: Location) -> int:
@@ -141,7 +144,7 @@ def run_item(estate: Estate, item: SyncItem, run_id: str, *, dry_run: bool = Fal
     """execute_item with outcome recording and metrics; re-raises failures after recording them."""
     dims = {"dataset": item.dataset, "region": item.region, "kind": item.kind}
     if dry_run:
-        detail = {"dry_run": True, "target_url": endpoints(estate, item).target.url}
+        detail = {"dry_run": True, "target_url": endpoint_urls(estate, item)[1]}
         record_outcome(run_id, item, "dry-run", detail)
         return detail
     try:

@@ -9,7 +9,9 @@ MAX_LINES = 8
 
 
 def build_summary(partitions: dict[str, str], items: list[dict[str, Any]], denials: list[dict[str, Any]],
-                  outcomes: dict[str, dict[str, Any]], dry_run: bool = False) -> tuple[list[str], dict[str, Any]]:
+                  outcomes: dict[str, dict[str, Any]], dry_run: bool = False,
+                  extra_lines: list[str] | None = None) -> tuple[list[str], dict[str, Any]]:
+    """(headline of at most MAX_LINES, data). ``extra_lines`` follow the first line, within the budget."""
     by_item = {(o["item"]["dataset"], o["item"]["region"], o["item"]["kind"]): o for o in outcomes.values()}
     landed: dict[str, dict[str, int]] = defaultdict(dict)  # region -> dataset -> rows
     failed: list[str] = []
@@ -32,6 +34,7 @@ def build_summary(partitions: dict[str, str], items: list[dict[str, Any]], denia
     headline = [
         f"{parts}: {sum(1 for i in items if i['kind'] != 'quarantine') - len(failed)} (dataset, region) {verb}, "
         f"{len(failed)} failed, {len(blocking)} denied, {len(would)} would-deny (audit)",
+        *(extra_lines or []),
     ]
     tail = ["denied (never copied): " + (_denial_text(blocking) or "none")]
     if would:

@@ -33,21 +33,22 @@ def plan_run(params: dict[str, Any] | None, run_id: str, interval_start: datetim
     plan = plan_sync(estate, _policy(estate, params), interval_start,
                      datasets=params.get("datasets") or None, regions=params.get("regions") or None,
                      interval_end=interval_end)
+    dry_run = bool(params.get("dry_run"))
     fsspec_items = [i.as_dict() for i in plan.items if i.engine == "fsspec"]
-    di_kwargs = [_data_integration_kwargs(estate, i, run_id) for i in plan.items
-                 if i.engine == "oci-data-integration" and i.kind != "quarantine"]
+    di_items = [i for i in plan.items if i.engine == "oci-data-integration" and i.kind != "quarantine"]
+    # a dry run copies nothing: an OCI Data Integration task run would copy, so none is started
+    di_kwargs = [] if dry_run else [_data_integration_kwargs(estate, i, run_id) for i in di_items]
     denials = [d.__dict__ for d in plan.denials]
     partitions: dict[str, str] = {}
     for i in plan.items:
         partitions.setdefault(i.dataset, i.partition)
-    if not params.get("dry_run"):
-        first_partition = next(iter(partitions.values()), interval_start.isoformat())
-        audit.record_denials(plan.denials, run_id, first_partition)
+    if not dry_run:
+        audit.record_denials(plan.denials, run_id, interval_start.isoformat())
         for d in plan.denials:
             metrics.emit("sync.denied" if d.blocks else "sync.would_deny", 1, estate=estate,
                          dimensions={"dataset": d.dataset, "region": d.region, "class": d.data_class})
-    log.info("planned %d items (%d via OCI Data Integration), %d denials", len(fsspec_items), len(di_kwargs),
-             len(denials))
+    log.info("planned %d items (%d via OCI Data Integration%s), %d denials", len(fsspec_items), len(di_items),
+             ", not started: dry run" if dry_run and di_items else "", len(denials))
     return {"items": fsspec_items, "data_integration": di_kwargs, "denials": denials, "partitions": partitions,
             "interval_start": interval_start.isoformat()}
 
@@ -56,8 +57,8 @@ def _data_integration_kwargs(estate, item: SyncItem, run_id: str) -> dict[str, A
     dataset = estate.dataset(item.dataset)
     task = dataset.data_integration
     assert task is not None  # the estate validator guarantees it for this engine
-    ends = runner.endpoints(estate, item)
-    bindings = {**task.bindings, "SOURCE_URL": ends.source.url, "TARGET_URL": ends.target.url,
+    source_url, target_url = runner.endpoint_urls(estate, item)
+    bindings = {**task.bindings, "SOURCE_URL": source_url, "TARGET_URL": target_url,
                 "PARTITION": item.partition, "TARGET_REGION": item.region}
     if item.jurisdictions:
         bindings["JURISDICTIONS"] = ",".join(item.jurisdictions)
@@ -97,18 +98,22 @@ def summarize_run(planned: dict[str, Any], params: dict[str, Any] | None, run_id
 
     params = dict(params or {})
     outcomes = runner.read_outcomes(run_id)
-    headline, data = build_summary(planned.get("partitions") or {}, planned.get("items") or [],
-                                   planned.get("denials") or [], outcomes, dry_run=bool(params.get("dry_run")))
     handed_off = planned.get("data_integration") or []
+    extra_lines: list[str] = []
+    failed_handoffs = 0
     if handed_off:
         from airflow.sdk import get_current_context
 
         finished = get_current_context()["ti"].xcom_pull(task_ids="data_integration") or []
         finished = [r for r in (finished if isinstance(finished, list) else [finished]) if r]
-        headline.insert(1, f"OCI Data Integration: {len(finished)}/{len(handed_off)} task runs succeeded")
-        if len(finished) < len(handed_off):
-            data["failed"].append(f"{len(handed_off) - len(finished)} OCI Data Integration task run(s)")
-        headline = headline[:8]
+        extra_lines.append(f"OCI Data Integration: {len(finished)}/{len(handed_off)} task runs succeeded")
+        failed_handoffs = len(handed_off) - len(finished)
+    # the extra line counts in the headline's budget, so the FAILED line is never cut off
+    headline, data = build_summary(planned.get("partitions") or {}, planned.get("items") or [],
+                                   planned.get("denials") or [], outcomes, dry_run=bool(params.get("dry_run")),
+                                   extra_lines=extra_lines)
+    if failed_handoffs:
+        data["failed"].append(f"{failed_handoffs} OCI Data Integration task run(s)")
     data["data_integration"] = handed_off
     reports.write_summary(runner.DAG_ID, run_id, headline, data)
     for line in headline:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from functools import cached_property
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -41,14 +42,18 @@ def failure_message(run: Any) -> str:
     return text or f"task run ended in state {run.status} without an error message"
 
 
-def terminate_task_run(oci_conn_id: str, region: str | None, workspace_id: str, application_key: str,
-                       task_run_key: str) -> None:
+def data_integration_client(oci_conn_id: str, region: str | None) -> Any:
+    """A DataIntegrationClient for the connection (reads the connection: build once, reuse)."""
     from oci.data_integration import DataIntegrationClient
-    from oci.data_integration.models import UpdateTaskRunDetails
 
     from multicloud.hooks.oci import OCIHook
 
-    client = OCIHook(oci_conn_id, region=region).get_client(DataIntegrationClient)
+    return OCIHook(oci_conn_id, region=region).get_client(DataIntegrationClient)
+
+
+def terminate_task_run(client: Any, workspace_id: str, application_key: str, task_run_key: str) -> None:
+    from oci.data_integration.models import UpdateTaskRunDetails
+
     client.update_task_run(workspace_id, application_key, task_run_key,
                            UpdateTaskRunDetails(key=task_run_key, status="TERMINATING"))
 
@@ -91,13 +96,16 @@ class OCIDataIntegrationTaskRunTrigger(BaseTrigger):
             },
         )
 
+    @cached_property
+    def _client(self) -> Any:
+        """Built on first use, in a worker thread (it reads the connection), then reused by every poll."""
+        return data_integration_client(self.oci_conn_id, self.region)
+
     def _get_run(self) -> Any:
-        from oci.data_integration import DataIntegrationClient
+        return self._client.get_task_run(self.workspace_id, self.application_key, self.task_run_key).data
 
-        from multicloud.hooks.oci import OCIHook
-
-        client = OCIHook(self.oci_conn_id, region=self.region).get_client(DataIntegrationClient)
-        return client.get_task_run(self.workspace_id, self.application_key, self.task_run_key).data
+    def _terminate(self) -> None:
+        terminate_task_run(self._client, self.workspace_id, self.application_key, self.task_run_key)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         loop = asyncio.get_running_loop()
@@ -131,9 +139,7 @@ class OCIDataIntegrationTaskRunTrigger(BaseTrigger):
             return
         self.log.info("Terminating OCI Data Integration task run %s", self.task_run_key)
         try:
-            await asyncio.wait_for(asyncio.to_thread(
-                terminate_task_run, self.oci_conn_id, self.region, self.workspace_id, self.application_key,
-                self.task_run_key), timeout=30)
+            await asyncio.wait_for(asyncio.to_thread(self._terminate), timeout=30)
         except Exception:
             self.log.exception("Could not terminate task run %s", self.task_run_key)
 

@@ -16,3 +16,4 @@ def test_placement_bench_quick(capsys):
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("placement: 200x50:")
     assert "MILP/greedy" in last
+    assert float(last.rsplit("MILP/greedy ", 1)[1]) <= 1.0  # the MILP never loses to the greedy baseline

@@ -47,3 +47,7 @@ def test_bad_catalog_rows_name_file_line_and_column(tmp_path):
         load_catalog(missing)
     with pytest.raises(CatalogError, match="no price for shape 'x1' in aws/us-east-1"):
         load_catalog().shape("aws", "us-east-1", "x1")
+    twice = tmp_path / "egress.csv"
+    twice.write_text("from_cloud,scope,usd_per_gb\naws,inter_cloud,0.09\naws,inter_cloud,0.05\n")
+    with pytest.raises(CatalogError, match=r"egress.csv:3: duplicate row for \('aws', 'inter_cloud'\)"):
+        load_catalog(egress_file=twice)

@@ -102,3 +102,9 @@ def test_catalog_collection_prices_the_local_placement(estate_home):
     assert aws.total == pytest.approx(0.25 * 1.212 * 730 * months, rel=1e-6)
     oci_cost = collect_catalog(estate, catalog_for_estate(estate), placement, "oci", START, START.replace(day=31))
     assert oci_cost.total == 0.0  # churn-eu-serving's oke-fra replica runs on committed capacity
+    assert oci_cost.by("workload") == {"churn-eu-serving": 0.0}  # priced there, not left out
+    # Its other replica (2 vCPU / 4 GB on an 8-vCPU n2-standard-8) is paid: a workload spanning two
+    # clouds shows on each cloud's bill.
+    gcp = collect_catalog(estate, catalog_for_estate(estate), placement, "gcp", START, START.replace(day=31))
+    assert gcp.by("workload") == {"churn-eu-serving": pytest.approx(0.25 * 0.4274 * 730 * months, rel=1e-6)}
+    assert gcp.total == pytest.approx(0.25 * 0.4274 * 730 * months, rel=1e-6)

@@ -101,3 +101,19 @@ def test_probe_process_samples_continuously_and_maps_clusters_to_regions(tmp_pat
     assert len(samples) >= 3
     assert {(s.status, s.region, s.version) for s in samples} == {(200, "oci-fra", "v1")}
     assert samples == sorted(samples, key=lambda s: s.t)
+
+
+def test_a_recorded_pid_now_used_by_another_process_is_not_killed(tmp_path):
+    import subprocess
+    import sys
+
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        out = tmp_path / "probe.jsonl"
+        out.with_suffix(".pid").write_text(str(other.pid))  # a stale pid file, the pid reused since
+        assert not stop_probe(None, out)
+        assert not stop_probe(other.pid)
+        assert other.poll() is None  # still running: only a probe is ever stopped
+    finally:
+        other.kill()
+        other.wait()

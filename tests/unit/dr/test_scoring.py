@@ -100,3 +100,21 @@ def test_rto_is_never_negative_and_points_at_a_correct_secondary_sample(raw):
 def test_availability():
     assert availability([]) is None
     assert availability([ok(1, "a"), err(2), ok(3, "b"), ok(4, "b")]) == 0.75
+
+
+def _state(**events: float) -> dict:
+    return {"pair": "p", "run_id": "r", "settings": {"fail_back": True, "dry_run": False},
+            "targets": {"rto_s": 30, "rpo_s": 900}, "rto_s": 4.0, "as_before": {"served": True},
+            "watermarks_at_fault": {"primary": {"d": 1000.0}, "secondary": {"d": 700.0}},
+            "events": {"baseline": 0.0, "fault": 1.0, "restore": 20.0, **events}}
+
+
+def test_report_passes_only_when_fail_back_saw_the_primary_answer_again():
+    from multicloud.dr.report import build_report
+
+    assert build_report(_state(primary_answers=15.0), [])["outcome"] == "passed"
+    assert build_report(_state(), [])["outcome"] == "error"  # fail_back failed; restore alone is no pass
+    staying = {**_state(), "settings": {"fail_back": False, "dry_run": False}}
+    assert build_report(staying, [])["outcome"] == "passed"
+    slow = {**_state(primary_answers=15.0), "rto_s": 45.0}
+    assert build_report(slow, [])["outcome"] == "targets_missed"

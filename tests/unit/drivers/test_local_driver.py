@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
-import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psutil
 import pytest
@@ -52,6 +53,12 @@ def test_deploy_serves_the_model_and_reports_its_runtime(driver, estate_home):
     answer = predict(urls[0], [{"a": 2, "b": 0}, {"a": -2, "b": 0}])
     assert [p["label"] for p in answer["predictions"]] == [1, 0]
     assert answer["version"] == "v1"
+    bad = http.client.HTTPConnection(urlsplit(urls[0]).netloc, timeout=5)
+    bad.putrequest("POST", "/predict")
+    bad.putheader("Content-Length", "abc")
+    bad.endheaders()
+    assert bad.getresponse().status == 400  # a clear refusal, not a dropped connection
+    bad.close()
     served = driver.served()["churn"]
     assert served["versions"] == {"v1": 2}
     assert served["weights"] == {"v1": 100}
@@ -59,6 +66,9 @@ def test_deploy_serves_the_model_and_reports_its_runtime(driver, estate_home):
     assert served["runtime"]["limits"]["memory_gb"] == 1.0  # enforced on the process, read back from it
     state = json.loads((estate_home / "clusters" / "oke-fra" / "state.json").read_text())
     assert {p["pid"] for p in state["models"]["churn"]["versions"]["v1"]["processes"]} == set(driver.pids())
+    # Sweeps select by directory, not by string prefix: a sibling path's sweep never stops these.
+    assert {p.pid for p in find_servers(under=estate_home.parent)} == set(driver.pids())
+    assert find_servers(under=Path(str(estate_home)[:-1])) == []
 
 
 def test_canary_side_by_side_shift_promote_and_rollback(driver, estate_home):
@@ -141,4 +151,5 @@ def test_status_of_unknown_model_is_absent(driver):
     assert driver.endpoints("nope") == []
     assert driver.rollback("nope") is None
     driver.remove("nope")  # no-op
-    time.sleep(0)
+    assert driver.served() == {}
+    assert not driver.state_file.exists()  # nothing was written for a model that never ran

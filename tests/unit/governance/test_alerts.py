@@ -50,3 +50,10 @@ def test_alert_outside_a_task_has_no_origin(estate_home):
     record = alert("drift", "runtime differs on aks-weu")
     assert record["dag_id"] is None
     assert record["kind"] == "drift"
+
+
+def test_an_alert_that_cannot_be_recorded_is_never_silently_lost(tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    with pytest.raises(NotADirectoryError):  # BaseNotifier logs the error and re-raises it
+        alert("rollback", "x", context=_context(), home=blocker)

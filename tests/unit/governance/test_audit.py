@@ -121,3 +121,16 @@ def test_unreadable_routed_object_is_reported_not_skipped(lawful_estate, estate_
 def test_unknown_region_is_refused(lawful_estate):
     with pytest.raises(ValueError, match="unknown region"):
         audit_estate(lawful_estate, regions=["mars-1"])
+
+
+def test_dataset_paths_of_several_segments_are_classified(lawful_estate, estate_home):
+    """A dataset path like ``claims/eu`` owns its objects (not "unclassified", which would fail open)."""
+    datasets = [d.model_copy(update={"path": "claims/eu"}) if d.id == "eu-claims" else d
+                for d in lawful_estate.datasets]
+    estate = lawful_estate.model_copy(update={"datasets": datasets})
+    _put(estate_home, "oci-fra", "claims/eu/dt=2026-11-29/part-00000.parquet", _events(["DE"]))
+    planted = _put(estate_home, "oci-ash", "claims/eu/dt=2026-11-29/part-00000.parquet", _events(["DE"]))
+    result = audit_estate(estate, regions=["oci-fra", "oci-ash"])
+    assert [(f.region, f.path, f.dataset) for f in result.violations] == [
+        ("oci-ash", f"file://{planted}", "eu-claims")]
+    assert [f.path for f in result.unclassified if "/claims/" in f.path] == []

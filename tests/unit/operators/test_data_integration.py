@@ -125,3 +125,15 @@ def test_timeout_event(oci_conn, di):
     assert event["status"] == "timeout"
     with pytest.raises(AirflowException, match="still RUNNING"):
         operator.execute_complete({"ti": SimpleNamespace()}, event)
+
+
+def test_the_trigger_builds_its_client_once_for_every_poll(oci_conn, di, monkeypatch):
+    from multicloud.triggers import data_integration as module
+
+    built = []
+    real = module.data_integration_client
+    monkeypatch.setattr(module, "data_integration_client", lambda *a: built.append(a) or real(*a))
+    trigger = _defer(_operator(oci_conn), FakeTI()).trigger
+    assert asyncio.run(_first_event(trigger))["status"] == "success"
+    assert len(di.runs[trigger.task_run_key].history) == 3
+    assert len(built) == 1

@@ -144,7 +144,10 @@ def test_audit_changes_only_whether_a_denial_blocks(policy):
         assert (strict.rule, strict.reason) == (lenient.rule, lenient.reason)
         assert strict.blocks == (not strict.allowed)
         known_class = data_class in policy.classes
-        assert lenient.blocks == (not lenient.allowed and not known_class)
+        jurisdiction = policy.region_jurisdiction.get(region)
+        known_target = jurisdiction is not None and jurisdiction in policy.jurisdictions
+        # Audit mode relaxes only denials over known classes and regions: unknowns always block.
+        assert lenient.blocks == (not lenient.allowed and not (known_class and known_target))
     # Tightening an audit policy restores enforcement without changing any decision.
     tightened = audited.tightened("enforce")
     for data_class, region in all_pairs(policy):

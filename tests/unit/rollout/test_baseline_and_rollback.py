@@ -32,6 +32,12 @@ def test_compare_reports_each_differing_field():
                               "limits": {"memory_gb": 1.0}}) == []
     diffs = compare(expected, {"image": "img:2", "python": "3.12.1", "env": {}, "limits": {"memory_gb": 2}})
     assert [d["field"] for d in diffs] == ["image", "python", "env.A", "limits.memory_gb"]
+    # A Deployment without a cpu limit drifts from a cpu baseline; a local server reports none (no drift).
+    with_cpu = {**expected, "limits": {"cpu": 1, "memory_gb": 1}}
+    assert compare(with_cpu, {**expected, "limits": {"cpu": None, "memory_gb": 1.0}}) == [
+        {"field": "limits.cpu", "expected": 1, "actual": None}]
+    assert compare(with_cpu, {**expected, "limits": {"memory_gb": 1.0}}) == []
+    assert [d["field"] for d in compare(expected, {**expected, "limits": {}})] == ["limits.memory_gb"]
 
 
 def test_drift_report_reads_what_each_cluster_actually_runs(estate, estate_home):
@@ -71,3 +77,29 @@ def test_rollback_restores_exactly_the_previous_versions_and_weights(estate, est
         engine.deploy_item(driver, {**v2, "version": "v3", "artifact_uri": "file:///nowhere"}, strategy="canary",
                            runtime=runtime, journal=journal3, ready_timeout_s=5)
     assert journal3.read()["touched"][0]["previous"]["versions"] == {"v1": 1}
+
+
+def test_a_cluster_that_cannot_be_restored_does_not_stop_the_rollback_of_the_others(estate, estate_home):
+    from multicloud.rollout.run import rollback_if_needed
+
+    journal = engine.Journal("r4", estate_home)
+    with journal.update() as data:  # oke-fra served a v0 that is gone since: it cannot be restored
+        data["touched"].append({"cluster": "oke-fra", "model": "churn-eu", "version": "v1",
+                                "previous": {"versions": {"v0": 1}, "weights": {"v0": 100}}})
+    item = {"cluster": "gke-euw4", "model": "churn-eu", "version": "v1", "replicas": 1,
+            "artifact_uri": _artifact(estate_home, "v1")}
+    engine.deploy_item(driver_for(estate, "gke-euw4"), item, strategy="canary", runtime=baseline_runtime(estate),
+                       journal=journal, ready_timeout_s=20)
+    with pytest.raises(engine.RolloutFailed, match="rollback incomplete: oke-fra"):
+        rollback_if_needed(estate, "r4", estate_home)
+    assert driver_for(estate, "gke-euw4").served() == {}  # restored although oke-fra failed first
+    after = journal.read()
+    assert [r["cluster"] for r in after["rolled_back"]] == ["gke-euw4"]
+    assert [e["kind"] for e in after["events"]].count("rollback_failed") == 1
+    from multicloud.rollout.run import summarize
+
+    plan = {"plans": [], "dry_run": False, "strategy": "canary"}
+    lines, _data, ok = summarize(estate, plan, "r4", estate_home)
+    assert not ok
+    assert lines[1] == "restored: gke-euw4=nothing"
+    assert lines[2].startswith("NOT RESTORED: oke-fra (churn-eu): RolloutFailed")

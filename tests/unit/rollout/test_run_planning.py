@@ -37,3 +37,22 @@ def test_dry_run_plans_but_schedules_nothing(estate):
     assert plan["dry_run"] is True
     assert [t["cluster"] for t in plan["plans"][0]["targets"]] == ["oke-fra", "gke-euw4"]
     assert plan["stages"] == [[], [], [], []]
+
+
+def test_a_gate_names_every_failing_cluster_even_an_unreachable_one(estate, estate_home, monkeypatch):
+    from multicloud.rollout import engine, run
+
+    real_driver_for = run.driver_for
+
+    def driver_for(estate, cluster, home=None):
+        if cluster == "gke-euw4":
+            raise ConnectionError("cluster API unreachable")
+        return real_driver_for(estate, cluster, home)
+
+    monkeypatch.setattr(run, "driver_for", driver_for)
+    lanes = [[{"cluster": c, "model": "churn-eu", "version": "v1"}] for c in ("oke-fra", "gke-euw4")]
+    params = {"gate_checks": 1, "gate_interval_s": 0}
+    with pytest.raises(engine.RolloutFailed, match=r"oke-fra .*no endpoint answered.*gke-euw4 .*unreachable"):
+        run.gate_stage(estate, "canary", lanes, params, "gate-run", estate_home)
+    gates = [e for e in engine.Journal("gate-run", estate_home).read()["events"] if e["kind"] == "gate"]
+    assert [(g["cluster"], g["passed"]) for g in gates] == [("oke-fra", False), ("gke-euw4", False)]

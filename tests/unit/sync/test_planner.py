@@ -123,3 +123,49 @@ def test_an_invalid_dataset_schedule_is_an_estate_error(tmp_path):
         parse_estate(text, source="bad.yaml", home=str(tmp_path))
     assert "datasets[1].schedule" in str(error.value)
     assert "not a cron expression" in str(error.value)
+
+
+def test_each_denial_is_audited_with_its_own_dataset_partition(estate, estate_home):
+    daily_claims = estate.dataset("eu-claims").model_copy(update={"partitioning": "daily"})
+    mixed = estate.model_copy(update={"datasets": [daily_claims if d.id == "eu-claims" else d
+                                                   for d in estate.datasets]})
+    plan = plan_sync(mixed, ResidencyPolicy.from_estate(mixed), HOUR, datasets=["telemetry", "eu-claims"])
+    record_denials(plan.denials, "run-2", "fallback")
+    assert {(x["dataset"], x["partition"]) for x in read_audit(estate_home)} == {
+        ("telemetry", "dt=2026-03-01/hr=14"), ("eu-claims", "dt=2026-03-01")}
+
+
+def test_jurisdictions_sharing_a_class_give_one_denial_per_region(estate):
+    events = estate.dataset("customer-events")
+    shared = events.model_copy(update={"routing": events.routing.model_copy(update={
+        "class_by_jurisdiction": {"EU": "eu-personal", "UK": "eu-personal"}})})
+    merged = estate.model_copy(update={"datasets": [shared if d.id == "customer-events" else d
+                                                    for d in estate.datasets]})
+    plan = plan_sync(merged, ResidencyPolicy.from_estate(merged), HOUR, datasets=["customer-events"])
+    pairs = [(d.region, d.data_class) for d in plan.denials]
+    assert pairs
+    assert len(pairs) == len(set(pairs))
+    assert _items(plan, "customer-events")["oci-fra"].jurisdictions == ("EU", "UK")
+
+
+def test_a_dry_run_starts_no_data_integration_task_run(estate_home, tmp_path):
+    import yaml
+
+    from multicloud.paths import DEFAULT_ESTATE_FILE
+    from multicloud.sync.tasks import plan_run
+
+    raw = yaml.safe_load(DEFAULT_ESTATE_FILE.read_text())
+    raw["datasets"].append({
+        "id": "claims-di", "source": "oci-fra", "path": "claims-di", "data_class": "eu-personal",
+        "replicate_to": ["aws-euw1", "oci-ash"], "engine": "oci-data-integration",
+        "data_integration": {"connection_id": "oci_default", "workspace_id": "ocid1.disworkspace.oc1..ws",
+                             "application_key": "app-1", "task_key": "copy-claims"},
+    })
+    estate_file = tmp_path / "estate-di.yaml"
+    estate_file.write_text(yaml.safe_dump(raw))
+    params = {"datasets": ["claims-di"], "estate_file": str(estate_file)}
+    wet = plan_run(params, "run-wet", HOUR)
+    assert [k["bindings"]["TARGET_REGION"] for k in wet["data_integration"]] == ["aws-euw1"]
+    dry = plan_run({**params, "dry_run": True}, "run-dry", HOUR)
+    assert dry["data_integration"] == []
+    assert {x["run_id"] for x in read_audit(estate_home)} == {"run-wet"}  # a dry run audits nothing

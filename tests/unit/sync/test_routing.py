@@ -61,15 +61,12 @@ def test_rerun_overwrites_and_drops_vanished_files(tmp_path, router):
     _write_source(tmp_path / "src", customer_events(600, HOUR), files=3)
     out = {"us": Output(location(f"file://{tmp_path}/us"), frozenset({"US"}))}
     first = route_partition(location(f"file://{tmp_path}/src"), out, router)
+    landed_first = _read(tmp_path / "us").num_rows
     (tmp_path / "src" / "part-00002.parquet").unlink()
     second = route_partition(location(f"file://{tmp_path}/src"), out, router)
     assert sorted(p.name for p in (tmp_path / "us").iterdir()) == ["part-00000.parquet", "part-00001.parquet"]
-    assert second.rows_out["us"] < first.rows_out["us"] == _read_count(first)
+    assert second.rows_out["us"] < first.rows_out["us"] == landed_first
     assert _read(tmp_path / "us").num_rows == second.rows_out["us"]
-
-
-def _read_count(stats) -> int:
-    return stats.rows_out["us"]
 
 
 def test_jurisdiction_column_kind_and_missing_column(tmp_path):
@@ -90,3 +87,13 @@ def test_jurisdiction_column_kind_and_missing_column(tmp_path):
 def test_object_level_dataset_is_not_routable(estate_home):
     with pytest.raises(ValueError, match="object-level"):
         router_for(load_estate(home=estate_home), "eu-claims")
+
+
+def test_an_output_that_cannot_open_leaves_no_temporary_object_at_the_others(tmp_path, router):
+    _write_source(tmp_path / "src", customer_events(300, HOUR), files=1)
+    (tmp_path / "down").write_text("outage")  # this output's root is not a directory
+    outputs = {"eu": Output(location(f"file://{tmp_path}/eu"), frozenset({"EU"})),
+               "down": Output(location(f"file://{tmp_path}/down/x"), frozenset({"UK"}))}
+    with pytest.raises(NotADirectoryError):
+        route_partition(location(f"file://{tmp_path}/src"), outputs, router)
+    assert not list(tmp_path.rglob(f"*{TMP_MARK}*"))

@@ -98,3 +98,15 @@ def test_demo_data_label_is_learnable():
                                frame.churned, cv=3).mean()
     assert accuracy > majority + 0.1
     assert {"GB", "US", "CA", None} <= set(frame.country.replace({float("nan"): None}))
+
+
+def test_summary_extra_lines_never_push_out_the_failed_line():
+    items = [SyncItem(f"ds{i}", f"r{i}", "copy", "dt=2026-03-01/hr=14").as_dict() for i in range(7)]
+    outcomes = {f"o{i}": {"item": item, "status": "failed" if i == 0 else "ok", "rows": 10 * i}
+                for i, item in enumerate(items)}
+    headline, _ = build_summary({"ds0": "dt=2026-03-01/hr=14"}, items, [], outcomes,
+                                extra_lines=["OCI Data Integration: 0/1 task runs succeeded"])
+    assert len(headline) == 8
+    assert headline[1] == "OCI Data Integration: 0/1 task runs succeeded"
+    assert headline[-1] == "FAILED: ds0→r0"
+    assert any(line.startswith("also landed in") for line in headline)
