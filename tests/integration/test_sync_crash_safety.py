@@ -48,6 +48,27 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _write_in_flight(*roots: Path) -> bool:
+    return any(TMP_MARK in p.name for root in roots if root.exists() for p in root.rglob("*"))
+
+
+def _kill_mid_write(process: subprocess.Popen, roots: tuple[Path, ...], rng: random.Random) -> bool:
+    """SIGKILL once a temporary object shows a write under way (plus a random slice of it).
+
+    Timing the kill by the clock alone depends on load and on how much the incremental copier
+    skips; waiting for a write in flight puts every kill inside the sync. False: it ended first.
+    """
+    deadline = time.monotonic() + 60
+    while process.poll() is None and not _write_in_flight(*roots) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(rng.uniform(0.0, 0.15))
+    if process.poll() is not None:
+        return False
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return True
+
+
 def _visible(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file() and not any(
         part.startswith((".", "_")) for part in p.relative_to(root).parts)]
@@ -71,18 +92,18 @@ def test_sigkill_never_exposes_a_partial_object_and_rerun_converges(tmp_path, es
 
     command = [sys.executable, "-c", SYNC_SCRIPT, str(src), str(dst), str(rsrc), str(rdst)]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "plugins")}
-    killed_mid_run = 0
-    for _ in range(KILLS):
+    killed: dict[str, int] = {"routing": 0, "copy": 0}
+    attempts = 0
+    while sum(killed.values()) < KILLS and attempts < 4 * KILLS:
+        attempts += 1
         # change a few sources between runs so committed objects get overwritten too
         for rel in rng.sample(sorted(versions), 3):
             data = os.urandom((src / rel).stat().st_size)
             (src / rel).write_bytes(data)
             versions[rel].add(hashlib.sha256(data).hexdigest())
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.6, 2.5))
-        if process.poll() is None:
-            killed_mid_run += 1
-            process.send_signal(signal.SIGKILL)
+        phase = rng.choice(sorted(killed))  # interrupt the routing writes or the object copies
+        killed[phase] += _kill_mid_write(process, (rdst,) if phase == "routing" else (dst,), rng)
         process.wait()
         for path in _visible(dst):
             rel = str(path.relative_to(dst))
@@ -91,7 +112,8 @@ def test_sigkill_never_exposes_a_partial_object_and_rerun_converges(tmp_path, es
             table = pq.read_table(path)  # a truncated Parquet file would not read
             assert table.num_rows == expected_uk[path.name]
             assert set(pc.unique(table["country"]).to_pylist()) == {"GB"}
-    assert killed_mid_run >= KILLS // 2, "the kills should mostly land mid-run"
+    assert sum(killed.values()) == KILLS, f"only {killed} of {attempts} kills landed while a write was under way"
+    assert min(killed.values()) >= KILLS // 4, f"both phases must be interrupted: {killed}"
 
     final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert final.returncode == 0, final.stderr[-2000:]
