@@ -39,7 +39,7 @@ def write_summary(dag_id: str, run_id: str, headline: list[str], data: dict[str,
         "headline": headline, "data": data,
     }
     text = json.dumps(body, indent=2, sort_keys=True, default=str)
-    run_file = atomic_write_text(folder / f"{_safe(run_id)}.json", text)
+    run_file = atomic_write_text(folder / f"{safe_run_id(run_id)}.json", text)
     atomic_write_text(folder / "latest.json", text)
     return run_file
 
@@ -49,5 +49,10 @@ def latest_summary(dag_id: str, home: Path | None = None) -> dict[str, Any] | No
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def _safe(run_id: str) -> str:
+def safe_run_id(run_id: str) -> str:
+    """A run id as a file or folder name (``manual__2026-11-29T14:25:29+00:00`` has ':' and '+')."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", run_id)
+
+
+def format_seconds(value: float | None) -> str:
+    return "n/a" if value is None else f"{float(value):.1f}s"

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from multicloud import paths
 from multicloud.drivers import ModelDeployment, driver_for
 from multicloud.placement import current_placement, placement_file, save_placement
-from multicloud.reports import atomic_write_text
+from multicloud.reports import atomic_write_text, safe_run_id
 
 if TYPE_CHECKING:
     from multicloud.drivers.base import ClusterDriver
@@ -56,8 +55,7 @@ def _lock(path: Path) -> Iterator[None]:
 
 
 def _ledger_file(run_id: str, home: Path | None) -> Path:
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", run_id)
-    return paths.state_dir(home) / "cost_rebalance" / f"{safe}.json"
+    return paths.state_dir(home) / "cost_rebalance" / f"{safe_run_id(run_id)}.json"
 
 
 def _ledger(run_id: str, home: Path | None) -> dict[str, Any]:

@@ -105,7 +105,7 @@ def report(estate: Estate, run_id: str, result: dict[str, Any], applied: list[di
 
     from multicloud.cost.model import evaluate
     from multicloud.cost.report import breakdown, render_chart
-    from multicloud.reports import _safe, atomic_write_text
+    from multicloud.reports import atomic_write_text, safe_run_id
 
     # Built from the placement store as it is now, so its current placement is what the moves achieved.
     problem, _policy = _problem(estate, result["clouds"], max_moves=0, home=home)
@@ -116,7 +116,7 @@ def report(estate: Estate, run_id: str, result: dict[str, Any], applied: list[di
     saved = before - achieved.monthly
     pct = 100 * saved / before if before else 0.0
     currency = result["currency"]
-    folder = paths.reports_dir(home) / DAG_ID / _safe(run_id)
+    folder = paths.reports_dir(home) / DAG_ID / safe_run_id(run_id)
     chart = render_chart(result["before"], breakdown(problem, achieved) if ok else result["after"],
                          folder / "cost.png", currency, "after (achieved)" if ok else "after (planned)")
     data = {**result, "decision": decision, "applied": applied, "collected": costs,

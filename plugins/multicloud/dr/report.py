@@ -148,7 +148,7 @@ def publish(estate, state: dict[str, Any], samples: Sequence[Sample], home: Path
 
     report = build_report(state, samples)
     folder = paths.reports_dir(home) / DAG_ID
-    safe = reports._safe(state["run_id"])
+    safe = reports.safe_run_id(state["run_id"])
     html_path = folder / f"{safe}.html"
     t0 = state["events"].get("baseline") or time.time()
     png = timeline_png(report, samples, t0) if samples else None

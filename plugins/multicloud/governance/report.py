@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from multicloud import paths
-from multicloud.reports import atomic_write_text
+from multicloud.reports import atomic_write_text, format_seconds
 
 DAG_ID = "estate_governance"
 
@@ -47,7 +47,7 @@ def headline(report: dict[str, Any]) -> list[str]:
     else:
         lines.append(f"Cost: {cost['status'] if cost['status'] != 'ok' else 'no total in the report'}")
     dr = report["dr"]
-    lines.append(f"Last DR rehearsal: {dr.get('outcome')}, RTO {_secs(dr.get('rto_s'))} / RPO {_secs(dr.get('rpo_s'))}"
+    lines.append(f"Last DR rehearsal: {dr.get('outcome')}, RTO {format_seconds(dr.get('rto_s'))} / RPO {format_seconds(dr.get('rpo_s'))}"
                  if dr["status"] == "ok" else f"Last DR rehearsal: {dr['status']}")
     if report["alerts"]["status"] == "ok":
         lines.append(f"Alerts: {report['alerts']['count']} ({', '.join(f'{k} {v}' for k, v in report['alerts']['by_kind'].items())})")
@@ -124,8 +124,6 @@ def _table(headers: list[str], rows: list[list[Any]], css: str = "", empty: str 
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _secs(value: Any) -> str:
-    return "n/a" if value is None else f"{float(value):.1f}s"
 
 
 # ---- charts --------------------------------------------------------------------------------------

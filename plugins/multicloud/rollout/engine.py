@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 
 from multicloud import paths
 from multicloud.drivers.base import ClusterDriver, ModelDeployment
-from multicloud.reports import atomic_write_text
+from multicloud.reports import atomic_write_text, safe_run_id
 
 
 class RolloutFailed(RuntimeError):
@@ -28,8 +27,7 @@ class RolloutFailed(RuntimeError):
 
 class Journal:
     def __init__(self, run_id: str, home: Path | None = None) -> None:
-        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", run_id)
-        self.path = paths.state_dir(home) / "rollouts" / f"{safe}.json"
+        self.path = paths.state_dir(home) / "rollouts" / f"{safe_run_id(run_id)}.json"
 
     def read(self) -> dict[str, Any]:
         if not self.path.exists():

@@ -8,7 +8,6 @@ written as JSON under ``state/residency_sync/<run>/`` so the run's summary sees 
 from __future__ import annotations
 
 import json
-import re
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow.parquet as pq
 
 from multicloud import metrics, paths
-from multicloud.reports import atomic_write_text
+from multicloud.reports import atomic_write_text, safe_run_id
 from multicloud.sync import layout
 from multicloud.sync.copier import list_objects, sync_tree
 from multicloud.sync.planner import SyncItem, countries_of
@@ -119,7 +118,7 @@ def validate_item(estate: Estate, item: SyncItem, target: Location, expected_row
 
 # ---- run state: one JSON per item, read by the summary --------------------------------------------
 def state_dir(run_id: str, home: Path | None = None) -> Path:
-    return paths.state_dir(home) / DAG_ID / re.sub(r"[^A-Za-z0-9._-]+", "_", run_id)
+    return paths.state_dir(home) / DAG_ID / safe_run_id(run_id)
 
 
 def item_name(item: SyncItem) -> str:

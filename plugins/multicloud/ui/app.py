@@ -18,6 +18,8 @@ from urllib.parse import quote
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from multicloud.reports import format_seconds
+
 
 async def require_airflow_user(request: Request) -> None:
     # Imported here: every Airflow component loads the plugin, only the api-server serves it.
@@ -84,8 +86,8 @@ def render(view: dict[str, Any]) -> str:
     cost, dr, alerts = view["cost"], view["dr"], view["alerts"]
     cost_text = (f"{cost['monthly']:,.0f} {cost.get('currency', 'USD')}/month" if cost.get("status") == "ok"
                  and cost.get("monthly") is not None else cost.get("status", "no data yet"))
-    dr_text = (f"{dr.get('outcome')}: RTO {_secs(dr.get('rto_s'))} (target {_secs(dr.get('rto_target_s'))}), "
-               f"RPO {_secs(dr.get('rpo_s'))} (target {_secs(dr.get('rpo_target_s'))})" if dr.get("status") == "ok"
+    dr_text = (f"{dr.get('outcome')}: RTO {format_seconds(dr.get('rto_s'))} (target {format_seconds(dr.get('rto_target_s'))}), "
+               f"RPO {format_seconds(dr.get('rpo_s'))} (target {format_seconds(dr.get('rpo_target_s'))})" if dr.get("status") == "ok"
                else dr.get("status", "no data yet"))
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Estate</title>
 <style>body{{font-family:sans-serif;margin:1.5em;color:#222}} table{{border-collapse:collapse;margin:.5em 0 1.5em}}
@@ -115,5 +117,3 @@ td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px;text-align:left}} tr
 </body></html>"""
 
 
-def _secs(value: Any) -> str:
-    return "n/a" if value is None else f"{float(value):.1f}s"
