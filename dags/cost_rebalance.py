@@ -22,6 +22,11 @@ greedy cheapest-feasible baseline -> **gate**: apply only when the savings reach
 **apply** each move make-before-break through the cluster drivers (deploy at the target, health
 gate, shift, remove at the source; a failed move rolls back) -> **report**: before/after by cloud
 and region (PNG + JSON under the estate home), savings, every move with its residency decision.
+
+**Manual runs** (with or without a logical date) plan from the current placement; costs are
+collected for the run's logical date, or for the day it was triggered when it has none. The form
+refuses numbers out of bounds and cloud names outside oci/aws/azure/gcp/onprem at trigger time; a
+cloud with no region in the estate fails the first task (`clouds`), naming it.
 """
 
 
@@ -38,21 +43,26 @@ and region (PNG + JSON under the estate home), savings, every move with its resi
         "dry_run": Param(False, type="boolean", description="Plan and report only; change nothing"),
         "min_savings_pct": Param(5.0, type="number", minimum=0, maximum=100,
                                  description="Apply only when the plan saves at least this % of monthly cost"),
-        "max_moves": Param(5, type="integer", minimum=0, description="Most replica moves in one run"),
-        "clouds": Param([], type="array", items={"type": "string"},
-                        description="Clouds to include (oci, aws, azure, gcp, onprem); empty: all"),
+        "max_moves": Param(5, type="integer", minimum=0, maximum=100, description="Most replica moves in one run"),
+        "clouds": Param([], type=["null", "array"], items={"type": "string", "enum": ["oci", "aws", "azure", "gcp", "onprem"]},
+                        uniqueItems=True, description="Clouds to include (oci, aws, azure, gcp, onprem); empty: all"),
         "approval_required": Param(False, type="boolean", description="Wait for a human approval before applying"),
-        "time_limit_s": Param(10.0, type="number", minimum=0.1, description="Optimiser time limit"),
-        "estate_file": Param("", type="string", description="Estate file; empty: the configured estate"),
+        "time_limit_s": Param(10.0, type="number", minimum=0.1, maximum=600, description="Optimiser time limit (s)"),
+        "estate_file": Param("", type=["null", "string"], description="Estate file; empty: the configured estate"),
     },
 )
 def cost_rebalance():
     @task
     def clouds(**context) -> list[str]:
+        from airflow.sdk.exceptions import AirflowFailException
+
         from multicloud.cost.run import clouds_to_collect
         from multicloud.dagkit import estate_for
 
-        return clouds_to_collect(estate_for(context["params"]), context["params"]["clouds"])
+        try:
+            return clouds_to_collect(estate_for(context["params"]), context["params"]["clouds"])
+        except ValueError as exc:  # a cloud the estate does not have: decided, no retry
+            raise AirflowFailException(str(exc)) from exc
 
     @task(max_active_tis_per_dagrun=4)
     def collect(cloud: str, **context) -> dict:

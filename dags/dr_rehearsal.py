@@ -25,6 +25,12 @@ Every change goes to a fault ledger first; `restore` undoes whatever is still op
 happened. Stop conditions (`max_errors` failed probes after failover, `max_duration_s`) abort the
 rehearsal and restore the primary at once. Report: `reports/dr_rehearsal/latest.json|.html`,
 history `reports/dr_rehearsal/history.jsonl` under the estate home.
+
+**Manual runs** (with or without a logical date) rehearse now: a rehearsal is point in time and
+reads no data interval. A `pair` the estate does not know fails the first task, with the known
+pairs in the message, and publishes nothing (it never becomes "the last rehearsal"). On an estate
+where the primary serves no model yet (a fresh `make airflow` before the first rollout) preflight
+ends **skipped** ("not ready to rehearse"), and so does every later step; nothing is published.
 """
 
 
@@ -35,8 +41,12 @@ def _settings():
 
 
 def _step(name: str) -> dict:
-    """Run one rehearsal step; expected refusals fail the task without retries."""
-    from airflow.sdk.exceptions import AirflowFailException
+    """Run one rehearsal step; expected refusals fail the task without retries.
+
+    A preflight that finds nothing to rehearse yet (the primary serves no model, as on a fresh
+    estate before the first rollout) skips the run instead: every later step is skipped and
+    nothing is published as "the last rehearsal"."""
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     from multicloud import paths
     from multicloud.dagkit import estate_for
@@ -44,12 +54,35 @@ def _step(name: str) -> dict:
     from multicloud.dr.preflight import PreflightFailed
 
     context = get_current_context()
+    if name != "preflight" and _rehearsal_state().get("outcome") == "not_ready":
+        raise AirflowSkipException("not ready to rehearse (see preflight): nothing to do")
     try:
         settings = _settings()
         return getattr(rehearsal, name)(estate_for(context["params"]), settings, context["run_id"],
                                         paths.estate_home())
-    except (PreflightFailed, rehearsal.StopConditionTripped, ValueError, KeyError) as exc:
+    except PreflightFailed as exc:
+        if exc.not_ready:
+            raise AirflowSkipException(f"not ready to rehearse: {exc}") from exc
         raise AirflowFailException(str(exc)) from exc
+    except (rehearsal.StopConditionTripped, ValueError, KeyError) as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
+def _rehearsal_state() -> dict:
+    """This run's rehearsal state. A pair the estate does not know (a typo in the trigger form)
+    fails here, before anything is published: such a run never becomes "the last rehearsal"."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from multicloud import paths
+    from multicloud.dagkit import estate_for
+    from multicloud.dr import rehearsal
+
+    context = get_current_context()
+    settings = _settings()
+    known = [p.id for p in estate_for(context["params"]).dr_pairs]
+    if settings.pair not in known:
+        raise AirflowFailException(f"unknown DR pair {settings.pair!r}; the estate has {known}. Nothing published.")
+    return rehearsal.load_run(settings.pair, context["run_id"], paths.estate_home())
 
 
 @dag(
@@ -63,18 +96,21 @@ def _step(name: str) -> dict:
     dagrun_timeout=timedelta(hours=1),
     doc_md=DOC,
     params={
-        "pair": Param("eu-churn", type="string", description="DR pair id from the estate"),
+        "pair": Param("eu-churn", type="string", pattern=r"^[a-z0-9][a-z0-9-]*$",
+                      description="DR pair id from the estate (an unknown id fails preflight, publishes nothing)"),
         "scenario": Param("region_outage", enum=["region_outage", "cluster_loss", "storage_loss"],
                           description="what fails at the primary"),
         "dry_run": Param(False, type="boolean", description="preflight and baseline only; inject nothing"),
-        "max_errors": Param(50, type="integer", minimum=0, description="stop: failed probes after failover"),
-        "max_duration_s": Param(300, type="number", exclusiveMinimum=0, description="stop: seconds since the fault"),
-        "stabilisation_checks": Param(3, type="integer", minimum=1,
+        "max_errors": Param(50, type="integer", minimum=0, maximum=100000,
+                            description="stop: failed probes after failover"),
+        "max_duration_s": Param(300, type="number", exclusiveMinimum=0, maximum=3600,
+                                description="stop: seconds since the fault"),
+        "stabilisation_checks": Param(3, type="integer", minimum=1, maximum=100,
                                       description="healthy checks of the primary before traffic returns"),
         "fail_back": Param(True, type="boolean", description="return to the primary (false: stay on the secondary)"),
-        "hold_s": Param(2, type="number", minimum=0, description="seconds to watch the secondary after RTO"),
+        "hold_s": Param(2, type="number", minimum=0, maximum=600, description="seconds to watch the secondary after RTO"),
         "oci_conn_id": Param("oci_default", type="string", description="OCI connection (FastConnect, stacks)"),
-        "estate_file": Param("", type="string", description="estate YAML (default: Variable/env/local)"),
+        "estate_file": Param("", type=["null", "string"], description="estate YAML (default: Variable/env/local)"),
     },
 )
 def dr_rehearsal():
@@ -124,14 +160,16 @@ def dr_rehearsal():
 
         from multicloud import paths
         from multicloud.dagkit import estate_for
-        from multicloud.dr import rehearsal
         from multicloud.dr.probe import read_samples
         from multicloud.dr.report import publish
 
         context = get_current_context()
-        settings = _settings()
         home = paths.estate_home()
-        state = rehearsal.load_run(settings.pair, context["run_id"], home)
+        state = _rehearsal_state()
+        if state.get("outcome") == "not_ready":
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            raise AirflowSkipException("not ready to rehearse (see preflight); nothing published")
         samples = read_samples(Path(state["probe_file"])) if state.get("probe_file") else []
         result = publish(estate_for(context["params"]), state, samples, home)
         for line in result["headline"]:

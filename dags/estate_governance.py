@@ -37,12 +37,12 @@ Also shown live in the Airflow UI: the **Estate** view (plugin `multicloud`).
     dagrun_timeout=timedelta(hours=2),
     doc_md=DOC,
     params={
-        "regions": Param([], type="array", items={"type": "string"},
+        "regions": Param([], type=["null", "array"], items={"type": "string"},
                          description="region ids to audit (empty: every region of the estate)"),
         "strict": Param(False, type="boolean",
                         description="count objects under no dataset/model prefix as violations (unknown class)"),
         "alert_on_violation": Param(True, type="boolean", description="raise a residency_violation alert"),
-        "estate_file": Param("", type="string", description="estate YAML (default: Variable/env/local)"),
+        "estate_file": Param("", type=["null", "string"], description="estate YAML (default: Variable/env/local)"),
     },
 )
 def estate_governance():

@@ -12,6 +12,9 @@ from multicloud.dagkit import default_args, parse_time_estate
 from multicloud.rollout.assets import model_asset_uri
 from multicloud.rollout.planner import STAGES, STRATEGIES
 
+# No '/' and no '..': a version is a folder name under the model store (as model_training's).
+VERSION_PATTERN = r"^$|^(?!.*[.][.])[A-Za-z0-9][A-Za-z0-9._-]*$"
+
 # The models whose new versions start a rollout (a local file; see parse_time_estate).
 _ESTATE, _ESTATE_WARNING = parse_time_estate()
 _MODEL_ASSETS = [Asset(model_asset_uri(m.id)) for m in _ESTATE.models] if _ESTATE else []
@@ -39,6 +42,12 @@ Starts when model_training publishes a version (`multicloud://model/<model>`), e
 
 Strategies: `canary` (10% of a cluster's traffic to the new version during its gates),
 `blue_green` (0% until promotion), `rolling` (100% at once; the old version kept until promotion).
+
+**Manual runs** (with or without a logical date) roll out now: a rollout reads no data interval.
+Without `model` they converge every model to its latest version. The form refuses bad values
+at trigger time (bounds on every number, `gate_success_rate` in (0, 1], `gate_p95_ms` > 0, a
+`version` with `/` or `..`); `model` and `clusters` depend on the estate, which the API cannot
+see, so `plan` checks them first and fails at once, naming the unknown ids.
 """
 
 
@@ -53,32 +62,43 @@ Strategies: `canary` (10% of a cluster's traffic to the new version during its g
     default_args=default_args(retries=1),
     doc_md=DOC + _ESTATE_WARNING,
     params={
-        "model": Param("", type="string", description="Model id; empty: from the triggering asset, else every model"),
-        "version": Param("", type="string", description="Version; empty: from the asset event, else the latest"),
-        "clusters": Param([], type="array", items={"type": "string"},
+        "model": Param("", type=["null", "string"], pattern=r"^$|^[a-z0-9][a-z0-9-]*$",
+                       description="Model id from the estate; empty: from the triggering asset, else every model"),
+        "version": Param("", type=["null", "string"], pattern=VERSION_PATTERN, maxLength=64,
+                         description="Version (no '/' or '..'); empty: from the asset event, else the latest"),
+        "clusters": Param([], type=["null", "array"], items={"type": "string"},
                           description="Candidate clusters; empty: every cluster of the estate"),
-        "strategy": Param("canary", enum=list(STRATEGIES)),
+        "strategy": Param("canary", enum=list(STRATEGIES),
+                          description="canary (10% during gates), blue_green (0% until promotion), rolling (100%)"),
         "max_parallel": Param(4, type="integer", minimum=1, maximum=64, description="Clusters deployed at once"),
-        "gate_checks": Param(2, type="integer", minimum=1, description="Checks per gate (Flagger iterations)"),
-        "gate_interval_s": Param(0.5, type="number", minimum=0),
-        "gate_max_failed_checks": Param(1, type="integer", minimum=1, description="Failed checks before rollback"),
-        "gate_success_rate": Param(None, type=["null", "number"], description="Empty: the model's SLO"),
-        "gate_p95_ms": Param(None, type=["null", "number"], description="Empty: the model's SLO p95"),
-        "ready_timeout_s": Param(60, type="integer", minimum=1),
+        "gate_checks": Param(2, type="integer", minimum=1, maximum=100, description="Checks per gate (Flagger iterations)"),
+        "gate_interval_s": Param(0.5, type="number", minimum=0, maximum=3600, description="Seconds between checks"),
+        "gate_max_failed_checks": Param(1, type="integer", minimum=1, maximum=100,
+                                        description="Failed checks before rollback"),
+        "gate_success_rate": Param(None, type=["null", "number"], exclusiveMinimum=0, maximum=1,
+                                   description="Least success rate in (0, 1]; empty: the model's SLO"),
+        "gate_p95_ms": Param(None, type=["null", "number"], exclusiveMinimum=0,
+                             description="Highest p95 latency in ms (> 0); empty: the model's SLO p95"),
+        "ready_timeout_s": Param(60, type="integer", minimum=1, maximum=3600,
+                                 description="Seconds a deploy may take to become ready"),
         "dry_run": Param(False, type="boolean", description="Plan and report only"),
         "approval_required": Param(False, type="boolean", description="A human approves after the canary"),
-        "estate_file": Param("", type="string", description="Estate file; empty: the configured estate"),
+        "estate_file": Param("", type=["null", "string"], description="Estate file; empty: the configured estate"),
     },
 )
 def model_rollout():
     @task
     def plan(**context) -> dict:
-        from multicloud.dagkit import estate_for
+        from multicloud.dagkit import estate_for, refuse_unknown
         from multicloud.rollout.run import build_plan
 
+        params = context["params"]
+        estate = estate_for(params)
+        refuse_unknown("model", [params["model"]] if params["model"] else [], [m.id for m in estate.models])
+        refuse_unknown("cluster", params["clusters"], [c.id for _, c in estate.clusters()])
         events = context.get("triggering_asset_events") or {}
         triggered = [(event.asset.uri, dict(event.extra or {})) for key in events for event in events[key]]
-        return build_plan(estate_for(context["params"]), context["params"], triggered)
+        return build_plan(estate, params, triggered)
 
     @task
     def lanes_of(built: dict, index: int) -> list:

@@ -9,6 +9,9 @@ from airflow.sdk import Asset, AssetAlias, AssetAny, Param, dag, task
 from multicloud.dagkit import default_args, parse_time_estate
 from multicloud.rollout.assets import MODELS_ALIAS, training_inputs
 
+# No '/' and no '..': a version is a folder name under the model store.
+VERSION_PATTERN = r"^$|^(?!.*[.][.])[A-Za-z0-9][A-Za-z0-9._-]*$"
+
 # The estate names the synced datasets this DAG is scheduled on (a local file; see parse_time_estate).
 _ESTATE, _ESTATE_WARNING = parse_time_estate()
 _INPUTS = sorted(training_inputs(_ESTATE)) if _ESTATE else []
@@ -24,6 +27,15 @@ region, rows, holdout accuracy/AUC, smoke cases) at
 `{train_in storage}/models/<model>/<version>/`. Each stored version emits an asset event on
 `multicloud://model/<model>` (extra: version, artifact_uri, data_class), which schedules
 **model_rollout**. A model whose training data is missing fails with a message naming the region.
+
+**Manual runs** (with or without a logical date) train every model (or `models`) on all the data
+synced so far; a version is `v<run_after as YYYYMMDDHHMMSS>-<hash of the run id>`, unique even for
+two runs in the same minute, and never overwritten (versions are immutable). Unknown `models`
+fail the first task with the estate's model ids in the message.
+
+**Backfills do not retrain** (a deliberate choice): asset events from backfill runs of
+residency_sync are ignored, so re-syncing old intervals never changes what is served. The next
+scheduled sync, or a manual run, trains on everything including the backfilled data.
 """
 
 
@@ -37,20 +49,27 @@ region, rows, holdout accuracy/AUC, smoke cases) at
     default_args=default_args(retries=1),
     doc_md=DOC + _ESTATE_WARNING,
     params={
-        "models": Param([], type="array", items={"type": "string"},
+        "models": Param([], type=["null", "array"], items={"type": "string"},
                         description="Model ids to train; empty: those whose data just synced, else all"),
-        "version": Param("", type="string", description="Version label; empty: v<YYYYMMDDHHMM> of the run"),
-        "estate_file": Param("", type="string", description="Estate file; empty: the configured estate"),
+        "version": Param("", type=["null", "string"], pattern=VERSION_PATTERN, maxLength=64,
+                         description="Version label (letters, digits, '.', '_', '-'; no '/' or '..'); empty: "
+                                     "v<YYYYMMDDHHMMSS>-<run hash>, unique per run"),
+        "estate_file": Param("", type=["null", "string"], description="Estate file; empty: the configured estate"),
     },
 )
 def model_training():
     @task
     def select_models(**context) -> list[str]:
         from multicloud.dagkit import estate_for
-        from multicloud.training.run import select_models
+        from multicloud.training.run import from_backfill, select_models
 
-        events = context.get("triggering_asset_events") or {}
-        uris = [event.asset.uri for key in events for event in events[key]]
+        events = [event for events in (context.get("triggering_asset_events") or {}).values() for event in events]
+        fresh = [e for e in events if not from_backfill(e.extra, getattr(e, "source_run_id", None))]
+        if events and not fresh:
+            # the backfill policy (README): a backfill restores data; it never changes what is served
+            print(f"{len(events)} asset event(s), all from backfill runs: nothing retrained")
+            return []
+        uris = [event.asset.uri for event in fresh]
         return select_models(estate_for(context["params"]), context["params"]["models"], uris)
 
     @task(outlets=[AssetAlias(MODELS_ALIAS)], max_active_tis_per_dagrun=2)
@@ -59,10 +78,9 @@ def model_training():
 
         from multicloud.dagkit import estate_for
         from multicloud.rollout.assets import model_asset_uri
-        from multicloud.training.run import train_and_store
+        from multicloud.training.run import train_and_store, version_label
 
-        moment = context.get("logical_date") or context["dag_run"].run_after
-        version = context["params"]["version"] or f"v{moment:%Y%m%d%H%M}"
+        version = context["params"]["version"] or version_label(context["dag_run"].run_after, context["run_id"])
         result = train_and_store(estate_for(context["params"]), model_id, version)
         context["outlet_events"][AssetAlias(MODELS_ALIAS)].add(
             Asset(model_asset_uri(model_id)),

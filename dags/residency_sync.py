@@ -6,10 +6,13 @@ from datetime import UTC, datetime
 
 from airflow.sdk import AssetAlias, CronDataIntervalTimetable, Param, XComArg, dag, task
 
-from multicloud.dagkit import default_args
+from multicloud.dagkit import default_args, schedule_start
 from multicloud.operators.data_integration import OCIDataIntegrationRunTaskOperator
+from multicloud.sync.interval import INTERVAL_START_PATTERN
 
 SYNC_ALIAS = "multicloud-residency-sync"
+# MULTICLOUD_RESIDENCY_SYNC_START_DATE (deployment env) moves the start and turns catchup on.
+_START, _CATCHUP = schedule_start("residency_sync", datetime(2026, 1, 1, tzinfo=UTC))
 
 DOC = """
 ### Residency-aware data sync
@@ -22,37 +25,63 @@ Objects are copied incrementally (size + checksum), atomically and verified; Gre
 validates every target. Each successful (dataset, region) publishes the Asset
 `multicloud://<dataset>/<region>` (through the alias `multicloud-residency-sync`).
 Datasets with `engine: oci-data-integration` run their published OCI Data Integration task instead.
+
+**What a run covers** (no task assumes a data interval exists):
+
+| run | interval synced |
+|---|---|
+| scheduled, or backfill, logical date X | [X, X+1h) |
+| manual (Trigger) with logical date X | [X-1h, X) (Airflow's inferred interval for manual runs) |
+| manual without logical date (the UI's default) | the last complete hour before the trigger: [floor(run_after)-1h, floor(run_after)) |
+| `interval_start` set in the form | [interval_start, +1h), whatever the run's dates |
+
+**Validation.** The form refuses at trigger time (the API creates no run): an `interval_start`
+that is not an ISO datetime on the hour, a `residency_mode` outside its choices, wrong types.
+Dataset and region ids depend on the estate, which the API cannot see, so they are checked by
+the first task (`plan`) before anything moves: unknown names fail it at once, with the estate's
+ids in the message, and no retry. An `interval_start` not at 00:00 for a named daily dataset
+fails the same way. Missing source data on the embedded local estate is produced for the
+interval (deterministic demo data); on a real estate the item fails after its retries with a
+message naming the dataset, source region and partition, and the other items of the run still
+sync (summarize then fails the run and lists it).
 """
 
 
 @dag(
     dag_id="residency_sync",
     schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
+    start_date=_START,
+    catchup=bool(_CATCHUP),
     max_active_runs=4,
     tags=["multicloud", "residency", "data-sync"],
     default_args=default_args(retries=2, retry_delay_s=60),
     doc_md=DOC,
     params={
-        "datasets": Param([], type="array", items={"type": "string"},
+        "datasets": Param([], type=["null", "array"], items={"type": "string"},
                           description="Dataset ids to sync (empty: every dataset of the estate)"),
-        "regions": Param([], type="array", items={"type": "string"},
+        "regions": Param([], type=["null", "array"], items={"type": "string"},
                          description="Target regions to consider (empty: every target)"),
         "dry_run": Param(False, type="boolean", description="Plan, audit nothing, copy nothing"),
         "residency_mode": Param("estate", enum=["estate", "enforce"],
                                 description="'enforce' tightens audit-mode classes; never looser than the estate"),
-        "estate_file": Param("", type="string", description="Estate YAML (empty: Variable/env/default)"),
+        "interval_start": Param(None, type=["null", "string"], pattern=INTERVAL_START_PATTERN,
+                                description="Sync the hour starting here (ISO, UTC, on the hour, e.g. "
+                                            "2026-01-01T05:00:00Z); empty: the run's interval, or for a run "
+                                            "without logical date the last complete hour before it was triggered"),
+        "estate_file": Param("", type=["null", "string"],
+                             description="Estate YAML; empty: the configured estate. Only files the deployment "
+                                         "allows (MULTICLOUD_ESTATE_FILES_ALLOWED) are accepted"),
     },
     render_template_as_native_obj=True,
 )
 def residency_sync():
     @task
-    def plan(params=None, run_id=None, data_interval_start=None, data_interval_end=None, ti=None) -> list[dict]:
+    def plan(params=None, run_id=None, data_interval_start=None, data_interval_end=None, dag_run=None,
+             ti=None) -> list[dict]:
         """Decide every (dataset, region); audit denials. Returns the items to move (the map)."""
-        from multicloud.sync.tasks import plan_run
+        from multicloud.sync.tasks import plan_task
 
-        planned = plan_run(params, run_id, data_interval_start, data_interval_end)
+        planned = plan_task(params, run_id, data_interval_start, data_interval_end, dag_run.run_after)
         ti.xcom_push(key="plan", value=planned)
         return planned["items"]
 
@@ -67,11 +96,14 @@ def residency_sync():
 
         return sync_one(item, params, run_id, outlet_events, SYNC_ALIAS)
 
-    @task(trigger_rule="all_done")
-    def summarize(planned: dict, params=None, run_id=None) -> list[str]:
+    # Finishing a run goes before starting another run's copies (runs end in order under load).
+    @task(trigger_rule="all_done", weight_rule="absolute", priority_weight=100)
+    def summarize(params=None, run_id=None, ti=None) -> list[str]:
         from multicloud.sync.tasks import summarize_run
 
-        return summarize_run(planned, params, run_id)
+        # pulled here, not passed as an argument: when plan failed there is no XCom, and the
+        # summary must say so instead of failing on XComNotFound
+        return summarize_run(ti.xcom_pull(task_ids="plan", key="plan", default=None), params, run_id)
 
     items = plan()
     planned = XComArg(items.operator, key="plan")
@@ -79,7 +111,7 @@ def residency_sync():
     handed_off = OCIDataIntegrationRunTaskOperator.partial(
         task_id="data_integration", poll_interval=15, max_poll_interval=120,
     ).expand_kwargs(handoffs(planned))
-    [moved, handed_off] >> summarize(planned)
+    [moved, handed_off] >> summarize()
 
 
 residency_sync()

@@ -154,3 +154,37 @@ def moto_server(monkeypatch):
     host, port = server.get_host_and_port()
     yield MotoServer(f"http://{host}:{port}", monkeypatch)
     server.stop()
+
+
+# ---- the real scheduler: one Airflow deployment of dags/ + plugins/ per test session --------------
+@pytest.fixture(scope="session")
+def airflow_local(airflow_db, tmp_path_factory):
+    """api-server + scheduler + dag-processor + triggerer on LocalExecutor (SQLite), shared by every
+    test that asks for it (see tests/harness/airflow.py for its API).
+
+    Deployment settings (each a documented knob, none a test hook in production code):
+    - residency_sync starts 3 hourly intervals back with catchup on
+      (``MULTICLOUD_RESIDENCY_SYNC_START_DATE``): once unpaused, the scheduler itself creates 3 runs;
+    - the estate is the local estate with fewer replication targets (``MULTICLOUD_ESTATE``, see
+      ``tests.harness.airflow.trimmed_local_estate``) and its demo source producer on
+      (``MULTICLOUD_LOCAL_SOURCES=demo``): a whole hourly run is ~7 mapped tasks instead of ~15,
+      which a loaded 2-core machine can afford several times per session.
+    """
+    from datetime import UTC, datetime, timedelta
+
+    from tests.harness.airflow import AirflowInstance, trimmed_local_estate
+
+    root = tmp_path_factory.mktemp("airflow-local")
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+    estate_file = trimmed_local_estate(root / "estate.yaml")
+    instance = AirflowInstance(root, db_template=airflow_db, extra_env={
+        "MULTICLOUD_RESIDENCY_SYNC_START_DATE": start.isoformat(), "MULTICLOUD_ESTATE": str(estate_file),
+        "MULTICLOUD_LOCAL_SOURCES": "demo"})
+    instance.scheduled_start = start
+    with instance:
+        instance.wait_for_dags(SIX_DAGS)
+        yield instance
+
+
+SIX_DAGS = ("residency_sync", "model_training", "model_rollout", "cost_rebalance", "dr_rehearsal",
+            "estate_governance")

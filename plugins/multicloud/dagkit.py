@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import timedelta
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 OWNER = "platform-engineering"
@@ -13,14 +13,53 @@ def default_args(retries: int = 2, retry_delay_s: int = 30, **extra: Any) -> dic
     return {"owner": OWNER, "retries": retries, "retry_delay": timedelta(seconds=retry_delay_s), **extra}
 
 
+ESTATE_ALLOWLIST_ENV = "MULTICLOUD_ESTATE_FILES_ALLOWED"
+
+
+class EstateFileRefused(ValueError):
+    """A trigger named an estate file the deployment does not allow."""
+
+
+def allowed_estate_file(requested: str) -> str:
+    """``requested`` if the deployment allows it, else EstateFileRefused.
+
+    Whoever can trigger a DAG can set its ``estate_file`` Param, so the Param alone must never
+    choose the residency policy: only the configured estate (``MULTICLOUD_ESTATE`` or the default)
+    and the files the deployment lists in ``MULTICLOUD_ESTATE_FILES_ALLOWED`` (paths separated by
+    ``os.pathsep``, set in the environment of the workers, which no trigger can change) are
+    accepted. Paths are compared after resolving symlinks and ``..``.
+    """
+    import os
+
+    from multicloud import paths
+
+    wanted = paths.estate_file(requested).resolve()
+    listed = [p for p in os.environ.get(ESTATE_ALLOWLIST_ENV, "").split(os.pathsep) if p.strip()]
+    allowed = {paths.estate_file().resolve(), *(paths.estate_file(p).resolve() for p in listed)}
+    if wanted not in allowed:
+        raise EstateFileRefused(
+            f"estate_file {requested!r} is not allowed by this deployment (allowed: the configured estate and "
+            f"{ESTATE_ALLOWLIST_ENV}); leave it empty to use the configured estate")
+    return str(wanted)
+
+
 def estate_for(params: Mapping[str, Any] | None = None):
-    """The estate for this run: params['estate_file'], the Variable ``multicloud_estate``, the env, the default.
+    """The estate for this run: params['estate_file'] (allowlisted, see ``allowed_estate_file``),
+    the Variable ``multicloud_estate``, the env, the default.
 
     Call inside tasks only (it reads a Variable and a file).
     """
     from multicloud.estate import load_estate
 
-    explicit = (params or {}).get("estate_file") or None
+    requested = (params or {}).get("estate_file") or None
+    try:
+        explicit = allowed_estate_file(requested) if requested else None
+    except EstateFileRefused as exc:
+        if _in_task():
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(str(exc)) from exc
+        raise
     if not explicit and _in_task():
         from airflow.sdk import Variable
 
@@ -56,3 +95,34 @@ def parse_time_estate() -> tuple[Any, str]:
             "\n\n> **The estate could not be read, so this DAG has no asset schedule.** "
             f"Run `make validate` for details. First problem: {exc.problems[0]}\n"
         )
+
+
+def schedule_start(dag_id: str, default: datetime) -> tuple[datetime, bool | None]:
+    """A deployment's start date and catchup for a DAG: ``MULTICLOUD_<DAG_ID>_START_DATE`` (ISO).
+
+    A new deployment that wants the scheduler itself to run the intervals since a date sets it
+    (catchup is then on: every interval from that date runs once); without it the DAG keeps its
+    own start date and catchup. Read at parse time from the environment of the dag-processor and
+    scheduler (not a Variable: parse time must not reach the metadata DB). Returns
+    (start_date, catchup or None for the DAG's default).
+    """
+    import os
+
+    raw = os.environ.get(f"MULTICLOUD_{dag_id.upper()}_START_DATE", "").strip()
+    if not raw:
+        return default, None
+    moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)), True
+
+
+def refuse_unknown(kind: str, requested: Iterable[str] | None, known: Iterable[str]) -> None:
+    """Fail the task at once (no retry) when a trigger named ids the estate does not have.
+
+    The trigger API validates Params against their JSON schema only; ids depend on the estate
+    (read inside tasks), so the first task of a DAG calls this before anything changes."""
+    known = list(known)
+    unknown = sorted(set(requested or ()) - set(known))
+    if unknown:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException(f"unknown {kind}(s) {unknown}; the estate has {sorted(known)}")

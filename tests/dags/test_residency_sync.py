@@ -115,7 +115,7 @@ def test_outage_then_backfill_lands_each_interval_exactly_once(dag, estate_home)
         assert sorted(rows) == sorted(expected)
 
 
-def test_data_integration_engine_runs_the_oci_task(dag, estate_home, tmp_path, oci_conn, oci_emulator):
+def test_data_integration_engine_runs_the_oci_task(dag, estate_home, tmp_path, oci_conn, oci_emulator, monkeypatch):
     """A dataset with engine oci-data-integration is handed to OCI DI (deferred, trigger inline)."""
     import yaml
 
@@ -133,6 +133,7 @@ def test_data_integration_engine_runs_the_oci_task(dag, estate_home, tmp_path, o
     })
     estate_file = tmp_path / "estate-di.yaml"
     estate_file.write_text(yaml.safe_dump(raw))
+    monkeypatch.setenv("MULTICLOUD_ESTATE_FILES_ALLOWED", str(estate_file))  # the deployment's allowlist
 
     # its own logical date: dag.test reuses an existing run of the same date
     run = dag.test(logical_date=RUN_A + timedelta(days=1),

@@ -26,6 +26,8 @@ class Check:
     name: str
     ok: bool
     detail: str
+    # a failed check that only says "not ready yet" (the primary serves nothing to fail over)
+    not_ready: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -34,6 +36,8 @@ class Check:
 class PreflightFailed(RuntimeError):
     def __init__(self, checks: list[Check]) -> None:
         self.checks = checks
+        # nothing to rehearse yet (e.g. a fresh estate before the first rollout): not a failure
+        self.not_ready = all(c.not_ready for c in checks if not c.ok)
         failed = "; ".join(f"{c.name}: {c.detail}" for c in checks if not c.ok)
         super().__init__(f"preflight failed, nothing injected: {failed}")
 
@@ -81,7 +85,8 @@ def check_secondary_serving(estate, pair) -> list[Check]:
         p_version, s_version = served_version(p_served, model), served_version(s_served, model)
         name = f"secondary serves {workload_id}"
         if p_version is None:
-            checks.append(Check(name, False, f"the primary {primary} does not serve {model}: nothing to fail over"))
+            checks.append(Check(name, False, f"the primary {primary} does not serve {model}: nothing to fail over",
+                                not_ready=True))
         elif s_version is None:
             checks.append(Check(name, True, f"pilot light: {secondary} runs no {model}; failover deploys {p_version}"))
         elif s_version != p_version:

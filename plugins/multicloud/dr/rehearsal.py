@@ -194,9 +194,10 @@ def preflight(estate, settings: Settings, run_id: str, home: Path | None = None)
     for check in checks:
         log.info("preflight %-4s %s: %s", "ok" if check.ok else "FAIL", check.name, check.detail)
     if not state["preflight_ok"]:
-        state["outcome"] = "preflight_failed"
+        refusal = PreflightFailed(checks)
+        state["outcome"] = "not_ready" if refusal.not_ready else "preflight_failed"
         save_run(state, home)
-        raise PreflightFailed(checks)
+        raise refusal
     return {"ok": True, "checks": len(checks), "pilot_light_stack": pair.pilot_light_stack, **extra}
 
 

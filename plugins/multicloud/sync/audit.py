@@ -2,7 +2,9 @@
 
 Lives under the estate home (``audit/residency.jsonl``). Each line is written with one
 ``write`` on a file opened in append mode, under an exclusive lock, so concurrent mapped
-tasks never interleave lines.
+tasks never interleave lines. A decision already recorded for the same (partition, dataset,
+region, class, rule, outcome) is not appended again: a retry or a reprocessing backfill of an
+interval leaves the log (and the governance totals built from it) unchanged.
 """
 
 from __future__ import annotations
@@ -22,33 +24,49 @@ def audit_file(home: Path | None = None) -> Path:
     return (home or paths.estate_home()) / "audit" / "residency.jsonl"
 
 
+def _key(line: dict) -> tuple:
+    return tuple(line.get(k) for k in ("partition", "dataset", "region", "class", "rule", "outcome"))
+
+
 def record_denials(denials: Iterable[Denial], run_id: str, partition: str, home: Path | None = None) -> int:
-    """Append one line per denial; ``partition`` stands in for a denial that does not name its own."""
-    lines = [
-        json.dumps({
+    """Append one line per new denial; ``partition`` stands in for a denial that does not name its own.
+
+    Returns the number of lines appended (decisions already in the log are skipped)."""
+    entries = [
+        {
             "at": datetime.now(UTC).isoformat(), "run_id": run_id, "partition": d.partition or partition,
             "dataset": d.dataset, "class": d.data_class, "region": d.region, "rule": d.rule,
             "reason": d.reason, "outcome": "denied" if d.blocks else "would-deny",
-        }, sort_keys=True)
+        }
         for d in denials
     ]
-    if not lines:
+    if not entries:
         return 0
     path = audit_file(home)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = ("\n".join(lines) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, payload)
-        os.fsync(fd)
+        seen = {_key(line) for line in _parse(path.read_text())}
+        fresh = []
+        for entry in entries:
+            if _key(entry) not in seen:
+                seen.add(_key(entry))
+                fresh.append(json.dumps(entry, sort_keys=True))
+        if fresh:
+            os.write(fd, ("\n".join(fresh) + "\n").encode())
+            os.fsync(fd)
     finally:
         os.close(fd)
-    return len(lines)
+    return len(fresh)
+
+
+def _parse(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def read_audit(home: Path | None = None) -> list[dict]:
     path = audit_file(home)
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return _parse(path.read_text())

@@ -12,6 +12,7 @@ small plausible tables. Everything is deterministic for a seed and a partition.
 
 from __future__ import annotations
 
+import os
 import zlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -94,6 +95,34 @@ def telemetry(rows: int, interval_start: datetime, seed: int = 7) -> pa.Table:
     })
 
 
+def source_table(dataset_id: str, interval_start: datetime, rows: int = 2000, seed: int = 7) -> pa.Table | None:
+    """The demo table of one dataset's partition for one interval (None: no demo data for it)."""
+    if dataset_id == "customer-events":
+        return customer_events(rows, interval_start, seed)
+    if dataset_id == "product-catalog":
+        return product_catalog(max(rows // 10, 10), seed)
+    if dataset_id == "eu-claims":
+        return eu_claims(max(rows // 4, 10), interval_start, seed)
+    if dataset_id == "telemetry":
+        return telemetry(max(rows // 2, 10), interval_start, seed)
+    return None
+
+
+def write_partition_files(table: pa.Table, folder: Path, files: int = 2) -> list[Path]:
+    """``table`` as ``files`` parquet parts in ``folder``, each written aside and renamed into place."""
+    folder.mkdir(parents=True, exist_ok=True)
+    step = -(-table.num_rows // files)
+    written: list[Path] = []
+    for index in range(files):
+        part = table.slice(index * step, step)
+        target = folder / f"part-{index:05d}.parquet"
+        tmp = folder / f".{target.name}.{os.getpid()}.tmp"
+        pq.write_table(part, tmp)
+        tmp.replace(target)
+        written.append(target)
+    return written
+
+
 def write_source_partitions(estate, interval_start: datetime, rows: int = 2000, files: int = 2,
                             seed: int = 7) -> list[Path]:
     """Write every local dataset's source partition for one interval. Returns the files written."""
@@ -102,27 +131,12 @@ def write_source_partitions(estate, interval_start: datetime, rows: int = 2000, 
         storage = estate.region(dataset.source).storage.url
         if not storage.startswith("file://"):
             continue
+        table = source_table(dataset.id, interval_start, rows, seed)
+        if table is None:
+            continue
         folder = Path(storage.removeprefix("file://")) / dataset.path.strip("/") / partition_key(
             interval_start, dataset.partitioning)
-        if dataset.id == "customer-events":
-            table = customer_events(rows, interval_start, seed)
-        elif dataset.id == "product-catalog":
-            table = product_catalog(max(rows // 10, 10), seed)
-        elif dataset.id == "eu-claims":
-            table = eu_claims(max(rows // 4, 10), interval_start, seed)
-        elif dataset.id == "telemetry":
-            table = telemetry(max(rows // 2, 10), interval_start, seed)
-        else:
-            continue
-        folder.mkdir(parents=True, exist_ok=True)
-        step = -(-table.num_rows // files)
-        for index in range(files):
-            part = table.slice(index * step, step)
-            target = folder / f"part-{index:05d}.parquet"
-            tmp = folder / f".{target.name}.tmp"
-            pq.write_table(part, tmp)
-            tmp.replace(target)
-            written.append(target)
+        written += write_partition_files(table, folder, files)
     return written
 
 

@@ -74,7 +74,8 @@ def execute_item(estate: Estate, item: SyncItem, *, validate: bool = True, worke
     dataset = estate.dataset(item.dataset)
     ends = endpoints(estate, item)
     if not ends.source.fs.exists(ends.source.path):
-        raise FileNotFoundError(f"{item.dataset}: source partition {ends.source.url} does not exist")
+        raise FileNotFoundError(f"{item.dataset}: source partition {item.partition} in {dataset.source} "
+                                f"({ends.source.url}) does not exist (late or missing source data)")
     result: dict[str, Any] = {"target_url": ends.target.url, "source_url": ends.source.url}
     try:
         if item.kind == "copy":

@@ -16,6 +16,18 @@ log = logging.getLogger(__name__)
 LABEL = "churned"
 
 
+def version_label(run_after, run_id: str) -> str:
+    """A model version unique per run: run_after to the second plus a short hash of the run id."""
+    import hashlib
+
+    return f"v{run_after:%Y%m%d%H%M%S}-{hashlib.sha256(run_id.encode()).hexdigest()[:6]}"
+
+
+def from_backfill(extra: dict | None, source_run_id: str | None) -> bool:
+    """Whether an asset event came from a backfill run (residency_sync marks its events)."""
+    return (extra or {}).get("run_type") == "backfill" or (source_run_id or "").startswith("backfill__")
+
+
 def select_models(estate: Estate, requested: list[str] | None, triggered_uris: list[str]) -> list[str]:
     """Requested models, else those whose synced input was just updated, else every model."""
     known = [m.id for m in estate.models]

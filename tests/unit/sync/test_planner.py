@@ -148,7 +148,7 @@ def test_jurisdictions_sharing_a_class_give_one_denial_per_region(estate):
     assert _items(plan, "customer-events")["oci-fra"].jurisdictions == ("EU", "UK")
 
 
-def test_a_dry_run_starts_no_data_integration_task_run(estate_home, tmp_path):
+def test_a_dry_run_starts_no_data_integration_task_run(estate_home, tmp_path, monkeypatch):
     import yaml
 
     from multicloud.paths import DEFAULT_ESTATE_FILE
@@ -163,9 +163,37 @@ def test_a_dry_run_starts_no_data_integration_task_run(estate_home, tmp_path):
     })
     estate_file = tmp_path / "estate-di.yaml"
     estate_file.write_text(yaml.safe_dump(raw))
+    monkeypatch.setenv("MULTICLOUD_ESTATE_FILES_ALLOWED", str(estate_file))  # the deployment's allowlist
     params = {"datasets": ["claims-di"], "estate_file": str(estate_file)}
     wet = plan_run(params, "run-wet", HOUR)
     assert [k["bindings"]["TARGET_REGION"] for k in wet["data_integration"]] == ["aws-euw1"]
     dry = plan_run({**params, "dry_run": True}, "run-dry", HOUR)
     assert dry["data_integration"] == []
     assert {x["run_id"] for x in read_audit(estate_home)} == {"run-wet"}  # a dry run audits nothing
+
+
+def test_an_estate_file_outside_the_deployments_allowlist_is_refused(tmp_path, monkeypatch):
+    from multicloud.dagkit import EstateFileRefused, estate_for
+    from multicloud.paths import DEFAULT_ESTATE_FILE
+
+    looser = tmp_path / "looser.yaml"
+    looser.write_text(DEFAULT_ESTATE_FILE.read_text())
+    monkeypatch.delenv("MULTICLOUD_ESTATE_FILES_ALLOWED", raising=False)
+    with pytest.raises(EstateFileRefused, match="not allowed"):
+        estate_for({"estate_file": str(looser)})
+    with pytest.raises(EstateFileRefused):  # a path that only resolves to an allowed one is compared resolved
+        estate_for({"estate_file": str(tmp_path / "x" / ".." / "looser.yaml")})
+    assert estate_for({"estate_file": str(DEFAULT_ESTATE_FILE)}).name == "local"  # the configured estate
+    monkeypatch.setenv("MULTICLOUD_ESTATE_FILES_ALLOWED", str(looser))
+    assert estate_for({"estate_file": str(tmp_path / "x" / ".." / "looser.yaml")}).name == "local"
+
+
+def test_a_reprocessed_interval_appends_no_audit_line_twice(estate_home):
+    from multicloud.sync.planner import Denial
+
+    denial = Denial("eu-claims", "oci-ash", "eu-personal", "allow", "not in EU", True, "dt=2026-03-01/hr=14")
+    assert record_denials([denial], "run-1", "dt=2026-03-01/hr=14") == 1
+    assert record_denials([denial], "backfill-rerun", "dt=2026-03-01/hr=14") == 0
+    other = Denial("eu-claims", "oci-ash", "eu-personal", "allow", "not in EU", True, "dt=2026-03-01/hr=15")
+    assert record_denials([denial, other], "run-3", "x") == 1
+    assert len(read_audit()) == 2

@@ -1,0 +1,79 @@
+"""The embedded local estate's source systems: new source partitions every interval.
+
+A live estate's source regions receive data from their own systems every hour. The embedded
+estate (``include/estate/local.yaml``, ``file://`` storage under the estate home) has none, so
+residency_sync's plan calls ``produce_local_sources`` for the interval it covers: every local
+dataset whose source partition is missing gets the demo data for that interval
+(``demo_data``, deterministic per interval and seed, so a retry or a backfill converges to the
+same objects). A partition that already exists is never touched. Each partition is written to a
+hidden folder and renamed into place, so a reader never sees a half-written partition and two
+runs of the same interval cannot both publish one.
+
+Only the embedded estate file gets a producer, unless the deployment says otherwise with
+``MULTICLOUD_LOCAL_SOURCES``: ``demo`` (a trimmed copy of the local estate, as the scheduler tests
+use) or ``off``. On any other estate a missing source partition is late data, never invented.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+from multicloud import paths
+from multicloud.sync.layout import partition_key
+
+ROWS_PER_INTERVAL = 2000
+
+
+SETTING_ENV = "MULTICLOUD_LOCAL_SOURCES"
+
+
+def produces_sources(estate_file: Path | None = None) -> bool:
+    """True for the embedded local estate (or when the deployment sets MULTICLOUD_LOCAL_SOURCES=demo)."""
+    setting = os.environ.get(SETTING_ENV, "").strip().lower()
+    if setting in ("demo", "off"):
+        return setting == "demo"
+    chosen = (estate_file or paths.estate_file()).resolve()
+    return chosen == paths.DEFAULT_ESTATE_FILE.resolve()
+
+
+def produce_local_sources(estate, interval_start: datetime, datasets: list[str] | None = None,
+                          rows: int = ROWS_PER_INTERVAL) -> list[str]:
+    """Write the missing source partitions of ``interval_start``; returns the partitions written."""
+    written: list[str] = []
+    for dataset in estate.datasets:
+        if datasets and dataset.id not in datasets:
+            continue
+        storage = estate.region(dataset.source).storage.url
+        if not storage.startswith("file://"):
+            continue
+        partition = partition_key(interval_start, dataset.partitioning)
+        final = Path(storage.removeprefix("file://")) / dataset.path.strip("/") / partition
+        if final.exists():
+            continue
+        staging = final.parent / f".producing-{uuid.uuid4().hex}"
+        try:
+            if not _write_one(dataset.id, interval_start, rows, staging):
+                continue
+            try:
+                os.rename(staging, final)  # atomic; refuses when another run published first
+                written.append(f"{dataset.id}/{partition}")
+            except OSError:
+                if not final.exists():
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return written
+
+
+def _write_one(dataset_id: str, interval_start: datetime, rows: int, folder: Path) -> bool:
+    from multicloud.sync.demo_data import source_table, write_partition_files
+
+    table = source_table(dataset_id, interval_start, rows)
+    if table is None:
+        return False
+    write_partition_files(table, folder)
+    return True

@@ -1,0 +1,228 @@
+"""Every DAG the way users run it, under the real scheduler (LocalExecutor, one shared deployment).
+
+Through the public REST API of a real api-server + scheduler + dag-processor + triggerer (see
+tests/harness/airflow.py): the UI's Trigger (``logical_date: null``) for all six DAGs in the
+demo's order, a dated manual trigger, the scheduler's own catch-up runs, trigger-time Param
+refusals, and an outage followed by ``airflow backfill create`` (exactly once, then a
+reprocessing backfill that changes no object and duplicates no audit line). A failed run fails
+the test with its failed tasks' logs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
+
+RUN_TIMEOUT = 900
+SYNC_CONF = {"datasets": ["customer-events", "eu-claims"], "regions": ["oci-fra", "aws-use1", "oci-ash"]}
+# (the trimmed local estate, see tests.harness.airflow.TRIMMED_TARGETS: eu-claims -> oci-ash is denied)
+
+
+def _hour(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _partition(af, region: str, dataset: str, start: datetime) -> Path:
+    return af.estate_home / "storage" / region / dataset / start.strftime("dt=%Y-%m-%d/hr=%H")
+
+
+def _rows(folder: Path) -> int:
+    return sum(pq.read_metadata(p).num_rows for p in folder.glob("*.parquet"))
+
+
+def _summary(af, dag_id: str, run_id: str) -> dict:
+    from multicloud.reports import safe_run_id
+
+    path = af.estate_home / "reports" / dag_id / f"{safe_run_id(run_id)}.json"
+    assert path.exists(), f"no summary for {dag_id} {run_id} under {path.parent}"
+    return json.loads(path.read_text())
+
+
+# ---- trigger-time refusals: the API creates no run ----------------------------------------------
+@pytest.mark.parametrize(("dag_id", "conf", "named"), [
+    ("residency_sync", {"interval_start": "2026-01-01T05:30:00Z"}, "interval_start"),
+    ("residency_sync", {"residency_mode": "audit"}, "residency_mode"),
+    ("model_rollout", {"gate_success_rate": 1.5}, "gate_success_rate"),
+    ("model_rollout", {"gate_p95_ms": 0}, "gate_p95_ms"),
+    ("model_rollout", {"version": "../v1"}, "version"),
+    ("model_training", {"version": "a/b"}, "version"),
+    ("cost_rebalance", {"clouds": ["ibm"]}, "clouds"),
+    ("dr_rehearsal", {"max_duration_s": 0}, "max_duration_s"),
+])
+def test_a_bad_param_is_refused_at_trigger_time_and_creates_no_run(airflow_local, dag_id, conf, named):
+    before = len(airflow_local.runs(dag_id))
+    status, body = airflow_local.trigger_error(dag_id, conf=conf)
+    assert status == 400, (status, body)
+    assert named in body, body
+    assert len(airflow_local.runs(dag_id)) == before
+
+
+# ---- the story: every DAG from the Trigger button ------------------------------------------------
+def test_residency_sync_manual_run_without_logical_date_syncs_the_last_complete_hour(airflow_local):
+    af = airflow_local
+    run_id = af.trigger("residency_sync", conf=SYNC_CONF)
+    run = af.wait_for_run("residency_sync", run_id, timeout=RUN_TIMEOUT)
+    assert run["logical_date"] is None
+    expected = _hour(datetime.fromisoformat(run["run_after"])) - timedelta(hours=1)
+    assert _rows(_partition(af, "oci-fra", "customer-events", expected)) > 0
+    assert _rows(_partition(af, "aws-use1", "customer-events", expected)) > 0
+    assert not _partition(af, "oci-ash", "eu-claims", expected).exists()  # residency: denied
+
+
+def test_residency_sync_manual_run_with_a_logical_date_syncs_the_hour_before_it(airflow_local):
+    af = airflow_local
+    logical = _hour(datetime.now(UTC)) - timedelta(hours=10)
+    run_id = af.trigger("residency_sync", conf={**SYNC_CONF, "regions": ["oci-fra"]}, logical_date=logical)
+    af.wait_for_run("residency_sync", run_id, timeout=RUN_TIMEOUT)
+    assert _rows(_partition(af, "oci-fra", "customer-events", logical - timedelta(hours=1))) > 0
+    assert not _partition(af, "oci-fra", "customer-events", logical).exists()
+
+
+def test_model_training_and_rollout_without_logical_date(airflow_local):
+    af = airflow_local
+    trained = af.trigger("model_training")
+    af.wait_for_run("model_training", trained, timeout=RUN_TIMEOUT)
+    versions = {r["model"]: r["version"] for r in _summary(af, "model_training", trained)["data"]["trained"]}
+    assert set(versions) == {"churn-eu", "churn-us"}
+    rolled = af.trigger("model_rollout", conf={"gate_checks": 1, "gate_interval_s": 0.2})
+    af.wait_for_run("model_rollout", rolled, timeout=RUN_TIMEOUT)
+
+
+def test_cost_rebalance_without_logical_date(airflow_local):
+    af = airflow_local
+    af.wait_for_run("cost_rebalance", af.trigger("cost_rebalance", conf={"dry_run": True}), timeout=RUN_TIMEOUT)
+
+
+def test_dr_rehearsal_without_logical_date(airflow_local):
+    af = airflow_local
+    af.wait_for_run("dr_rehearsal", af.trigger("dr_rehearsal", conf={"hold_s": 0.5}), timeout=RUN_TIMEOUT)
+
+
+def test_a_typo_in_the_dr_pair_fails_fast_and_does_not_become_the_last_rehearsal(airflow_local):
+    af = airflow_local
+    latest = af.estate_home / "reports" / "dr_rehearsal" / "latest.json"
+    history = af.estate_home / "reports" / "dr_rehearsal" / "history.jsonl"
+    before = (latest.read_text(), history.read_text())
+    run_id = af.trigger("dr_rehearsal", conf={"pair": "eu-chrun"})
+    af.wait_for_run("dr_rehearsal", run_id, timeout=RUN_TIMEOUT, state="failed")
+    assert "eu-chrun" in af.failure_report("dr_rehearsal", run_id)
+    assert (latest.read_text(), history.read_text()) == before
+
+
+def test_unknown_ids_fail_the_first_task_naming_them(airflow_local):
+    af = airflow_local
+    run_id = af.trigger("residency_sync", conf={"datasets": ["customer-evnets"], "regions": ["oci-fra", "mars-1"]})
+    af.wait_for_run("residency_sync", run_id, timeout=RUN_TIMEOUT, state="failed")
+    tries = {(t["task_id"], t["try_number"]) for t in af.task_instances("residency_sync", run_id)}
+    assert ("plan", 1) in tries  # refused once, never retried
+    report = af.failure_report("residency_sync", run_id)
+    assert "customer-evnets" in report
+    assert "mars-1" in report
+    assert "XComNotFound" not in report
+
+
+def test_estate_governance_without_logical_date(airflow_local):
+    af = airflow_local
+    af.wait_for_run("estate_governance", af.trigger("estate_governance"), timeout=RUN_TIMEOUT)
+
+
+# ---- the scheduler's own runs --------------------------------------------------------------------
+def test_the_scheduler_runs_three_catch_up_intervals_and_each_lands_data(airflow_local):
+    """The deployment starts residency_sync 3 intervals back with catchup on (unpaused by the story)."""
+    af = airflow_local
+    af.unpause("residency_sync")
+    start = af.scheduled_start
+    wanted = {start + timedelta(hours=h) for h in range(3)}
+
+    def three_done(runs):
+        scheduled = {datetime.fromisoformat(r["logical_date"]): r for r in runs if r["run_type"] == "scheduled"}
+        mine = [scheduled[w] for w in wanted if w in scheduled]
+        failed = [r for r in mine if r["state"] == "failed"]
+        if failed:
+            raise AssertionError(af.failure_report("residency_sync", failed[0]["dag_run_id"]))
+        return mine if len(mine) == 3 and all(r["state"] == "success" for r in mine) else None
+
+    runs = af.wait_for_runs("residency_sync", three_done, RUN_TIMEOUT, "3 scheduled residency_sync runs")
+    assert len(runs) == 3
+    for moment in wanted:  # a scheduled run with logical date X covers [X, X+1h)
+        for region in ("oci-fra", "gcp-euw4", "aws-use1"):
+            assert _rows(_partition(af, region, "customer-events", moment)) > 0, (region, moment)
+        assert _rows(_partition(af, "oci-lon", "telemetry", moment)) > 0
+
+
+# ---- outage, then backfill -----------------------------------------------------------------------
+def _target_files(af, starts) -> dict[str, str]:
+    digests = {}
+    for start in starts:
+        for region, dataset in (("oci-fra", "customer-events"), ("gcp-euw4", "customer-events"),
+                                ("aws-use1", "customer-events"), ("oci-lon", "telemetry")):
+            for file in sorted(_partition(af, region, dataset, start).glob("*")):
+                digests[str(file.relative_to(af.estate_home))] = hashlib.sha256(file.read_bytes()).hexdigest()
+    return digests
+
+
+def _expected_rows(af, estate, dataset: str, region: str, start: datetime) -> int:
+    """Rows of the source partition that the region may hold (record routing by country)."""
+    source = _partition(af, estate.dataset(dataset).source, dataset, start)
+    table = pq.read_table(source)
+    routing = estate.dataset(dataset).routing
+    if routing is None:
+        return table.num_rows
+    jurisdiction = estate.region(region).jurisdiction
+    countries = [c for j in estate.jurisdictions if j.id == jurisdiction for c in j.countries]
+    return pc.sum(pc.is_in(table["country"], value_set=__import__("pyarrow").array(countries))).as_py() or 0
+
+
+def test_outage_then_backfill_runs_each_missed_interval_once_and_a_reprocess_changes_nothing(airflow_local):
+    from multicloud.estate import load_estate
+    from multicloud.sync.audit import read_audit
+    from multicloud.sync.sources import produce_local_sources
+
+    af = airflow_local
+    first = af.scheduled_start - timedelta(hours=6)
+    missed = [first + timedelta(hours=h) for h in range(3)]
+    af.wait_until_idle(["residency_sync"], timeout=RUN_TIMEOUT)
+    af.stop_component("scheduler")  # the outage: nothing is scheduled while source data keeps arriving
+    estate = load_estate(af.env["MULTICLOUD_ESTATE"], home=af.estate_home)
+    for start in missed:
+        assert produce_local_sources(estate, start), start
+    af.start_component("scheduler")
+    window = ["--from-date", missed[0].isoformat(), "--to-date", missed[-1].isoformat()]
+    af.cli("backfill", "create", "--dag-id", "residency_sync", *window)
+
+    def all_backfilled(runs, after: str = ""):
+        mine = [r for r in runs if r["run_type"] == "backfill" and datetime.fromisoformat(r["logical_date"]) in missed]
+        if failed := [r for r in mine if r["state"] == "failed"]:
+            raise AssertionError(af.failure_report("residency_sync", failed[0]["dag_run_id"]))
+        done = [r for r in mine if r["state"] == "success" and (r["end_date"] or "") > after]
+        return mine if len(done) == len(missed) else None
+
+    runs = af.wait_for_runs("residency_sync", all_backfilled, RUN_TIMEOUT, "the backfill of 3 missed intervals")
+    assert sorted(datetime.fromisoformat(r["logical_date"]) for r in runs) == missed  # each exactly once
+    for start in missed:
+        for dataset, region in (("customer-events", "oci-fra"), ("customer-events", "aws-use1"),
+                                ("customer-events", "gcp-euw4"), ("telemetry", "oci-lon")):
+            assert _rows(_partition(af, region, dataset, start)) == _expected_rows(af, estate, dataset, region, start), \
+                (dataset, region, start)
+        assert not _partition(af, "oci-ash", "eu-claims", start).exists()
+    before = _target_files(af, missed)
+    audit_before = read_audit(af.estate_home)
+    finished = max(r["end_date"] for r in runs)
+
+    af.cli("backfill", "create", "--dag-id", "residency_sync", *window, "--reprocess-behavior", "completed")
+    rerun = af.wait_for_runs("residency_sync", lambda runs: all_backfilled(runs, after=finished), RUN_TIMEOUT,
+                             "the reprocessing backfill")
+    assert len(rerun) == len(missed)
+    assert _target_files(af, missed) == before  # same objects, same checksums
+    audit_after = read_audit(af.estate_home)
+    keys = [(a["partition"], a["dataset"], a["region"], a["rule"]) for a in audit_after]
+    assert len(keys) == len(set(keys)), "the reprocessing backfill appended audit lines again"
+    assert len(audit_after) == len(audit_before)
