@@ -1,0 +1,97 @@
+"""The Airflow UI's trigger form for residency_sync and model_rollout in a real browser.
+
+Debian's chromium driven by Playwright against the session's real deployment (``airflow_local``:
+api-server, scheduler, dag-processor, triggerer; see tests/harness/airflow.py), logged in with the
+JWT from ``POST /auth/token`` as the UI's ``_token`` cookie. For each DAG: every Param is shown
+with its description, the Trigger button is usable with the defaults, a bad value is refused by the
+form (the API's message is shown, no run is created), and a good one starts a run that succeeds.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(1500)]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+HOUR = (datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=12))
+FORMS = {
+    "residency_sync": {"bad": {"interval_start": "2026-01-01T05:30:00Z"},
+                       "good": {"datasets": "customer-events", "regions": "oci-fra",
+                                "interval_start": HOUR.strftime("%Y-%m-%dT%H:00:00Z")}},
+    "model_rollout": {"bad": {"gate_success_rate": "1.5"}, "good": {"gate_success_rate": "0.9", "gate_checks": "1"}},
+}
+
+
+@pytest.fixture(scope="module")
+def page(airflow_local):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+            context.add_cookies([{"name": "_token", "value": airflow_local.token(), "url": airflow_local.base_url}])
+            yield context.new_page()
+        finally:
+            chromium.close()
+
+
+def _open_form(page, base: str, dag_id: str):
+    page.goto(f"{base}/dags/{dag_id}")
+    page.get_by_role("button", name="Trigger").first.click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("Run Parameters").wait_for(timeout=120_000)
+    return dialog
+
+
+def _descriptions(af, dag_id: str) -> dict[str, str]:
+    params = af.api("GET", f"/api/v2/dags/{dag_id}/details")["params"]
+    return {name: (p.get("description") or (p.get("schema") or {}).get("description") or "")
+            for name, p in params.items()}
+
+
+def _fill(dialog, values: dict[str, str]) -> None:
+    for name, value in values.items():
+        dialog.locator(f"[name='element_{name}']").fill(value)
+
+
+@pytest.mark.parametrize("dag_id", list(FORMS))
+def test_the_trigger_form_shows_every_param_refuses_a_bad_value_and_runs_a_good_one(airflow_local, page, dag_id):
+    af = airflow_local
+    dialog = _open_form(page, af.base_url, dag_id)
+    shown = dialog.inner_text()
+    descriptions = _descriptions(af, dag_id)
+    assert descriptions, "the DAG has no Params"
+    for name, description in descriptions.items():
+        assert name in shown, f"Param {name} is not in the form"
+        assert description, f"Param {name} has no description"
+        assert description in shown, f"the description of {name} is not shown: {description!r}"
+    submit = dialog.get_by_role("button", name="Trigger")
+    assert submit.is_enabled(), "the defaults must be triggerable (no empty required field)"
+
+    before = {r["dag_run_id"] for r in af.runs(dag_id)}
+    (name, _), = FORMS[dag_id]["bad"].items()
+    _fill(dialog, FORMS[dag_id]["bad"])
+    if submit.is_enabled():
+        submit.click()
+    dialog.get_by_text(f"Invalid input for param {name}").wait_for(timeout=60_000)
+    assert {r["dag_run_id"] for r in af.runs(dag_id)} == before, "a refused trigger created a run"
+
+    page.keyboard.press("Escape")
+    dialog = _open_form(page, af.base_url, dag_id)
+    _fill(dialog, FORMS[dag_id]["good"])
+    dialog.get_by_role("button", name="Trigger").click()
+    created = af._wait(lambda: [r for r in af.runs(dag_id) if r["dag_run_id"] not in before], 60,
+                       f"the form to create a {dag_id} run")
+    assert len(created) == 1
+    af.wait_for_run(dag_id, created[0]["dag_run_id"], timeout=900)
+    if dag_id == "residency_sync":
+        partition = af.estate_home / "storage" / "oci-fra" / "customer-events" / HOUR.strftime("dt=%Y-%m-%d/hr=%H")
+        assert any(partition.glob("*.parquet")), f"the chosen interval_start did not land: {partition}"
