@@ -8,7 +8,10 @@ Airflow Variable ``multicloud_estate`` (read inside tasks, never at parse time).
 from __future__ import annotations
 
 import os
+import re
+import unicodedata
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 INCLUDE_DIR = PROJECT_ROOT / "include"
@@ -36,3 +39,111 @@ def reports_dir(home: Path | None = None) -> Path:
 
 def state_dir(home: Path | None = None) -> Path:
     return (home or estate_home()) / "state"
+
+
+# ---- the one path-safety rule for every write -----------------------------------------------------
+class UnsafePath(ValueError):
+    """A path built from a Param, a run id, a version or an estate field would leave its prefix."""
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_DRIVE = re.compile(r"^[A-Za-z]:(/|$)")
+_MAX_SEGMENT = 255
+
+
+def _forms(value: str) -> set[str]:
+    """``value`` as written, percent-decoded (up to three times) and NFKC-normalised: a
+    ``%2e%2e`` or a full-width ``U+FF0E U+FF0E`` is judged as the ``..`` it may become downstream."""
+    forms, current = {value}, value
+    for _ in range(3):
+        current = unquote(current)
+        forms.add(current)
+    return forms | {unicodedata.normalize("NFKC", f) for f in forms}
+
+
+def clean_relative(value: object, what: str = "path") -> str:
+    """``value`` as a normalised relative object path (``a/./b//c/`` -> ``a/b/c``).
+
+    Refused, with one line naming ``what``: anything not a string, empty, absolute (``/x``,
+    ``~x``, ``C:x``), a ``..`` segment (also percent-encoded or in Unicode look-alikes), a
+    backslash, control characters, an encoded ``/``, a segment longer than 255 bytes.
+    """
+    if not isinstance(value, str):
+        raise UnsafePath(f"{what}: expected a string, got {type(value).__name__}")
+    for form in _forms(value):
+        if _CONTROL.search(form):
+            raise UnsafePath(f"{what}: {value!r} contains a control character")
+        if "\\" in form:
+            raise UnsafePath(f"{what}: {value!r} contains a backslash")
+        if form.startswith(("/", "~")) or _DRIVE.match(form):
+            raise UnsafePath(f"{what}: {value!r} is absolute; expected a path relative to its prefix")
+        if any(segment.strip() == ".." for segment in form.split("/")):
+            raise UnsafePath(f"{what}: {value!r} has a '..' segment (it would leave its prefix)")
+        if form.count("/") != value.count("/"):
+            raise UnsafePath(f"{what}: {value!r} hides a '/' in an encoding")
+    segments = [s for s in value.split("/") if s not in ("", ".")]
+    if not segments:
+        raise UnsafePath(f"{what}: {value!r} is empty")
+    if any(len(s.encode()) > _MAX_SEGMENT for s in segments):
+        raise UnsafePath(f"{what}: a segment of {value[:40]!r}... is longer than {_MAX_SEGMENT} bytes")
+    return "/".join(segments)
+
+
+def clean_name(value: object, what: str = "name") -> str:
+    """One path segment (a version, a run id, a dataset id): ``clean_relative`` without ``/``."""
+    cleaned = clean_relative(value, what)
+    if "/" in cleaned:
+        raise UnsafePath(f"{what}: {value!r} must be one name, not a path")
+    return cleaned
+
+
+def _local_path(base: str) -> str | None:
+    split = urlsplit(base)
+    if split.scheme == "file":
+        return split.path
+    return base if split.scheme == "" else None
+
+
+def join_within(base: str, *parts: str, what: str = "path") -> str:
+    """``base`` (a storage URL or a local path) joined with ``parts``; never outside ``base``.
+
+    Each part goes through :func:`clean_relative`; on a local filesystem the result is also
+    resolved (symlinks followed) and must stay inside the resolved ``base``.
+    """
+    relative = "/".join(clean_relative(p, what) for p in parts if p != "")
+    joined = f"{base.rstrip('/')}/{relative}" if relative else base
+    local = _local_path(base)
+    if local is not None and relative:
+        root = os.path.realpath(local)
+        target = os.path.realpath(_local_path(joined) or joined)
+        if target != root and not target.startswith(root.rstrip(os.sep) + os.sep):
+            raise UnsafePath(f"{what}: {relative!r} resolves to {target}, outside {root}")
+    return joined
+
+
+def home_path(home: Path | None, *parts: str, what: str = "estate home path") -> Path:
+    """A file or folder under the estate home (reports, state, ledgers, journals), never outside it."""
+    base = (home or estate_home()).resolve()
+    return Path(join_within(str(base), *parts, what=what))
+
+
+def check_within(url: str, base: str, what: str = "url") -> str:
+    """``url`` must be ``base`` or lie under it (same scheme and host; segment-wise prefix)."""
+    split, root = urlsplit(url), urlsplit(base)
+    segments, prefix = _segments(split, what), _segments(root, what)
+    if split.scheme != root.scheme or segments[: len(prefix)] != prefix:
+        raise UnsafePath(f"{what}: {url!r} is outside its region's storage {base!r}")
+    if _local_path(base) is not None and segments != prefix:
+        join_within(base, "/".join(segments[len(prefix):]), what=what)
+    return url
+
+
+def check_url(url: str, what: str = "storage url") -> str:
+    """A storage URL with no ``..`` (plain, encoded or look-alike), control character or backslash."""
+    _segments(urlsplit(url), what)
+    return url
+
+
+def _segments(split, what: str) -> list[str]:
+    text = f"{split.netloc}/{split.path}".lstrip("/")
+    return clean_relative(text, what).split("/") if text.strip("/") else []

@@ -6,6 +6,7 @@ Each DAG's last task calls ``write_summary``; the demo and the governance report
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -33,7 +34,7 @@ def atomic_write_text(path: Path, text: str) -> Path:
 def write_summary(dag_id: str, run_id: str, headline: list[str], data: dict[str, Any],
                   home: Path | None = None) -> Path:
     """Write reports/<dag_id>/<run>.json and latest.json; return the run's file."""
-    folder = paths.reports_dir(home) / dag_id
+    folder = paths.home_path(home, "reports", paths.clean_name(dag_id, "dag id"))
     body = {
         "dag_id": dag_id, "run_id": run_id, "written_at": datetime.now(UTC).isoformat(),
         "headline": headline, "data": data,
@@ -45,13 +46,19 @@ def write_summary(dag_id: str, run_id: str, headline: list[str], data: dict[str,
 
 
 def latest_summary(dag_id: str, home: Path | None = None) -> dict[str, Any] | None:
-    path = paths.reports_dir(home) / dag_id / "latest.json"
+    path = paths.home_path(home, "reports", paths.clean_name(dag_id, "dag id"), "latest.json")
     return json.loads(path.read_text()) if path.exists() else None
 
 
 def safe_run_id(run_id: str) -> str:
-    """A run id as a file or folder name (``manual__2026-11-29T14:25:29+00:00`` has ':' and '+')."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", run_id)
+    """A run id as one file or folder name (``manual__2026-11-29T14:25:29+00:00`` has ':' and '+').
+
+    Never ``.``/``..`` or a hidden name, never longer than 200 characters (a hash keeps it unique).
+    """
+    name = re.sub(r"^\.", "_", re.sub(r"[^A-Za-z0-9._-]+", "_", str(run_id))) or "_"
+    if len(name) > 200:
+        name = f"{name[:180]}-{hashlib.sha256(str(run_id).encode()).hexdigest()[:16]}"
+    return paths.clean_name(name, "run id")
 
 
 def format_seconds(value: float | None) -> str:

@@ -55,7 +55,7 @@ def _lock(path: Path) -> Iterator[None]:
 
 
 def _ledger_file(run_id: str, home: Path | None) -> Path:
-    return paths.state_dir(home) / "cost_rebalance" / f"{safe_run_id(run_id)}.json"
+    return paths.home_path(home, "state", "cost_rebalance", f"{safe_run_id(run_id)}.json", what="cost ledger")
 
 
 def _ledger(run_id: str, home: Path | None) -> dict[str, Any]:

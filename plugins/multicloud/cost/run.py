@@ -116,7 +116,7 @@ def report(estate: Estate, run_id: str, result: dict[str, Any], applied: list[di
     saved = before - achieved.monthly
     pct = 100 * saved / before if before else 0.0
     currency = result["currency"]
-    folder = paths.reports_dir(home) / DAG_ID / safe_run_id(run_id)
+    folder = paths.home_path(home, "reports", DAG_ID, safe_run_id(run_id), what="cost report")
     chart = render_chart(result["before"], breakdown(problem, achieved) if ok else result["after"],
                          folder / "cost.png", currency, "after (achieved)" if ok else "after (planned)")
     data = {**result, "decision": decision, "applied": applied, "collected": costs,

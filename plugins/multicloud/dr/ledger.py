@@ -37,7 +37,8 @@ def dr_state_dir(home: Path | None = None) -> Path:
 class FaultLedger:
     def __init__(self, pair_id: str, home: Path | None = None) -> None:
         self.pair_id = pair_id
-        self.path = dr_state_dir(home) / f"ledger-{pair_id}.json"
+        self.path = paths.home_path(home, "state", "dr", f"ledger-{paths.clean_name(pair_id, 'DR pair id')}.json",
+                                    what="fault ledger")
 
     # ---- reading / writing ---------------------------------------------------------------
     def entries(self) -> list[dict[str, Any]]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from multicloud import paths
 from multicloud.dr import faults
 from multicloud.dr.gateway import start_gateway, stop_gateway
 from multicloud.dr.ledger import APPLIED, UNDO_FAILED, FaultLedger, dr_state_dir
@@ -29,7 +29,7 @@ from multicloud.dr.scoring import (
 )
 from multicloud.dr.steering import LocalGatewaySteering, steering_for
 from multicloud.dr.watermarks import dataset_watermarks
-from multicloud.reports import atomic_write_text
+from multicloud.reports import atomic_write_text, safe_run_id
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,8 @@ class Settings:
 
 # ---- run state --------------------------------------------------------------------------------
 def run_file(pair_id: str, run_id: str, home: Path | None = None) -> Path:
-    return dr_state_dir(home) / "runs" / f"{pair_id}-{re.sub(r'[^A-Za-z0-9._-]+', '_', run_id)}.json"
+    name = f"{paths.clean_name(pair_id, 'DR pair id')}-{safe_run_id(run_id)}.json"
+    return paths.home_path(home, "state", "dr", "runs", name, what="rehearsal journal")
 
 
 def load_run(pair_id: str, run_id: str, home: Path | None = None) -> dict[str, Any]:
@@ -334,7 +335,8 @@ def failover(estate, settings: Settings, run_id: str, home: Path | None = None) 
 
 
 def _staged_uri(estate, pair, model: str, version: str) -> str:
-    return f"{estate.region(pair.secondary).storage.url.rstrip('/')}/models/{model}/{version}"
+    return paths.join_within(estate.region(pair.secondary).storage.url, "models", paths.clean_name(model, "model id"),
+                             paths.clean_name(version, "model version"), what="staged artifact path")
 
 
 def _stage_standby_artifacts(estate, pair, ledger: FaultLedger, state: dict[str, Any], run_id: str) -> None:

@@ -147,9 +147,9 @@ def publish(estate, state: dict[str, Any], samples: Sequence[Sample], home: Path
     from multicloud.metrics import emit
 
     report = build_report(state, samples)
-    folder = paths.reports_dir(home) / DAG_ID
-    safe = reports.safe_run_id(state["run_id"])
-    html_path = folder / f"{safe}.html"
+    folder = paths.home_path(home, "reports", DAG_ID)
+    html_path = paths.home_path(home, "reports", DAG_ID, f"{reports.safe_run_id(state['run_id'])}.html",
+                                what="rehearsal report")
     t0 = state["events"].get("baseline") or time.time()
     png = timeline_png(report, samples, t0) if samples else None
     lines = headline(report, html_path)

@@ -27,7 +27,7 @@ class RolloutFailed(RuntimeError):
 
 class Journal:
     def __init__(self, run_id: str, home: Path | None = None) -> None:
-        self.path = paths.state_dir(home) / "rollouts" / f"{safe_run_id(run_id)}.json"
+        self.path = paths.home_path(home, "state", "rollouts", f"{safe_run_id(run_id)}.json", what="rollout journal")
 
     def read(self) -> dict[str, Any]:
         if not self.path.exists():

@@ -13,6 +13,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from multicloud import paths
+
 if TYPE_CHECKING:
     from multicloud.estate.models import Estate
 
@@ -26,13 +28,13 @@ CUSTOMER_EVENT_COLUMNS = ("event_id", "customer_id", "country", "event_time", "c
 
 def dataset_url(estate: Estate, region_id: str, dataset_id: str) -> str:
     region = estate.region(region_id)
-    return f"{region.storage.url.rstrip('/')}/{estate.dataset(dataset_id).path.strip('/')}"
+    return paths.join_within(region.storage.url, estate.dataset(dataset_id).path, what=f"datasets.{dataset_id}.path")
 
 
 def quarantine_url(estate: Estate, dataset_id: str) -> str:
     dataset = estate.dataset(dataset_id)
     source = estate.region(dataset.source)
-    return f"{source.storage.url.rstrip('/')}/{QUARANTINE}/{dataset.path.strip('/')}"
+    return paths.join_within(source.storage.url, QUARANTINE, dataset.path, what=f"datasets.{dataset_id}.path")
 
 
 def partition_key(interval_start: datetime, partitioning: str) -> str:
@@ -45,4 +47,5 @@ def partition_key(interval_start: datetime, partitioning: str) -> str:
 
 def partition_url(estate: Estate, region_id: str, dataset_id: str, interval_start: datetime) -> str:
     dataset = estate.dataset(dataset_id)
-    return f"{dataset_url(estate, region_id, dataset_id)}/{partition_key(interval_start, dataset.partitioning)}"
+    return paths.join_within(dataset_url(estate, region_id, dataset_id),
+                             partition_key(interval_start, dataset.partitioning), what="partition")

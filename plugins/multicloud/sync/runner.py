@@ -119,7 +119,7 @@ def validate_item(estate: Estate, item: SyncItem, target: Location, expected_row
 
 # ---- run state: one JSON per item, read by the summary --------------------------------------------
 def state_dir(run_id: str, home: Path | None = None) -> Path:
-    return paths.state_dir(home) / DAG_ID / safe_run_id(run_id)
+    return paths.home_path(home, "state", DAG_ID, safe_run_id(run_id), what="sync run state")
 
 
 def item_name(item: SyncItem) -> str:
@@ -129,7 +129,8 @@ def item_name(item: SyncItem) -> str:
 def record_outcome(run_id: str, item: SyncItem, status: str, detail: dict[str, Any],
                    home: Path | None = None) -> None:
     body = {"item": item.as_dict(), "status": status, **detail}
-    atomic_write_text(state_dir(run_id, home) / f"{item_name(item)}.json", json.dumps(body, sort_keys=True,
+    path = paths.join_within(str(state_dir(run_id, home)), paths.clean_name(f"{item_name(item)}.json", "sync item"))
+    atomic_write_text(Path(path), json.dumps(body, sort_keys=True,
                                                                                       default=str))
 
 

@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+from multicloud import paths
 
 if TYPE_CHECKING:
     from multicloud.estate.models import StorageSpec
@@ -35,7 +38,11 @@ class Location:
     url: str
 
     def child(self, *parts: str) -> Location:
-        suffix = "/".join(p.strip("/") for p in parts if p)
+        """An object or folder below this one; refuses any part that would leave it (``..``,
+        absolute, encoded separators, control characters, a symlink out of a local root)."""
+        suffix = "/".join(paths.clean_relative(p, f"object path under {self.url}") for p in parts if p)
+        if isinstance(self.fs, LocalFileSystem):
+            paths.join_within(self.path, suffix, what=f"object path under {self.url}")
         return Location(self.fs, f"{self.path.rstrip('/')}/{suffix}", f"{self.url.rstrip('/')}/{suffix}")
 
 
@@ -93,9 +100,14 @@ def strip_scheme(url: str) -> str:
 
 
 def location(url: str, connection_id: str | None = None, s3_compat: str | None = None) -> Location:
+    paths.check_url(url)
     return Location(filesystem_for(url, connection_id, s3_compat), strip_scheme(url), url)
 
 
 def location_for(storage: StorageSpec, url: str) -> Location:
-    """A location inside a region's storage (its connection and S3-compat settings applied)."""
+    """A location inside a region's storage (its connection and S3-compat settings applied).
+
+    Whatever built ``url`` (a Param, a version, a run id), it must lie under ``storage.url``.
+    """
+    paths.check_within(url, storage.url, what="storage url")
     return location(url, storage.connection_id, storage.s3_compat)

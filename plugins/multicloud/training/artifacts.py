@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from multicloud import paths
 from multicloud.sync import layout
 from multicloud.sync.storage import Location, location_for
 from multicloud.training.train import TrainedModel
@@ -34,16 +35,21 @@ class TrainingDataMissing(FileNotFoundError):
 
 
 def artifact_uri(estate: Estate, model_id: str, version: str) -> str:
-    model = estate.model(model_id)
-    region = estate.region(model.train_in)
-    return f"{region.storage.url.rstrip('/')}/{MODELS_PREFIX}/{model_id}/{version}"
+    return _location_url(estate, model_id, version)
+
+
+def _location_url(estate: Estate, model_id: str, version: str | None = None) -> str:
+    """models/<model>/<version> under the training region's storage; a version is one safe name."""
+    region = estate.region(estate.model(model_id).train_in)
+    parts = [MODELS_PREFIX, paths.clean_name(model_id, "model id")]
+    if version:
+        parts.append(paths.clean_name(version, "model version"))
+    return paths.join_within(region.storage.url, *parts, what="model artifact path")
 
 
 def _location(estate: Estate, model_id: str, version: str | None = None) -> Location:
-    model = estate.model(model_id)
-    region = estate.region(model.train_in)
-    root = f"{region.storage.url.rstrip('/')}/{MODELS_PREFIX}/{model_id}"
-    return location_for(region.storage, f"{root}/{version}" if version else root)
+    region = estate.region(estate.model(model_id).train_in)
+    return location_for(region.storage, _location_url(estate, model_id, version))
 
 
 def write_model(estate: Estate, trained: TrainedModel) -> str:
