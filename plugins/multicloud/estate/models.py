@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from multicloud import paths
+
 Identifier = Annotated[
     str,
     Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$", description="lower-case id: a-z 0-9 . _ -"),
@@ -24,7 +26,7 @@ CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
 class Strict(BaseModel):
     """Base for every estate model: unknown fields are errors (a typo must never be ignored)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Cloud(StrEnum):
@@ -67,6 +69,9 @@ class StorageSpec(Strict):
             raise ValueError(
                 f"storage url must start with file://, s3://, oci://, gs://, abfs:// or az://; got {url!r}"
             )
+        paths.check_url(url, "storage url")
+        if scheme == "file" and not url.startswith(("file:///", "file://localhost/")):
+            raise ValueError(f"a file:// storage url needs an absolute path (file:///...); got {url!r}")
         return url
 
 
@@ -166,6 +171,16 @@ class Dataset(Strict):
     expectation_suite: str | None = Field(default=None, description="file under include/expectations")
     key_columns: list[str] = Field(default_factory=list)
     size_gb: float = Field(default=1.0, ge=0, description="for data-gravity costs")
+
+    @field_validator("path")
+    @classmethod
+    def _safe_path(cls, path: str) -> str:
+        """Normalised (``./eu-claims/`` -> ``eu-claims``) so sync, training and the audit agree."""
+        cleaned = paths.clean_relative(path, "dataset path")
+        if any(s.startswith((".", "_")) for s in cleaned.split("/")) or cleaned.split("/")[0] == "models":
+            raise ValueError(f"dataset path {path!r}: names starting with '.' or '_' and the top-level "
+                             "'models' prefix are reserved (bookkeeping, quarantine, model artifacts)")
+        return cleaned
 
     @field_validator("schedule")
     @classmethod
@@ -419,6 +434,7 @@ class Estate(Strict):
                 check(f"dr_pairs[{i}].workloads[{k}]", w, workloads, "workload")
             for k, d in enumerate(p.datasets):
                 check(f"dr_pairs[{i}].datasets[{k}]", d, datasets, "dataset")
+        problems += _ambiguities(self)
         if problems:
             raise ValueError(_REFERENCE_MARK + "\n".join(problems))
         return self
@@ -427,6 +443,51 @@ class Estate(Strict):
 # The loader splits a reference error back into one error per line, each with its own path.
 _REFERENCE_MARK = "estate references:\n"
 _PATH_RE = re.compile(r"^(?P<path>[\w\[\]\.\*-]+): (?P<msg>.*)$")
+
+
+def _ambiguities(estate: Estate) -> list[str]:
+    """What the estate cannot decide: a country in two jurisdictions, two regions' storage in one
+    place (or one inside the other), two datasets of different classes on one path or nested."""
+    problems: list[str] = []
+    owner: dict[str, str] = {}
+    for i, jurisdiction in enumerate(estate.jurisdictions):
+        for k, country in enumerate(jurisdiction.countries):
+            if owner.setdefault(country, jurisdiction.id) != jurisdiction.id:
+                problems.append(f"jurisdictions[{i}].countries[{k}]: country {country!r} is already in "
+                                f"jurisdiction {owner[country]!r}; a country belongs to one jurisdiction")
+    stores = [(i, r.id, _storage_key(r.storage.url)) for i, r in enumerate(estate.regions)]
+    for a, (i, rid, key) in enumerate(stores):
+        for j, other, other_key in stores[:a]:
+            if _nested(key, other_key) and rid != other:  # a repeated id is reported once, as a duplicate
+                how = "the same place as" if key == other_key else "inside (or around)"
+                problems.append(f"regions[{i}].storage.url: storage of region {rid!r} is {how} the storage of "
+                                f"region {other!r} (regions[{j}]); each region needs its own storage")
+    for a, dataset in enumerate(estate.datasets):
+        for b, other in enumerate(estate.datasets[:a]):
+            segments, other_segments = dataset.path.split("/"), other.path.split("/")
+            if not _nested(segments, other_segments) or dataset.id == other.id:
+                continue
+            if dataset.path == other.path or _class_of(dataset) != _class_of(other):
+                problems.append(f"datasets[{a}].path: {dataset.path!r} overlaps dataset {other.id!r} "
+                                f"(datasets[{b}].path {other.path!r}); an object must have one class")
+    return problems
+
+
+def _storage_key(url: str) -> list[str]:
+    scheme, _, rest = url.partition("://")
+    return [scheme, *[s for s in rest.removeprefix("localhost/").split("/") if s not in ("", ".")]]
+
+
+def _nested(a: list[str], b: list[str]) -> bool:
+    shorter = min(len(a), len(b))
+    return a[:shorter] == b[:shorter]
+
+
+def _class_of(dataset: Dataset) -> tuple:
+    if dataset.routing is None:
+        return ("object", dataset.data_class)
+    routing = dataset.routing
+    return ("rows", routing.column, routing.column_kind, tuple(sorted(routing.class_by_jurisdiction.items())))
 
 
 def _by_id(items, item_id: str, what: str):
