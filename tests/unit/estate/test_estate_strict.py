@@ -54,7 +54,7 @@ def _assert_one_line_each(error: EstateError, path: Path) -> None:
     assert len(str(error)) < 10_000
     for problem in error.problems:
         line = str(problem)
-        assert "\n" not in line and "\r" not in line, line
+        assert not set(line) & {"\n", "\r"}, line
         assert problem.file == str(path)
         assert problem.path
         assert problem.message
