@@ -12,26 +12,46 @@ classified by where it lives:
 - anything else: *unclassified* (reported apart; ``strict`` turns each into a violation, since an
   unknown class is denied).
 
-Hidden and bookkeeping objects (names starting with ``.`` or ``_``, like ``_manifest.json`` and
-temporary uploads) are skipped. Pure apart from filesystem reads; no Airflow import.
+It fails closed and sees everything:
+
+- every object is examined, hidden and ``_``-prefixed names and folders included. Only two kinds
+  of object are exempt: the copier's own in-flight temporaries (``.<name>.mcsync-tmp-<32 hex>``,
+  and only while younger than ``temp_max_age_s``; older ones are classified like any object and
+  listed as stale) and its manifests (``_manifest.json`` that really are a copier manifest);
+- a region whose storage cannot be listed completely (missing root or bucket, permission
+  denied anywhere below it, an unreachable endpoint) is *unverified*, never clean;
+- object paths and dataset paths are normalised before they are classified.
+
+Pure apart from storage reads; no Airflow import.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import posixpath
+import re
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from fsspec.implementations.local import LocalFileSystem
+
+from multicloud import paths
 from multicloud.estate.models import Dataset, Estate
 from multicloud.residency.policy import ResidencyPolicy
+from multicloud.sync.copier import MANIFEST, TMP_MARK
 from multicloud.sync.layout import QUARANTINE
 from multicloud.sync.storage import Location, location_for
 
 MODELS_PREFIX = "models"
 BATCH_ROWS = 65_536
 MAX_ROW_SAMPLES = 5
+TEMP_MAX_AGE_S = 6 * 3600  # an in-flight copy older than this is a stale temporary, not in flight
+MAX_MANIFEST_BYTES = 64 << 20
+_TEMP_RE = re.compile(rf"^\.(?P<final>.+){re.escape(TMP_MARK)}[0-9a-f]{{32}}$")
 
 
 @dataclass(frozen=True)
@@ -66,6 +86,20 @@ class AuditResult:
     findings: list[Finding] = field(default_factory=list)
     unclassified: list[Finding] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    unverified: list[dict[str, str]] = field(default_factory=list)  # {region, url, cause}
+    stale_temporaries: list[dict[str, Any]] = field(default_factory=list)
+    exempt: int = 0
+
+    @property
+    def status(self) -> str:
+        """``unverified`` beats ``violations`` beats ``clean``: what could not be read is never clean."""
+        return "unverified" if self.unverified else ("violations" if self.violations else "clean")
+
+    def region_status(self) -> dict[str, str]:
+        unverified = {u["region"] for u in self.unverified}
+        by_region = self.by_region()
+        return {r: "unverified" if r in unverified else ("violations" if by_region[r] else "clean")
+                for r in self.regions}
 
     @property
     def violations(self) -> list[Finding]:
@@ -88,6 +122,8 @@ class AuditResult:
             "would_deny": [f.as_dict() for f in self.would_deny],
             "unclassified": [f.as_dict() for f in self.unclassified],
             "violations_by_region": self.by_region(), "errors": self.errors,
+            "unverified": self.unverified, "region_status": self.region_status(), "status": self.status,
+            "stale_temporaries": self.stale_temporaries, "exempt": self.exempt,
         }
 
 
@@ -95,31 +131,51 @@ LocationFor = Callable[[Any, str], Location]
 
 
 def audit_estate(estate: Estate, *, regions: list[str] | None = None, strict: bool = False,
-                 location: LocationFor = location_for, batch_rows: int = BATCH_ROWS) -> AuditResult:
-    """Scan every (or the chosen) region's storage and report each object/row out of place."""
+                 location: LocationFor = location_for, batch_rows: int = BATCH_ROWS,
+                 temp_max_age_s: float = TEMP_MAX_AGE_S, now: float | None = None) -> AuditResult:
+    """Scan every (or the chosen) region's storage and report each object/row out of place;
+    a region that cannot be listed completely is reported unverified."""
     policy = ResidencyPolicy.from_estate(estate)
     chosen = regions or [r.id for r in estate.regions]
     unknown = sorted(set(chosen) - {r.id for r in estate.regions})
     if unknown:
         raise ValueError(f"unknown region(s) to audit: {unknown}; the estate has {[r.id for r in estate.regions]}")
     result = AuditResult(regions=list(chosen))
+    scan = _Scan(strict, location, batch_rows, temp_max_age_s, time.time() if now is None else now)
     for region_id in chosen:
-        _audit_region(estate, policy, region_id, result, strict, location, batch_rows)
+        _audit_region(estate, policy, region_id, result, scan)
     return result
 
 
-def _audit_region(estate: Estate, policy: ResidencyPolicy, region_id: str, result: AuditResult, strict: bool,
-                  location: LocationFor, batch_rows: int) -> None:
+@dataclass(frozen=True)
+class _Scan:
+    strict: bool
+    location: LocationFor
+    batch_rows: int
+    temp_max_age_s: float
+    now: float
+
+
+def _unverified(result: AuditResult, region_id: str, url: str, cause: str) -> None:
+    result.unverified.append({"region": region_id, "url": url, "cause": cause})
+    result.errors.append(f"{region_id}: UNVERIFIED: {cause}")
+
+
+def _audit_region(estate: Estate, policy: ResidencyPolicy, region_id: str, result: AuditResult, scan: _Scan) -> None:
     region = estate.region(region_id)
-    root = location(region.storage, region.storage.url)
-    datasets = {d.path.strip("/"): d for d in estate.datasets}
-    models = {m.id: m for m in estate.models}
+    strict, batch_rows = scan.strict, scan.batch_rows
     try:
-        objects = list(_data_objects(root))
-    except Exception as exc:  # a region we cannot read is reported, never silently passed
-        result.errors.append(f"{region_id}: cannot list {root.url}: {type(exc).__name__}: {exc}")
+        root = scan.location(region.storage, region.storage.url)
+        listing = _list_everything(root)
+    except Exception as exc:  # a region we cannot read is unverified, never clean
+        _unverified(result, region_id, region.storage.url, f"cannot list its storage: {type(exc).__name__}: {exc}")
         return
-    for relative in objects:
+    datasets = {_normalised(d.path): d for d in estate.datasets}
+    models = {m.id: m for m in estate.models}
+    for relative, info in listing:
+        if _exempt(root, relative, info, region_id, result, scan):
+            result.exempt += 1
+            continue
         result.objects_scanned += 1
         url = f"{root.url.rstrip('/')}/{relative}"
         head, _, rest = relative.partition("/")
@@ -159,7 +215,8 @@ def _check_dataset_object(estate: Estate, policy: ResidencyPolicy, region_id: st
     decisions: dict[Any, Any] = {}
     denied_rows, offset = 0, 0
     samples: list[int] = []
-    for values in _column_batches(root.fs, f"{root.path.rstrip('/')}/{relative}", dataset, batch_rows):
+    path = f"{root.path.rstrip('/')}/{relative}"
+    for values in _column_batches(root.fs, path, dataset, batch_rows, _format_of(relative, dataset)):
         denied_here = []
         # Decide once per distinct value of the batch, then count rows with arrow kernels.
         for entry in pc.value_counts(values).to_pylist():
@@ -201,6 +258,13 @@ def _object_finding(policy: ResidencyPolicy, region_id: str, data_class: str, ur
     return Finding(region_id, url, "object", data_class, decision.rule, decision.reason, decision.mode, dataset)
 
 
+def _normalised(path: str) -> str:
+    try:
+        return paths.clean_relative(path, "dataset path")
+    except paths.UnsafePath:
+        return path  # an escaping path owns nothing; its objects are unclassified (and strict denies them)
+
+
 def _dataset_under(datasets: dict[str, Dataset], relative: str) -> Dataset | None:
     """The dataset whose path (one or more segments) holds ``relative``; the longest path wins."""
     owners = [p for p in datasets if relative == p or relative.startswith(f"{p}/")]
@@ -216,24 +280,89 @@ def _check_quarantine(region_id: str, owner: Dataset | None, url: str) -> Findin
                    dataset=owner.id if owner else None)
 
 
-def _data_objects(root: Location) -> Iterator[str]:
-    """Relative paths of data objects under ``root`` (hidden and ``_``-prefixed names skipped)."""
-    base = root.path.rstrip("/")
-    if not root.fs.exists(base):
-        return
-    for path in sorted(root.fs.find(base)):
-        relative = posixpath.relpath(path, base) if path.startswith("/") else path[len(base):].lstrip("/")
-        parts = relative.split("/")
-        if any(p.startswith(".") for p in parts) or parts[-1].startswith("_"):
+def _list_everything(root: Location) -> list[tuple[str, dict[str, Any]]]:
+    """(relative path, info) of EVERY object under ``root``: hidden names included; any listing
+    error raises (the caller marks the region unverified), a missing root or bucket included."""
+    base = root.path.rstrip("/") or "/"
+    if isinstance(root.fs, LocalFileSystem):
+        if not os.path.isdir(base):
+            raise FileNotFoundError(f"storage root {base} does not exist or is not a folder")
+
+        def fail(exc: OSError) -> None:
+            raise exc
+
+        found: list[tuple[str, dict[str, Any]]] = []
+        for folder, dirs, files in os.walk(base, onerror=fail):
+            links = [d for d in dirs if os.path.islink(os.path.join(folder, d))]
+            for name in [*files, *links]:  # a symlinked folder is one object: it is not followed
+                full = os.path.join(folder, name)
+                stat = os.lstat(full)
+                found.append((posixpath.relpath(full, base), {"size": stat.st_size, "mtime": stat.st_mtime}))
+        return sorted(found)
+    bucket = base.split("/", 1)[0]
+    if not root.fs.exists(bucket):
+        raise FileNotFoundError(f"bucket {bucket!r} does not exist or cannot be read")
+    listing = root.fs.find(base, detail=True, on_error="raise")
+    strip = root.fs._strip_protocol(base).rstrip("/")
+    found = []
+    for path, info in listing.items():
+        if info.get("type") == "directory":
             continue
-        yield relative
+        found.append((root.fs._strip_protocol(path)[len(strip):].lstrip("/"), info))
+    return sorted(found)
 
 
-def _column_batches(fs: Any, path: str, dataset: Dataset, batch_rows: int) -> Iterator[Any]:
+def _exempt(root: Location, relative: str, info: dict[str, Any], region_id: str, result: AuditResult,
+            scan: _Scan) -> bool:
+    """Only the copier's in-flight temporaries (young) and its manifests are not classified."""
+    name = posixpath.basename(relative)
+    match = _TEMP_RE.match(name)
+    if match:
+        age = scan.now - _epoch(info)
+        if age <= scan.temp_max_age_s:
+            return True
+        result.stale_temporaries.append({"region": region_id, "path": f"{root.url.rstrip('/')}/{relative}",
+                                         "age_s": round(age, 1)})
+        return False
+    return name == MANIFEST and _is_manifest(root, relative, info)
+
+
+def _is_manifest(root: Location, relative: str, info: dict[str, Any]) -> bool:
+    if int(info.get("size") or 0) > MAX_MANIFEST_BYTES:
+        return False
+    try:
+        with root.fs.open(f"{root.path.rstrip('/')}/{relative}", "rb") as handle:
+            body = json.loads(handle.read())
+    except (OSError, ValueError):
+        return False
+    return (isinstance(body, dict) and set(body) == {"objects"} and isinstance(body["objects"], dict)
+            and all(isinstance(e, dict) and "sha256" in e for e in body["objects"].values()))
+
+
+def _epoch(info: dict[str, Any]) -> float:
+    for key in ("mtime", "LastModified", "last_modified", "time_modified", "created"):
+        value = info.get(key)
+        if isinstance(value, int | float):
+            return float(value)
+        if value is not None and hasattr(value, "timestamp"):
+            return value.timestamp()
+    return 0.0  # no age known: never young, so never exempt
+
+
+_FORMATS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl"}
+
+
+def _format_of(relative: str, dataset: Dataset) -> str:
+    """The object's own format when its name says so (a CSV dropped among Parquet files is still
+    read row by row), the dataset's format otherwise."""
+    return _FORMATS.get(posixpath.splitext(relative)[1].lower(), dataset.format)
+
+
+def _column_batches(fs: Any, path: str, dataset: Dataset, batch_rows: int, fmt: str) -> Iterator[Any]:
     """The routing column of one object, batch by batch (never the whole file in memory)."""
     assert dataset.routing is not None
     column = dataset.routing.column
-    if dataset.format == "parquet":
+    if fmt == "parquet":
         import pyarrow.parquet as pq
 
         with fs.open(path, "rb") as handle:
@@ -242,14 +371,14 @@ def _column_batches(fs: Any, path: str, dataset: Dataset, batch_rows: int) -> It
                 raise ValueError(f"routing column {column!r} is missing (columns: {parquet.schema_arrow.names})")
             for batch in parquet.iter_batches(batch_size=batch_rows, columns=[column]):
                 yield batch.column(0)
-    elif dataset.format == "csv":
+    elif fmt == "csv":
         import pyarrow.csv as pacsv
 
         with fs.open(path, "rb") as handle:
             reader = pacsv.open_csv(handle, convert_options=pacsv.ConvertOptions(include_columns=[column]))
             for batch in reader:
                 yield batch.column(0)
-    elif dataset.format == "jsonl":
+    elif fmt == "jsonl":
         import pyarrow.json as pajson
 
         with fs.open(path, "rb") as handle:

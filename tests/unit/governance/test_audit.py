@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -43,8 +45,14 @@ def lawful_estate(estate_home):
         _put(estate_home, region, "product-catalog/dt=2026-11-29/part-00000.parquet", _events(["US"]))
     _put(estate_home, "oci-lon", f"telemetry/{part}/part-00000.parquet", _events(["GB"]))
     _put(estate_home, "oci-fra", "models/churn-eu/v1/model.json", text="{}")
-    _put(estate_home, "oci-ash", f"eu-claims/{part}/.part-00000.parquet.tmp-abc", text="partial upload")
-    return load_estate(home=estate_home)
+    # The copier's own in-flight temporary (its marker, young) and a real copier manifest: exempt.
+    _put(estate_home, "oci-fra", f"eu-claims/{part}/.part-00001.parquet.mcsync-tmp-{'0' * 32}", text="in flight")
+    _put(estate_home, "aws-euw1", f"eu-claims/{part}/_manifest.json",
+         text='{"objects": {"part-00000.parquet": {"sha256": "ab", "size": 1}}}')
+    estate = load_estate(home=estate_home)
+    for region in estate.regions:  # every region's storage exists, as after a sync
+        (estate_home / "storage" / region.id).mkdir(parents=True, exist_ok=True)
+    return estate
 
 
 def test_lawful_storage_has_no_findings(lawful_estate):
@@ -52,8 +60,25 @@ def test_lawful_storage_has_no_findings(lawful_estate):
     assert result.findings == []
     assert result.unclassified == []
     assert result.errors == []
-    assert result.objects_scanned == 14
+    assert result.unverified == []
+    assert result.status == "clean"
+    assert result.exempt == 2
+    assert result.objects_scanned == 16  # two "{}" files named _manifest.json are no manifest: classified
     assert result.rows_scanned == 150 + 10 + 10  # the source's system of record is not row-checked
+
+
+def test_an_eu_file_planted_as_a_temporary_in_a_us_region_is_a_violation(lawful_estate, estate_home):
+    """Names are no hiding place: `.tmp`, `_part-...`, `.staging/` and even the copier's marker
+    (when stale) are classified like any object."""
+    part = "eu-claims/dt=2026-11-29/hr=10"
+    planted = [_put(estate_home, "oci-ash", f"{part}/{name}", _events(["DE"])) for name in (
+        ".part-00000.parquet.tmp-abc", "_part-00080.parquet", ".staging/part-00000.parquet", "_tmp/x",
+        f".part-00002.parquet.mcsync-tmp-{'1' * 32}")]
+    stale = planted[-1]
+    os.utime(stale, (time.time() - 7 * 3600,) * 2)
+    result = audit_estate(lawful_estate, regions=["oci-ash"])
+    assert sorted(f.path for f in result.violations) == sorted(f"file://{p}" for p in planted)
+    assert [t["path"] for t in result.stale_temporaries] == [f"file://{stale}"]
 
 
 def test_planted_object_and_row_are_found_and_nothing_else(lawful_estate, estate_home):
@@ -134,3 +159,62 @@ def test_dataset_paths_of_several_segments_are_classified(lawful_estate, estate_
     assert [(f.region, f.path, f.dataset) for f in result.violations] == [
         ("oci-ash", f"file://{planted}", "eu-claims")]
     assert [f.path for f in result.unclassified if "/claims/" in f.path] == []
+
+
+def test_a_region_that_cannot_be_listed_is_unverified_never_clean(lawful_estate, estate_home):
+    import shutil
+
+    shutil.rmtree(estate_home / "storage" / "gcp-usc1")  # a missing root is not "0 objects"
+    (estate_home / "storage" / "azure-weu").rmdir()
+    (estate_home / "storage" / "azure-weu").write_text("a file where the storage folder should be")
+    result = audit_estate(lawful_estate)
+    assert {u["region"] for u in result.unverified} == {"gcp-usc1", "azure-weu"}
+    assert all("cannot list" in u["cause"] for u in result.unverified)
+    assert result.status == "unverified"
+    assert result.region_status()["gcp-usc1"] == "unverified"
+    assert result.region_status()["oci-fra"] == "clean"
+    assert result.as_dict()["status"] == "unverified"
+
+
+def test_a_listing_error_anywhere_below_the_root_makes_the_region_unverified(lawful_estate):
+    from multicloud.sync.storage import Location, location_for
+
+    class Failing:
+        def __init__(self, fs):
+            self.fs = fs
+
+        def exists(self, path):
+            return True
+
+        def find(self, path, **kwargs):
+            raise PermissionError("403 AccessDenied on page 2 of the listing")
+
+    def location(storage, url):
+        loc = location_for(storage, url)
+        return Location(Failing(loc.fs), loc.path, loc.url) if "oci-ash" in url else loc
+
+    def no_credentials(storage, url):
+        raise RuntimeError("no credentials for connection oci_ash")
+
+    result = audit_estate(lawful_estate, regions=["oci-ash", "oci-fra"], location=location)
+    assert [(u["region"], "AccessDenied" in u["cause"]) for u in result.unverified] == [("oci-ash", True)]
+    result = audit_estate(lawful_estate, regions=["oci-ash"], location=no_credentials)
+    assert result.status == "unverified"
+
+
+def test_dataset_paths_are_normalised_before_classification(lawful_estate, estate_home):
+    """`./eu-claims` (an estate built without the loader) still owns eu-claims/: violations, not unclassified."""
+    datasets = [d.model_copy(update={"path": "./eu-claims/"}) if d.id == "eu-claims" else d
+                for d in lawful_estate.datasets]
+    estate = lawful_estate.model_copy(update={"datasets": datasets})
+    planted = _put(estate_home, "oci-ash", "eu-claims/dt=2026-11-29/part-00000.parquet", _events(["DE"]))
+    result = audit_estate(estate, regions=["oci-ash"])
+    assert [f.path for f in result.violations] == [f"file://{planted}"]
+    assert result.unclassified == []
+
+
+def test_a_csv_among_parquet_files_is_row_checked(lawful_estate, estate_home):
+    planted = _put(estate_home, "aws-use1", "customer-events/dt=2026-11-29/hr=10/_extra.csv",
+                   text="event_id,country\n1,US\n2,DE\n")
+    [finding] = audit_estate(lawful_estate, regions=["aws-use1"]).violations
+    assert (finding.path, finding.kind, finding.rows) == (f"file://{planted}", "rows", 1)
