@@ -21,6 +21,9 @@ The compliance officer's evidence and the CTO's one pane of glass:
   trend (cost_rebalance), **last DR rehearsal** and its trend, recent **alerts**.
 - one report: `reports/estate_governance/report.html` (charts) and `report.json` under the estate
   home; metrics `governance.*`; an alert `residency_violation` when anything is out of place.
+- a region whose storage cannot be listed is **unverified**, never clean: red in the report and the
+  Estate view with its cause, metric `governance.unverified_regions`, alert `residency_unverified`,
+  and the run fails (unless `complete_when_unverified` lets it complete red).
 
 Also shown live in the Airflow UI: the **Estate** view (plugin `multicloud`).
 """
@@ -42,6 +45,9 @@ Also shown live in the Airflow UI: the **Estate** view (plugin `multicloud`).
         "strict": Param(False, type="boolean",
                         description="count objects under no dataset/model prefix as violations (unknown class)"),
         "alert_on_violation": Param(True, type="boolean", description="raise a residency_violation alert"),
+        "complete_when_unverified": Param(
+            False, type="boolean",
+            description="let the run complete (red) when a region cannot be audited; by default it fails"),
         "estate_file": Param("", type=["null", "string"], description="estate YAML (default: Variable/env/local)"),
     },
 )

@@ -25,7 +25,7 @@ from airflow.sdk import BaseNotifier
 
 from multicloud import paths
 
-KINDS = ("residency_violation", "rehearsal_failed", "rollback", "task_failed", "drift")
+KINDS = ("residency_violation", "residency_unverified", "rehearsal_failed", "rollback", "task_failed", "drift")
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
 

@@ -13,16 +13,26 @@ from multicloud.governance import report as report_mod
 
 log = logging.getLogger(__name__)
 
+COMPLETE_WHEN_UNVERIFIED = "complete_when_unverified"
+
+
+class ResidencyUnverified(RuntimeError):
+    """At least one region could not be audited: the run fails (the report and alert are written)."""
+
 
 def merge_audits(audits: list[dict[str, Any]]) -> dict[str, Any]:
     merged: dict[str, Any] = {"regions": [], "objects_scanned": 0, "rows_scanned": 0, "violations": [],
-                              "would_deny": [], "unclassified": [], "violations_by_region": {}, "errors": []}
+                              "would_deny": [], "unclassified": [], "violations_by_region": {}, "errors": [],
+                              "unverified": [], "stale_temporaries": [], "region_status": {}, "exempt": 0}
     for audit in audits:
-        for key in ("regions", "violations", "would_deny", "unclassified", "errors"):
-            merged[key] += audit[key]
-        merged["objects_scanned"] += audit["objects_scanned"]
-        merged["rows_scanned"] += audit["rows_scanned"]
+        for key in ("regions", "violations", "would_deny", "unclassified", "errors", "unverified",
+                    "stale_temporaries"):
+            merged[key] += audit.get(key, [])
+        for key in ("objects_scanned", "rows_scanned", "exempt"):
+            merged[key] += audit.get(key, 0)
         merged["violations_by_region"].update(audit["violations_by_region"])
+        merged["region_status"].update(audit.get("region_status", {}))
+    merged["status"] = ("unverified" if merged["unverified"] else "violations" if merged["violations"] else "clean")
     return merged
 
 
@@ -41,6 +51,12 @@ def publish_report(audits: list[dict[str, Any]], collected: dict[str, Any], cont
         emit("governance.residency_violations", count, dimensions={"region": region}, estate=estate, home=home)
     emit("governance.would_deny", len(audit["would_deny"]), estate=estate, home=home)
     emit("governance.unclassified_objects", len(audit["unclassified"]), estate=estate, home=home)
+    emit("governance.unverified_regions", len(audit["unverified"]), estate=estate, home=home)
+    unverified_regions = {u["region"] for u in audit["unverified"]}
+    for region in audit["regions"]:
+        emit("governance.region_unverified", int(region in unverified_regions), dimensions={"region": region},
+             estate=estate, home=home)
+    emit("governance.stale_temporaries", len(audit["stale_temporaries"]), estate=estate, home=home)
     if collected["drift"]["status"] == "ok":
         emit("governance.drifted_deployments", collected["drift"]["drifted"], estate=estate, home=home)
 
@@ -50,13 +66,18 @@ def publish_report(audits: list[dict[str, Any]], collected: dict[str, Any], cont
               f"{len(audit['violations'])} object(s) at rest where their data class may not live ({', '.join(regions)})",
               {"report": str(html_path), "paths": [v["path"] for v in audit["violations"][:50]]},
               context=context, home=home)
+    if audit["unverified"]:
+        alert("residency_unverified",
+              f"{len(audit['unverified'])} region(s) could not be audited at rest: residency there is "
+              f"UNVERIFIED ({', '.join(sorted(unverified_regions))})",
+              {"report": str(html_path), "regions": audit["unverified"]}, context=context, home=home)
     drift = collected["drift"]
     if drift["status"] == "ok" and drift["drifted"]:
         clusters = sorted({str(r["cluster"]) for r in drift["rows"] if r.get("drift")})
         alert("drift", f"{drift['drifted']} deployment(s) differ from the runtime baseline ({', '.join(clusters)})",
               {"rows": [r for r in drift["rows"] if r.get("drift")][:20]}, context=context, home=home)
-    if audit["errors"]:
-        log.warning("regions that could not be audited: %s", audit["errors"])
+    for entry in audit["unverified"]:
+        log.error("UNVERIFIED region %s (%s): %s", entry["region"], entry["url"], entry["cause"])
 
     lines = [*report_mod.headline(report), f"Report: {html_path}"]
     lines = [*lines[:7], lines[-1]] if len(lines) > 8 else lines
@@ -64,7 +85,13 @@ def publish_report(audits: list[dict[str, Any]], collected: dict[str, Any], cont
                           {"report_html": str(html_path), "report_json": str(json_path),
                            "violations": audit["violations"], "violations_by_region": audit["violations_by_region"],
                            "would_deny": len(audit["would_deny"]), "unclassified": len(audit["unclassified"]),
-                           "errors": audit["errors"]}, home=home)
+                           "errors": audit["errors"], "unverified": audit["unverified"], "status": audit["status"]},
+                          home=home)
     for line in lines:
         log.info("%s", line)
-    return {"violations": len(audit["violations"]), "report": str(html_path)}
+    if audit["unverified"] and not context["params"].get(COMPLETE_WHEN_UNVERIFIED, False):
+        raise ResidencyUnverified(
+            f"{len(audit['unverified'])} region(s) UNVERIFIED ({', '.join(sorted(unverified_regions))}); the report "
+            f"{html_path} shows them in red. Set the Param {COMPLETE_WHEN_UNVERIFIED}=true to let the run complete red.")
+    return {"violations": len(audit["violations"]), "unverified": len(audit["unverified"]),
+            "status": audit["status"], "report": str(html_path)}

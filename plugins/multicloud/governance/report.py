@@ -28,7 +28,10 @@ def build(audit: dict[str, Any], collected: dict[str, Any], run_id: str) -> dict
 def headline(report: dict[str, Any]) -> list[str]:
     estate, audit = report["estate"], report["audit"]
     violations = len(audit["violations"])
+    unverified = audit.get("unverified", [])
     lines = [
+        *([f"Residency at rest UNVERIFIED in {len(unverified)} region(s): "
+           + ", ".join(sorted(u["region"] for u in unverified))] if unverified else []),
         f"Residency at rest: {violations} violation(s), {len(audit['would_deny'])} would-deny, "
         f"{len(audit['unclassified'])} unclassified ({audit['objects_scanned']} objects, {audit['rows_scanned']} rows)",
         f"Estate: {len(estate['clouds'])} clouds, {len(estate['regions'])} regions, {len(estate['clusters'])} clusters, "
@@ -51,7 +54,7 @@ def headline(report: dict[str, Any]) -> list[str]:
                  if dr["status"] == "ok" else f"Last DR rehearsal: {dr['status']}")
     if report["alerts"]["status"] == "ok":
         lines.append(f"Alerts: {report['alerts']['count']} ({', '.join(f'{k} {v}' for k, v in report['alerts']['by_kind'].items())})")
-    return lines[:8]
+    return lines[:9]
 
 
 def write(report: dict[str, Any], home: Path | None = None) -> tuple[Path, Path]:
@@ -76,10 +79,15 @@ def render_html(report: dict[str, Any]) -> str:
         "<ul>" + "".join(f"<li>{esc(line)}</li>" for line in headline(report)) + "</ul>",
         "".join(f"<img alt='{esc(title)}' src='data:image/png;base64,{png}'>" for title, png in charts),
         "<h2>Residency at rest</h2>",
+        *_unverified_section(audit),
         _table(["region", "path", "kind", "class", "rows", "rule", "reason"],
                [[f["region"], f["path"], f["kind"], f["data_class"], f["rows"], f["rule"], f["reason"]]
-                for f in audit["violations"]], css="bad", empty="No violation: every object and row is where its class allows."),
+                for f in audit["violations"]], css="bad", empty=_no_violation_text(audit)),
     ]
+    if audit.get("stale_temporaries"):
+        parts += ["<h3>Stale temporaries (older than the in-flight bound; classified like any object)</h3>",
+                  _table(["region", "path", "age (s)"],
+                         [[t["region"], t["path"], t["age_s"]] for t in audit["stale_temporaries"]])]
     if audit["would_deny"]:
         parts += ["<h3>Would deny (classes in audit mode)</h3>",
                   _table(["region", "path", "class", "reason"],
@@ -87,9 +95,11 @@ def render_html(report: dict[str, Any]) -> str:
     if audit["unclassified"]:
         parts += ["<h3>Unclassified objects</h3>",
                   _table(["region", "path"], [[f["region"], f["path"]] for f in audit["unclassified"]])]
+    status = audit.get("region_status", {})
     parts += ["<h2>Regions</h2>", _table(
-        ["region", "cloud", "cloud region", "jurisdiction", "cluster", "violations"],
-        [[r["id"], r["cloud"], r["region"], r["jurisdiction"], r["cluster"] or "-", audit["violations_by_region"].get(r["id"], 0)]
+        ["region", "cloud", "cloud region", "jurisdiction", "cluster", "violations", "at-rest audit"],
+        [[r["id"], r["cloud"], r["region"], r["jurisdiction"], r["cluster"] or "-",
+          audit["violations_by_region"].get(r["id"], 0), status.get(r["id"], "not audited").upper()]
          for r in estate["regions"]])]
     parts += ["<h2>Environment drift</h2>", _section(report["drift"], lambda d: _table(
         ["cluster", "model", "version", "drift", "differences"],
@@ -108,6 +118,21 @@ def render_html(report: dict[str, Any]) -> str:
         [[x["raised_at"], x["kind"], x["message"], f"{x.get('dag_id')} / {x.get('run_id')}"] for x in a["recent"]]))]
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _unverified_section(audit: dict[str, Any]) -> list[str]:
+    unverified = audit.get("unverified", [])
+    if not unverified:
+        return []
+    return [f"<p class='bad' id='unverified'>UNVERIFIED: {len(unverified)} region(s) could not be audited; "
+            "nothing is known about what they hold.</p>",
+            _table(["region", "storage", "cause"], [[u["region"], u["url"], u["cause"]] for u in unverified], css="bad")]
+
+
+def _no_violation_text(audit: dict[str, Any]) -> str:
+    if audit.get("unverified"):
+        return "No violation found in the regions that could be read; the unverified regions above are not known to be clean."
+    return "No violation: every object and row is where its class allows."
 
 
 def _section(section: dict[str, Any], render: Any) -> str:

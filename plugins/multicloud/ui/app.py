@@ -68,9 +68,12 @@ def render(view: dict[str, Any]) -> str:
                 f"Estate {esc(view['estate_file'])} cannot be loaded: {esc(view['error'])}</p></body></html>")
     residency = view["residency"]
     violations = residency.get("violations", [])
+    unverified = residency.get("unverified", [])
     rows = []
     for region in sorted(view["regions"], key=lambda r: (r["cloud"], r["jurisdiction"], r["id"])):
-        bad = region["violations"] > 0
+        bad = region["violations"] > 0 or bool(region.get("unverified"))
+        verdict = (f"UNVERIFIED: {region['unverified']}" if region.get("unverified")
+                   else str(region["violations"]) if region["violations"] else "ok")
         models = "; ".join(f"{m} {', '.join(v) or '-'}" for m, v in region["models"].items()) or "-"
         if region.get("cluster_error"):
             models = f"unreachable: {region['cluster_error']}"
@@ -79,7 +82,7 @@ def render(view: dict[str, Any]) -> str:
             f"<td>{esc(region['cloud'])}</td><td>{esc(region['jurisdiction'])}</td><td>{esc(region['id'])}</td>"
             f"<td>{esc(region['region'])}</td><td>{esc(region['cluster'] or '-')}</td><td>{esc(models)}</td>"
             f"<td>{esc(', '.join(f'{w}: {n}' for w, n in region['replicas'].items()) or '-')}</td>"
-            f"<td class='{'bad' if bad else 'ok'}'>{region['violations'] if bad else 'ok'}</td></tr>")
+            f"<td class='{'bad' if bad else 'ok'}'>{esc(verdict)}</td></tr>")
     violation_rows = "".join(
         f"<tr class='violation'><td>{esc(v['region'])}</td><td>{esc(v['path'])}</td><td>{esc(str(v.get('data_class')))}</td>"
         f"<td>{esc(str(v.get('rows') or ''))}</td><td>{esc(v['reason'])}</td></tr>" for v in violations)
@@ -99,7 +102,8 @@ td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px;text-align:left}} tr
 <div class="cards">
 <span id="summary-regions">{len(view['regions'])} regions over {len(view['clouds'])} clouds ({esc(', '.join(view['clouds']))}),
 {len(view['jurisdictions'])} jurisdictions</span>
-<span id="summary-residency" class="{'bad' if violations else 'ok'}">Residency: {len(violations)} violation(s),
+<span id="summary-residency" class="{'bad' if violations or unverified else 'ok'}">Residency: {len(violations)} violation(s),
+{f'<b id="summary-unverified">{len(unverified)} region(s) UNVERIFIED</b>,' if unverified else ''}
 {len(residency.get('would_deny', []))} would-deny <span class="muted">({esc(residency.get('source', ''))})</span></span>
 <span id="summary-cost">Cost: {esc(str(cost_text))}</span>
 <span id="summary-dr">Last rehearsal: {esc(str(dr_text))}</span>
@@ -110,7 +114,8 @@ td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px;text-align:left}} tr
 <th>model versions</th><th>replicas</th><th>residency</th></tr>{''.join(rows)}</table>
 <h2>Residency violations at rest</h2>
 {'<table id="violations"><tr><th>region</th><th>path</th><th>class</th><th>rows</th><th>reason</th></tr>' + violation_rows + '</table>'
- if violations else '<p class="ok" id="violations">None: every object and row is where its class allows.</p>'}
+ if violations else ('<p class="bad" id="violations">None found, but ' + str(len(unverified)) + ' region(s) could not be read: UNVERIFIED.</p>'
+ if unverified else '<p class="ok" id="violations">None: every object and row is where its class allows.</p>')}
 <h2>Latest runs</h2>
 <ul id="runs">{''.join(f'<li>{_run_link(d, r)}</li>' for d, r in view['runs'].items())}</ul>
 <p class="muted">Full report: reports/estate_governance/report.html under {esc(view['home'])}</p>

@@ -34,6 +34,7 @@ def estate_view(home: Path | None = None, estate_file: str | None = None) -> dic
     overview = sources.estate_overview(estate)
     residency = _residency(estate, home)
     by_region = residency.get("violations_by_region", {})
+    unverified = {u["region"]: u["cause"] for u in residency.get("unverified", [])}
     served = sources._guard(lambda: sources.served(estate, home))
     placement = sources._guard(lambda: sources.placement(estate, home))
     regions = []
@@ -41,6 +42,7 @@ def estate_view(home: Path | None = None, estate_file: str | None = None) -> dic
         cluster = region["cluster"]
         models = (served.get("clusters", {}).get(cluster, {}).get("models", {}) if cluster else {})
         regions.append({**region, "violations": by_region.get(region["id"], 0),
+                        "unverified": unverified.get(region["id"]),
                         "models": {m: sorted(info.get("versions", {})) for m, info in models.items()},
                         "cluster_error": served.get("clusters", {}).get(cluster, {}).get("error") if cluster else None,
                         "replicas": {w: p.get(cluster, 0) for w, p in placement.get("workloads", {}).items()

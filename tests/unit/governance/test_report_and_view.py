@@ -22,7 +22,8 @@ def test_empty_estate_home_reports_no_data_yet(estate_home):
     assert collected["residency_log"]["status"] == collect_mod.NO_DATA
     report = report_mod.build(audit_estate(estate).as_dict(), collected, "manual__1")
     lines = report_mod.headline(report)
-    assert lines[0].startswith("Residency at rest: 0 violation(s)")
+    assert lines[0].startswith("Residency at rest UNVERIFIED in 10 region(s)")  # no storage yet: not "clean"
+    assert lines[1].startswith("Residency at rest: 0 violation(s)")
     assert "Estate: 5 clouds, 10 regions, 9 clusters, 3 jurisdictions" in lines
     assert "Cost: no data yet" in lines
     assert "Last DR rehearsal: no data yet" in lines
@@ -78,3 +79,8 @@ def test_estate_view_page_and_json(estate_home, authorized_app):
     assert "data-region='oci-ash'" in page
     assert "tr class='region violation' data-region='oci-ash'" in page
     assert "href='/dags/estate_governance/runs/manual__7'" in page
+    # Every other region has no storage at all: shown red as UNVERIFIED with the cause, never "ok".
+    assert data["regions"][0]["unverified"] is not None
+    assert "summary-unverified" in page
+    assert "UNVERIFIED: cannot list its storage" in page
+    assert "None: every object and row is where its class allows." not in page
