@@ -84,7 +84,25 @@ def run(steps: list[Step] | None = None, keep_serving: bool = False) -> int:
             break
     if not keep_serving:
         _stop_model_servers(home)
-    return _print_summary(outcomes, home, time.monotonic() - started)
+    code = _print_summary(outcomes, home, time.monotonic() - started)
+    return _print_evidence(now) or code
+
+
+def _print_evidence(now: datetime) -> int:
+    """The compliance evidence of the demo's day, its path as the demo's last line."""
+    from multicloud.estate import load_estate
+    from multicloud.governance.evidence import export_evidence
+
+    try:
+        doc = export_evidence(load_estate(), now - timedelta(days=1), now + timedelta(hours=1))
+    except Exception as exc:
+        print(f"  evidence export FAILED: {type(exc).__name__}: {exc}")
+        return 1
+    s = doc["summary"]
+    print(f"  evidence: {s['allowed']} allowed, {s['denied']} denied, {s['would_deny']} would-deny; "
+          f"at rest {s['at_rest_status']}")
+    print(f"Evidence: {doc['html_path']}")
+    return 0
 
 
 def _stop_model_servers(home: Path) -> None:
