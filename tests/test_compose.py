@@ -102,3 +102,60 @@ def test_every_airflow_service_shares_the_common_environment_anchor(compose):
         env = [v for k, v in service.value if k.value == "environment"]
         if env:  # a service that extends the environment must merge the shared anchor into it
             assert any(k.value == "<<" and v is common_env_node for k, v in env[0].value), key.value
+
+
+SECRET_NAME = re.compile(r"SECRET|PASSWORD|FERNET|TOKEN|_KEY\b", re.IGNORECASE)
+INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?+])?(?P<arg>[^}]*)\}")
+
+
+def _values(node, where=""):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _values(value, f"{where}.{key}" if where else str(key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _values(value, f"{where}[{i}]")
+    else:
+        yield where, str(node)
+
+
+def test_no_secret_has_a_default_every_one_must_come_from_env(compose):
+    required = set()
+    for where, value in _values(compose):
+        for match in INTERPOLATION.finditer(value):
+            if SECRET_NAME.search(match["name"]):
+                assert match["op"] == ":?", f"{where}: ${{{match['name']}}} must be required (:?), not defaulted"
+                required.add(match["name"])
+        secret_field = SECRET_NAME.search(where.rsplit(".", 1)[-1])
+        if secret_field:  # a secret-named setting must be interpolated, never a literal
+            assert INTERPOLATION.search(value), f"{where} is a literal secret"
+        assert not re.search(r"://[^/:@]+:[^/$@]+@", value), f"{where}: a password written into a URL"
+    assert required >= {"AIRFLOW_JWT_SECRET", "AIRFLOW_API_SECRET_KEY", "AIRFLOW__CORE__FERNET_KEY",
+                        "POSTGRES_PASSWORD"}
+
+
+def _readme_env_step() -> str:
+    readme = (ROOT / "README.md").read_text()
+    block = next(b for b in re.findall(r"```bash\n(.*?)```", readme, re.S) if "> .env" in b)
+    return block.split("docker compose", 1)[0]
+
+
+def test_the_readme_env_step_generates_every_required_secret(compose, tmp_path):
+    import subprocess
+
+    required = {m["name"] for _, v in _values(compose) for m in INTERPOLATION.finditer(v) if m["op"] == ":?"}
+    generated = []
+    for run in ("a", "b"):
+        folder = tmp_path / run
+        folder.mkdir()
+        subprocess.run(["bash", "-euc", _readme_env_step()], cwd=folder, check=True, timeout=60,
+                       capture_output=True)
+        env = dict(line.split("=", 1) for line in (folder / ".env").read_text().splitlines() if "=" in line)
+        assert required <= set(env), f"the README's .env step misses {sorted(required - set(env))}"
+        assert all(len(env[name]) >= 32 for name in required if name != "AIRFLOW_UID"), env
+        assert (folder / ".env").stat().st_mode & 0o077 == 0
+        generated.append(env)
+    assert all(generated[0][n] != generated[1][n] for n in required), "secrets must be random, not shared"
+    from cryptography.fernet import Fernet
+
+    Fernet(generated[0]["AIRFLOW__CORE__FERNET_KEY"])  # a usable Fernet key
