@@ -51,12 +51,15 @@ _DRIVE = re.compile(r"^[A-Za-z]:(/|$)")
 _MAX_SEGMENT = 255
 
 
-def _forms(value: str) -> set[str]:
+def _forms(value: str, what: str) -> set[str]:
     """``value`` as written, percent-decoded (up to three times) and NFKC-normalised: a
     ``%2e%2e`` or a full-width ``U+FF0E U+FF0E`` is judged as the ``..`` it may become downstream."""
     forms, current = {value}, value
     for _ in range(3):
-        current = unquote(current)
+        try:
+            current = unquote(current, errors="strict")
+        except UnicodeDecodeError:  # an overlong or broken escape (%c0%ae) may decode to '.' elsewhere
+            raise UnsafePath(f"{what}: {value!r} has an invalid percent-encoding") from None
         forms.add(current)
     return forms | {unicodedata.normalize("NFKC", f) for f in forms}
 
@@ -70,7 +73,7 @@ def clean_relative(value: object, what: str = "path") -> str:
     """
     if not isinstance(value, str):
         raise UnsafePath(f"{what}: expected a string, got {type(value).__name__}")
-    for form in _forms(value):
+    for form in _forms(value, what):
         if _CONTROL.search(form):
             raise UnsafePath(f"{what}: {value!r} contains a control character")
         if "\\" in form:
