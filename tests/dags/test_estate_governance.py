@@ -28,7 +28,8 @@ def test_dag_shape(governance_dag):
     assert governance_dag.tags
     assert governance_dag.default_args["owner"]
     assert governance_dag.doc_md
-    assert set(governance_dag.params) >= {"regions", "strict", "alert_on_violation", "estate_file"}
+    assert set(governance_dag.params) >= {"regions", "strict", "alert_on_violation", "estate_file",
+                                         "complete_when_unverified"}
     assert governance_dag.task_dict["publish"].downstream_list == []
 
 
@@ -39,6 +40,7 @@ def test_run_reports_planted_violation_and_alerts(governance_dag, estate_home):
     for path in (lawful, planted):
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(_table(["DE"]), path)
+    (storage / "oci-lon").mkdir()  # empty but readable: clean
 
     run = governance_dag.test(run_conf={"regions": ["oci-fra", "aws-use1", "oci-lon"]})
     assert run.state == "success"
@@ -58,6 +60,16 @@ def test_run_reports_planted_violation_and_alerts(governance_dag, estate_home):
         ("residency_violation", "estate_governance", "publish")]
     metric_lines = (estate_home / "metrics" / "metrics.jsonl").read_text()
     assert '"governance.residency_violations"' in metric_lines
+
+
+def test_an_unverified_region_fails_the_run_after_reporting_it_red(governance_dag, estate_home):
+    (estate_home / "storage" / "oci-fra").mkdir(parents=True)  # oci-lon has no storage at all
+    run = governance_dag.test(run_conf={"regions": ["oci-fra", "oci-lon"]})
+    assert run.state == "failed"
+    report = json.loads((estate_home / "reports" / "estate_governance" / "report.json").read_text())
+    assert report["audit"]["region_status"] == {"oci-fra": "clean", "oci-lon": "unverified"}
+    alerts = [json.loads(line) for line in (estate_home / "alerts" / "alerts.jsonl").read_text().splitlines()]
+    assert {a["kind"] for a in alerts} == {"residency_unverified"}
 
 
 def test_unknown_region_param_fails_the_run(governance_dag, estate_home):
