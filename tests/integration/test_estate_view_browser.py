@@ -40,7 +40,9 @@ def api_server(airflow_db, tmp_path_factory):
     home.mkdir()
     shutil.copy(airflow_db, home / "airflow.db")
     estate_home = tmp_path / "estate"
-    estate_home.mkdir()
+    for region in ("onprem-hq", "oci-fra", "oci-lon", "oci-ash", "aws-euw1", "aws-use1", "azure-weu", "azure-uks",
+                   "gcp-euw4", "gcp-usc1"):
+        (estate_home / "storage" / region).mkdir(parents=True)  # as after a sync: every region readable
     port = _free_port()
     env = {**os.environ, "AIRFLOW_HOME": str(home), "MULTICLOUD_ESTATE_HOME": str(estate_home),
            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True", "AIRFLOW__API__PORT": str(port),
@@ -112,6 +114,15 @@ def test_estate_view_shows_regions_and_a_planted_violation(api_server, browser):
     assert color == "rgb(176, 0, 32)"  # shown in red
     assert str(planted) in page.locator("#violations").inner_text()
     assert "1 violation(s)" in page.locator("#summary-residency").inner_text()
+
+    (estate_home / "storage" / "gcp-usc1").rmdir()  # storage that cannot be listed: UNVERIFIED, in red
+    page.reload()
+    unverified = page.locator("#regions tr.region.unverified")
+    assert unverified.count() == 1
+    assert unverified.get_attribute("data-region") == "gcp-usc1"
+    assert "UNVERIFIED" in unverified.locator("td").last.inner_text()
+    assert unverified.locator("td").last.evaluate("cell => getComputedStyle(cell).color") == "rgb(176, 0, 32)"
+    assert "1 region(s) UNVERIFIED" in page.locator("#summary-residency").inner_text()
 
 
 def test_estate_view_is_in_the_airflow_ui_navigation(api_server, browser):

@@ -78,7 +78,8 @@ def render(view: dict[str, Any]) -> str:
         if region.get("cluster_error"):
             models = f"unreachable: {region['cluster_error']}"
         rows.append(
-            f"<tr class='region{' violation' if bad else ''}' data-region='{esc(region['id'])}'>"
+            f"<tr class='region{' violation' if region['violations'] else ''}{' unverified' if region.get('unverified') else ''}' "
+            f"data-region='{esc(region['id'])}'>"
             f"<td>{esc(region['cloud'])}</td><td>{esc(region['jurisdiction'])}</td><td>{esc(region['id'])}</td>"
             f"<td>{esc(region['region'])}</td><td>{esc(region['cluster'] or '-')}</td><td>{esc(models)}</td>"
             f"<td>{esc(', '.join(f'{w}: {n}' for w, n in region['replicas'].items()) or '-')}</td>"
@@ -94,7 +95,7 @@ def render(view: dict[str, Any]) -> str:
                else dr.get("status", "no data yet"))
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Estate</title>
 <style>body{{font-family:sans-serif;margin:1.5em;color:#222}} table{{border-collapse:collapse;margin:.5em 0 1.5em}}
-td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px;text-align:left}} tr.violation td{{color:#b00020}}
+td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px;text-align:left}} tr.violation td{{color:#b00020}} tr.unverified td{{color:#b00020}}
 .bad{{color:#b00020;font-weight:bold}} .ok{{color:#1b5e20}} .muted{{color:#777;font-size:12px}}
 .cards > span{{display:inline-block;border:1px solid #ddd;border-radius:6px;padding:.5em 1em;margin:0 .5em .5em 0}}</style>
 </head><body>
