@@ -22,9 +22,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import time
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime

@@ -15,7 +15,6 @@ from airflow.sdk.exceptions import TaskDeferred
 from multicloud.operators.base import INSTANCE_TAG, attempt_token, instance_identity
 from multicloud.operators.resource_manager import ResourceManagerJobError, ResourceManagerJobOperator
 from multicloud.triggers.resource_manager import ResourceManagerJobTrigger
-
 from tests.emulators.oci_resource_manager import ResourceManagerEmulator
 
 STACK = "ocid1.ormstack.oc1..standby"
@@ -88,7 +87,8 @@ def test_a_repeated_create_in_one_attempt_gets_the_same_job(oci_conn, rm):
     first = _defer(_operator(oci_conn, deferrable=True), _context()).trigger.job_id
     rm.jobs[first]["lifecycleState"] = "SUCCEEDED"  # not in flight: the token alone must dedupe
     second = _defer(_operator(oci_conn, deferrable=True), _context()).trigger.job_id
-    assert first == second and len(rm.jobs) == 1
+    assert first == second
+    assert len(rm.jobs) == 1
     _operator(oci_conn).execute(_context("manual__2"))
     assert len(rm.jobs) == 2
 
@@ -125,7 +125,8 @@ def test_triggerer_restart_keeps_the_original_deadline(oci_conn, oci_emulator, r
     restarted = _rebuilt(trigger)
     assert restarted.deadline == deferred.trigger.deadline
     payload = asyncio.run(_first_event(restarted))
-    assert payload["status"] == "timeout" and payload["log_tail"]
+    assert payload["status"] == "timeout"
+    assert payload["log_tail"]
     assert len(oci_emulator.requests_to("GET", r"/20180917/jobs/[^/]+$")) - reads_before == 1
     assert not oci_emulator.requests_to("DELETE", r"/20180917/jobs/")  # a restart never cancels
     with pytest.raises(ResourceManagerJobError, match="timeout"):

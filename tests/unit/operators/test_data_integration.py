@@ -133,7 +133,8 @@ def test_triggerer_restart_keeps_the_original_deadline(oci_conn, oci_emulator, d
     di.script("RUNNING")  # never finishes
     operator = _operator(oci_conn, timeout_s=0.4)
     deferred = _defer(operator, FakeTI())
-    assert deferred.timeout is not None and deferred.timeout.total_seconds() > 0.4  # the task-level backstop
+    assert deferred.timeout is not None
+    assert deferred.timeout.total_seconds() > 0.4  # the task-level backstop
     trigger = _rebuilt(deferred.trigger)
 
     async def run_until_the_triggerer_stops():
