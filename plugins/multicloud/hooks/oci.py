@@ -12,7 +12,8 @@ one to another:
 
 The region is required and is set on every client. ``service_endpoints`` in the extra maps a
 client name (``data_integration``, ``container_engine``, ``monitoring``, ``usage_api``,
-``resource_manager``, ``virtual_network``, ``identity``) to an endpoint override: this is how the
+``resource_manager``, ``virtual_network``, ``identity``, ``dns``, ``load_balancer``, ``object_storage``,
+``logging_ingestion``) to an endpoint override: this is how the
 tests point the real SDK at a loopback emulator, and how users reach a private endpoint.
 """
 
@@ -39,6 +40,7 @@ CLIENT_KEYS = {
     "DnsClient": "dns",
     "LoadBalancerClient": "load_balancer",
     "ObjectStorageClient": "object_storage",
+    "LoggingClient": "logging_ingestion",
 }
 
 
