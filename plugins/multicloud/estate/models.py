@@ -236,6 +236,7 @@ class OciLoadBalancerSteering(Strict):
     load_balancer_id: str = Field(description="the load balancer's OCID")
     backend_sets: dict[Identifier, str] = Field(min_length=2, description="region id -> backend set name")
     drain_first: bool = Field(default=True, description="drain the old region's backends before taking them offline")
+    work_request_poll_s: float = Field(default=2.0, gt=0, description="first wait between work-request reads")
 
 
 class DrPair(Strict):

@@ -15,6 +15,7 @@ they must never carry secrets (callers pass ids, decisions and counts only).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -125,14 +126,10 @@ def cloudwatch_sink(kind: str, entries: list[dict[str, Any]], sink: LogSink | No
 
 
 def _create_stream(client: Any, group: str, stream: str) -> None:
-    try:
+    with contextlib.suppress(client.exceptions.ResourceAlreadyExistsException):
         client.create_log_group(logGroupName=group)
-    except client.exceptions.ResourceAlreadyExistsException:
-        pass
-    try:
+    with contextlib.suppress(client.exceptions.ResourceAlreadyExistsException):
         client.create_log_stream(logGroupName=group, logStreamName=stream)
-    except client.exceptions.ResourceAlreadyExistsException:
-        pass
 
 
 def _cached(key: tuple[str, str | None, str | None], build: Any) -> Any:

@@ -72,6 +72,7 @@ def plan_run(params: dict[str, Any] | None, run_id: str, interval_start: datetim
         partitions.setdefault(i.dataset, i.partition)
     if not dry_run:
         audit.record_denials(plan.denials, run_id, interval_start.isoformat())
+        audit.log_decisions(estate, plan, run_id)
         for d in plan.denials:
             metrics.emit("sync.denied" if d.blocks else "sync.would_deny", 1, estate=estate,
                          dimensions={"dataset": d.dataset, "region": d.region, "class": d.data_class})

@@ -10,7 +10,6 @@ import pytest
 from multicloud.estate import load_estate
 from multicloud.estate.models import LogSink
 from multicloud.metrics import logs
-
 from tests.emulators.oci_logging import LoggingIngestionEmulator
 
 LOG_ID = "ocid1.log.oc1.eu-frankfurt-1.multicloud"
