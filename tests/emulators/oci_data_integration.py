@@ -11,6 +11,7 @@ and the service's behaviour:
   PUT  .../taskRuns/{key}                                 update; status TERMINATING -> TERMINATING,
                                                          then TERMINATED on the next read
 A test scripts the next runs' lives with ``script`` (states, plus an error message for ERROR).
+``on_success(run)`` stands in for the published task's work (tests move data there).
 ``overlaps`` records every create that happened while a run of the same name was in flight (the
 real service would allow it; tests assert it never happens). Not modelled: pagination tokens,
 task schedules, metrics/outputs, the workspace and application objects themselves.
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +91,8 @@ class DataIntegrationEmulator:
         self.default_states = ["QUEUED", "RUNNING", "SUCCESS"]
         self.next_errors: list[str | None] = []
         self.overlaps: list[str] = []
+        # what the published task does when a run succeeds (tests move the data here); None: nothing
+        self.on_success: Callable[[TaskRun], None] | None = None
         self._ids = itertools.count(1)
         emulator.route("POST", BASE)(self._create)
         emulator.route("GET", BASE)(self._list)
@@ -154,7 +158,10 @@ class DataIntegrationEmulator:
         with self.emulator.lock:
             run.reads += 1
             payload = run.as_json()
+            first_success = payload["status"] == "SUCCESS" and "SUCCESS" not in run.history
             run.history.append(payload["status"])
+        if first_success and self.on_success is not None:
+            self.on_success(run)
         return 200, payload
 
     def _update(self, request: OCIRequest) -> tuple[int, Any]:
