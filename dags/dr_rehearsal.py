@@ -125,6 +125,7 @@ def dr_rehearsal():
         operation="APPLY",
         oci_conn_id="{{ params.oci_conn_id }}",
         skip_without_stack=True,
+        deferrable=True,
     )
 
     @task(trigger_rule="none_failed")

@@ -70,10 +70,12 @@ def estate_governance():
     @task(map_index_template="{{ task.op_kwargs['region_id'] }}")
     def audit_region(region_id: str) -> dict:
         from multicloud.dagkit import estate_for
-        from multicloud.governance.audit import audit_estate
+        from multicloud.governance.audit import audit_estate, log_findings
 
-        params = get_current_context()["params"]
-        result = audit_estate(estate_for(params), regions=[region_id], strict=bool(params.get("strict")))
+        context = get_current_context()
+        estate = estate_for(context["params"])
+        result = audit_estate(estate, regions=[region_id], strict=bool(context["params"].get("strict")))
+        log_findings(estate, result, context["run_id"])
         return result.as_dict()
 
     @task

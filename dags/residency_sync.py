@@ -24,7 +24,9 @@ jurisdiction may hold; rows with a missing or unknown jurisdiction go to the sou
 Objects are copied incrementally (size + checksum), atomically and verified; Great Expectations
 validates every target. Each successful (dataset, region) publishes the Asset
 `multicloud://<dataset>/<region>` (through the alias `multicloud-residency-sync`).
-Datasets with `engine: oci-data-integration` run their published OCI Data Integration task instead.
+Datasets with `engine: oci-data-integration` run their published OCI Data Integration task instead
+(quarantine still routed at the source); `land` then validates each target like the fsspec path
+(rows, keys, residency expectation) and publishes the same Asset.
 
 **What a run covers** (no task assumes a data interval exists):
 
@@ -105,13 +107,27 @@ def residency_sync():
         # summary must say so instead of failing on XComNotFound
         return summarize_run(ti.xcom_pull(task_ids="plan", key="plan", default=None), params, run_id)
 
+    @task
+    def handoff_items(planned: dict) -> list[dict]:
+        """The same items as ``handoffs``, in the same order (map index i lands task run i)."""
+        return planned["data_integration_items"]
+
+    @task(outlets=[AssetAlias(SYNC_ALIAS)], map_index_template="{{ sync_label }}", trigger_rule="all_done")
+    def land(item: dict, params=None, run_id=None, outlet_events=None) -> dict:
+        """Validate a Data Integration target like the fsspec path; publish its Asset and lineage."""
+        from multicloud.sync.data_integration import land_handoff
+
+        return land_handoff(item, params, run_id, outlet_events, SYNC_ALIAS)
+
     items = plan()
     planned = XComArg(items.operator, key="plan")
     moved = sync.expand(item=items)
     handed_off = OCIDataIntegrationRunTaskOperator.partial(
-        task_id="data_integration", poll_interval=15, max_poll_interval=120,
+        task_id="data_integration", poll_interval=15, max_poll_interval=120, deferrable=True,
     ).expand_kwargs(handoffs(planned))
-    [moved, handed_off] >> summarize()
+    landed = land.expand(item=handoff_items(planned))
+    handed_off >> landed
+    [moved, landed] >> summarize()
 
 
 residency_sync()

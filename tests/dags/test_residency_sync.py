@@ -113,37 +113,3 @@ def test_outage_then_backfill_lands_each_interval_exactly_once(dag, estate_home)
         source = pq.read_table(_partition(estate_home, "onprem-hq", hour))
         expected = source.filter(pc.equal(source["country"], "GB"))["event_id"].to_pylist()
         assert sorted(rows) == sorted(expected)
-
-
-def test_data_integration_engine_runs_the_oci_task(dag, estate_home, tmp_path, oci_conn, oci_emulator, monkeypatch):
-    """A dataset with engine oci-data-integration is handed to OCI DI (deferred, trigger inline)."""
-    import yaml
-
-    from multicloud.paths import DEFAULT_ESTATE_FILE
-    from tests.emulators.oci_data_integration import DataIntegrationEmulator
-
-    di = DataIntegrationEmulator(oci_emulator)
-    di.script("SUCCESS")
-    raw = yaml.safe_load(DEFAULT_ESTATE_FILE.read_text())
-    raw["datasets"].append({
-        "id": "claims-di", "source": "oci-fra", "path": "claims-di", "data_class": "eu-personal",
-        "replicate_to": ["aws-euw1", "oci-ash"], "engine": "oci-data-integration",
-        "data_integration": {"connection_id": oci_conn, "workspace_id": "ocid1.disworkspace.oc1..ws",
-                             "application_key": "app-1", "task_key": "copy-claims", "bindings": {"MODE": "full"}},
-    })
-    estate_file = tmp_path / "estate-di.yaml"
-    estate_file.write_text(yaml.safe_dump(raw))
-    monkeypatch.setenv("MULTICLOUD_ESTATE_FILES_ALLOWED", str(estate_file))  # the deployment's allowlist
-
-    # its own logical date: dag.test reuses an existing run of the same date
-    run = dag.test(logical_date=RUN_A + timedelta(days=1),
-                   run_conf={"datasets": ["claims-di"], "regions": [], "estate_file": str(estate_file)})
-    assert run.state == "success"
-    (create,) = oci_emulator.requests_to("POST", "/taskRuns$")  # oci-ash was denied: one task run only
-    bindings = create.body["configProvider"]["bindings"]
-    assert bindings["TARGET_REGION"] == {"simpleValue": "aws-euw1"}
-    assert bindings["MODE"] == {"simpleValue": "full"}
-    assert create.retry_token
-    assert create.signed
-    headline = latest_summary("residency_sync", estate_home)["headline"]
-    assert "OCI Data Integration: 1/1 task runs succeeded" in headline

@@ -3,7 +3,12 @@
 Emulated because no OCI endpoint can be reached from CI and no OCI emulator exists in any
 registry. The SDK's own signing, serialisation and error handling run for real: every request
 must carry a valid ``rsa-sha256`` HTTP signature made with the test key, or the emulator answers
-401 ``NotAuthenticated`` as OCI does. Services register routes on one server:
+401 ``NotAuthenticated`` as OCI does. As OCI's request-signing spec requires, the signature must
+cover ``date`` (or ``x-date``), ``(request-target)`` and ``host`` on every request, plus
+``content-length``, ``content-type`` and ``x-content-sha256`` on PUT/POST/PATCH; the emulator
+recomputes ``x-content-sha256`` over the body it received and checks ``content-length``, and
+refuses a ``date`` more than 5 minutes off (OCI's clock-skew limit). Services register routes on
+one server:
 
     emulator = OCIEmulator(public_key_pem)
     @emulator.route("POST", r"/20200430/workspaces/(?P<ws>[^/]+)/applications/(?P<app>[^/]+)/taskRuns")
@@ -15,21 +20,26 @@ Every request is recorded (``emulator.requests``) so tests can assert on what ar
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from email.utils import formatdate
+from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
 _SIG_RE = re.compile(r'(\w+)="([^"]*)"')
+GENERIC_SIGNED = ("(request-target)", "host")
+BODY_SIGNED = ("content-length", "content-type", "x-content-sha256")
+MAX_CLOCK_SKEW_S = 300
 
 
 @dataclass
@@ -42,6 +52,7 @@ class OCIRequest:
     key_id: str | None
     signed: bool
     params: dict[str, str] = field(default_factory=dict)
+    auth_problem: str | None = None
 
     @property
     def retry_token(self) -> str | None:
@@ -123,8 +134,10 @@ class OCIEmulator:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = raw
-        key_id, signed = self._verify(http.command, http.path, headers)
+        key_id, problem = self._verify(http.command, http.path, headers, raw)
+        signed = problem is None
         request = OCIRequest(http.command, split.path, parse_qs(split.query), headers, body, key_id, signed)
+        request.auth_problem = problem
         with self.lock:
             self.requests.append(request)
         if self.require_signature and not signed:
@@ -133,7 +146,7 @@ class OCIEmulator:
         for method, pattern, handler in self.routes:
             match = pattern.match(split.path)
             if method == http.command and match:
-                request.params = match.groupdict()
+                request.params = {k: unquote(v) for k, v in match.groupdict().items()}
                 try:
                     result = handler(request)
                 except OCIError as err:
@@ -144,27 +157,58 @@ class OCIEmulator:
                 return
         self._reply(http, 404, {"code": "NotAuthorizedOrNotFound", "message": f"no route for {http.command} {split.path}"})
 
-    def _verify(self, method: str, target: str, headers: dict[str, str]) -> tuple[str | None, bool]:
+    def _verify(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> tuple[str | None, str | None]:
+        """(keyId, None) when the request is signed as OCI requires, else (keyId, what is wrong)."""
         auth = headers.get("authorization", "")
         if not auth.startswith("Signature "):
-            return None, False
+            return None, "no Signature authorization header"
         fields = dict(_SIG_RE.findall(auth))
+        key_id = fields.get("keyId")
+        if fields.get("algorithm") != "rsa-sha256" or fields.get("version", "1") != "1":
+            return key_id, f"algorithm {fields.get('algorithm')!r} is not rsa-sha256"
+        signed = fields.get("headers", "").split()
+        required = [*GENERIC_SIGNED, *(BODY_SIGNED if method in ("PUT", "POST", "PATCH") else ())]
+        missing = [h for h in required if h not in signed]
+        if "date" not in signed and "x-date" not in signed:
+            missing.insert(0, "date")
+        if missing:
+            return key_id, f"signature does not cover required header(s) {', '.join(missing)}"
+        problem = self._check_headers(headers, raw, signed)
+        if problem:
+            return key_id, problem
         lines = []
-        for name in fields.get("headers", "").split():
+        for name in signed:
             if name == "(request-target)":
                 lines.append(f"(request-target): {method.lower()} {target}")
             elif name in headers:
                 lines.append(f"{name}: {headers[name]}")
             else:
-                return fields.get("keyId"), False
+                return key_id, f"signed header {name} is not in the request"
         try:
-            self._public_key.verify(
-                base64.b64decode(fields.get("signature", "")), "\n".join(lines).encode(),
-                padding.PKCS1v15(), hashes.SHA256(),
-            )
+            self._public_key.verify(base64.b64decode(fields.get("signature", "")), "\n".join(lines).encode(),
+                                    padding.PKCS1v15(), hashes.SHA256())
         except (InvalidSignature, ValueError):
-            return fields.get("keyId"), False
-        return fields.get("keyId"), fields.get("algorithm") == "rsa-sha256"
+            return key_id, "signature does not verify with the registered key"
+        return key_id, None
+
+    @staticmethod
+    def _check_headers(headers: dict[str, str], raw: bytes, signed: list[str]) -> str | None:
+        stamp = headers.get("x-date") or headers.get("date")
+        try:
+            skew = abs(time.time() - parsedate_to_datetime(stamp).timestamp()) if stamp else None
+        except (TypeError, ValueError):
+            skew = None
+        if skew is None:
+            return "date header missing or unparseable"
+        if skew > MAX_CLOCK_SKEW_S:
+            return f"date is {skew:.0f}s off the server's clock (limit {MAX_CLOCK_SKEW_S}s)"
+        if "x-content-sha256" in signed:
+            digest = base64.b64encode(hashlib.sha256(raw).digest()).decode()
+            if headers.get("x-content-sha256") != digest:
+                return "x-content-sha256 does not match the body"
+        if "content-length" in signed and int(headers.get("content-length") or -1) != len(raw):
+            return "content-length does not match the body"
+        return None
 
     @staticmethod
     def _reply(http: BaseHTTPRequestHandler, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:

@@ -63,12 +63,17 @@ def _ledger(run_id: str, home: Path | None) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _record(run_id: str, home: Path | None, result: dict[str, Any]) -> None:
+def _record(run_id: str, home: Path | None, result: dict[str, Any], estate: Estate | None = None) -> None:
     path = _ledger_file(run_id, home)
     with _lock(path.with_suffix(".lock")):
         data = _ledger(run_id, home)
         data[result["id"]] = result
         atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True))
+    from multicloud.metrics import logs
+
+    logs.record("cost_move", {"run_id": run_id, **{k: result.get(k) for k in (
+        "id", "workload", "model", "source", "target", "replicas", "status", "version", "error", "seconds",
+        "steps")}}, estate=estate, home=home)
 
 
 def serving_version(estate: Estate, driver: ClusterDriver, model: str) -> tuple[str, str]:
@@ -107,7 +112,7 @@ def apply_move(estate: Estate, move: dict[str, Any], run_id: str, *, home: Path 
     if here.get(source_id, 0) < count and here.get(target_id, 0) >= count:
         # A retry after the placement was recorded but before the ledger was: already applied.
         result.update(status="applied", seconds=0.0, note="already in the placement store")
-        _record(run_id, home, result)
+        _record(run_id, home, result, estate)
         return result
 
     source = driver_for(estate, source_id, home=home)
@@ -137,7 +142,7 @@ def apply_move(estate: Estate, move: dict[str, Any], run_id: str, *, home: Path 
         result.update(status="rolled_back", error=f"{type(exc).__name__}: {exc}",
                       seconds=round(time.monotonic() - started, 3))
         result["steps"].append(f"rolled back {target_id}; {source_id} kept serving")
-        _record(run_id, home, result)
+        _record(run_id, home, result, estate)
         from multicloud.alerts import alert
 
         alert("rollback", f"cost move of {model} {source_id} -> {target_id} rolled back: {result['error']}"[:300],
@@ -160,7 +165,7 @@ def apply_move(estate: Estate, move: dict[str, Any], run_id: str, *, home: Path 
         latest[workload.id] = row
         save_placement(latest, home)
     result.update(status="applied", seconds=round(time.monotonic() - started, 3))
-    _record(run_id, home, result)
+    _record(run_id, home, result, estate)
     return result
 
 

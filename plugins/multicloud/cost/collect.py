@@ -103,25 +103,16 @@ def collect_oci(conn_id: str, tenancy: str, start: date, end: date, tag_key: str
     """``request_summarized_usages`` (COST, MONTHLY) grouped by service and region, then by tag."""
     import oci
 
-    from multicloud.hooks.oci import OCIHook
+    from multicloud.hooks.oci_usage import OCIUsageHook
 
-    client = OCIHook(oci_conn_id=conn_id).get_client(oci.usage_api.UsageapiClient)
+    hook = OCIUsageHook(oci_conn_id=conn_id)
     models = oci.usage_api.models
     started = datetime(start.year, start.month, start.day, tzinfo=UTC)
     ended = datetime(end.year, end.month, end.day, tzinfo=UTC)
     result = CloudCost("oci", "oci-usage-api", start.isoformat(), end.isoformat(), "USD")
 
     def request(**grouping: Any):
-        details = models.RequestSummarizedUsagesDetails(
-            tenant_id=tenancy, time_usage_started=started, time_usage_ended=ended, granularity="MONTHLY",
-            query_type="COST", **grouping)
-        page = None
-        while True:
-            response = client.request_summarized_usages(details, **({"page": page} if page else {}))
-            yield from response.data.items or []
-            page = response.next_page
-            if not page:
-                return
+        return hook.summarized_usages(tenancy, started, ended, granularity="MONTHLY", query_type="COST", **grouping)
 
     for item in request(group_by=["service", "region"]):
         result.currency = item.currency or result.currency

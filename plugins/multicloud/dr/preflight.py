@@ -175,24 +175,23 @@ def check_oci_network(estate, pair, oci_conn_id: str) -> list[Check]:
         return []
     import oci
 
-    from multicloud.hooks.oci import OCIHook
+    from multicloud.hooks.oci_network import OCIVirtualNetworkHook
 
-    client = OCIHook(oci_conn_id).get_client(oci.core.VirtualNetworkClient)
+    hook = OCIVirtualNetworkHook(oci_conn_id=oci_conn_id)
     checks = []
     for region_id, circuit_id in circuits:
         try:
-            circuit = client.get_virtual_circuit(circuit_id).data
+            circuit = hook.get_virtual_circuit(circuit_id)
         except oci.exceptions.ServiceError as err:
             checks.append(Check(f"FastConnect {region_id}", False, f"{circuit_id}: {err.status} {err.code}"))
             continue
-        ok = (circuit.lifecycle_state == "PROVISIONED" and circuit.bgp_session_state == "UP"
-              and circuit.provider_state in (None, "ACTIVE"))
+        ok = hook.circuit_is_up(circuit)
         checks.append(Check(f"FastConnect {region_id}", ok,
                             f"{circuit.display_name or circuit_id}: {circuit.lifecycle_state}, BGP "
                             f"{circuit.bgp_session_state}, provider {circuit.provider_state}"))
         if circuit.gateway_id:
             try:
-                drg = client.get_drg(circuit.gateway_id).data
+                drg = hook.get_drg(circuit.gateway_id)
                 checks.append(Check(f"DRG {region_id}", drg.lifecycle_state == "AVAILABLE",
                                     f"{drg.display_name or drg.id}: {drg.lifecycle_state}"))
             except oci.exceptions.ServiceError as err:

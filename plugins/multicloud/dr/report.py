@@ -174,6 +174,13 @@ def publish(estate, state: dict[str, Any], samples: Sequence[Sample], home: Path
     if score["rpo_s"] is not None:
         emit("dr.rpo_seconds", score["rpo_s"], unit="seconds", dimensions=dims, estate=estate, home=home)
     emit("dr.rehearsal", 1, dimensions=dims, estate=estate, home=home)
+    from multicloud.metrics import logs
+
+    logs.record_many("rehearsal_step", [
+        {"run_id": state["run_id"], "pair": report["pair"], "scenario": report["scenario"], "step": step, "at": at}
+        for step, at in sorted((state.get("events") or {}).items(), key=lambda kv: kv[1] or 0)]
+        + [{"run_id": state["run_id"], "pair": report["pair"], "step": "outcome", "outcome": report["outcome"],
+            "rto_s": score["rto_s"], "rpo_s": score["rpo_s"]}], estate=estate, home=home)
     if report["outcome"] not in ("passed", "dry_run"):
         from multicloud.alerts import alert
 

@@ -176,11 +176,15 @@ class OCIDnsSteering(TrafficSteering):
 
 
 def steering_for(pair, home: Path | None = None) -> TrafficSteering:
-    """The pair's steering: Route 53 when a zone is set, OCI DNS when a policy is set, else the gateway."""
+    """The pair's steering: Route 53 (zone), OCI DNS (policy), OCI Load Balancer (backend sets), else the gateway."""
     if pair.route53_zone_id:
         return Route53Steering(pair.route53_zone_id, aws_conn_id=pair.steering_connection_id or "aws_default")
     if pair.oci_steering_policy_id:
         return OCIDnsSteering(pair.oci_steering_policy_id, oci_conn_id=pair.steering_connection_id or "oci_default")
+    if getattr(pair, "oci_load_balancer", None):
+        from multicloud.dr.steering_lb import OCILoadBalancerSteering
+
+        return OCILoadBalancerSteering.for_pair(pair)
     return LocalGatewaySteering(home)
 
 

@@ -151,6 +151,10 @@ class DataIntegrationTask(Strict):
     application_key: str
     task_key: str
     bindings: dict[str, str] = Field(default_factory=dict)
+    on_retry: Literal["new_run", "rerun_failed"] = Field(
+        default="new_run",
+        description="after a failed run, a retry starts a new run or re-runs only its failed steps",
+    )
 
 
 class Dataset(Strict):
@@ -241,6 +245,15 @@ class Workload(Strict):
         return self
 
 
+class OciLoadBalancerSteering(Strict):
+    """DR steering through an OCI Load Balancer: one backend set per region id."""
+
+    load_balancer_id: str = Field(description="the load balancer's OCID")
+    backend_sets: dict[Identifier, str] = Field(min_length=2, description="region id -> backend set name")
+    drain_first: bool = Field(default=True, description="drain the old region's backends before taking them offline")
+    work_request_poll_s: float = Field(default=2.0, gt=0, description="first wait between work-request reads")
+
+
 class DrPair(Strict):
     id: Identifier
     primary: Identifier = Field(description="region id")
@@ -259,6 +272,9 @@ class DrPair(Strict):
     )
     steering_connection_id: str | None = Field(
         default=None, description="Airflow connection for Route 53 (aws) or OCI DNS (oci) steering"
+    )
+    oci_load_balancer: OciLoadBalancerSteering | None = Field(
+        default=None, description="OCI Load Balancer whose backend sets (one per region) steer the endpoint"
     )
 
     @model_validator(mode="after")
@@ -283,6 +299,25 @@ class MetricsSink(Strict):
     namespace: str = "multicloud"
     compartment_id: str | None = None
     region: str | None = None
+
+
+class LogSink(Strict):
+    """Where structured log entries (residency decisions, audit findings, rollout steps, ...) go."""
+
+    type: Literal["file", "oci", "cloudwatch"]
+    connection_id: str | None = Field(default=None, description="oci or aws Airflow connection")
+    region: str | None = None
+    log_id: str | None = Field(default=None, description="OCI Logging custom log OCID (type oci)")
+    log_group: str | None = Field(default=None, description="CloudWatch Logs group (type cloudwatch)")
+    log_stream: str = Field(default="multicloud", description="CloudWatch Logs stream (created when missing)")
+
+    @model_validator(mode="after")
+    def _target(self) -> LogSink:
+        if self.type == "oci" and not self.log_id:
+            raise ValueError("log sink 'oci' needs log_id (the custom log's OCID)")
+        if self.type == "cloudwatch" and not self.log_group:
+            raise ValueError("log sink 'cloudwatch' needs log_group")
+        return self
 
 
 class CostSource(Strict):
@@ -325,6 +360,7 @@ class Estate(Strict):
     dr_pairs: list[DrPair] = Field(default_factory=list)
     runtime: RuntimeBaseline
     metrics: list[MetricsSink] = Field(default_factory=lambda: [MetricsSink(type="file")])
+    logs: list[LogSink] = Field(default_factory=lambda: [LogSink(type="file")])
     pricing: Pricing = Field(default_factory=Pricing)
 
     # ---- lookups ---------------------------------------------------------------------------

@@ -389,3 +389,12 @@ def _column_batches(fs: Any, path: str, dataset: Dataset, batch_rows: int, fmt: 
             yield batch.column(0)
     else:
         raise ValueError(f"record-routed dataset {dataset.id!r} has format {dataset.format!r}: no rows to read")
+
+
+def log_findings(estate: Estate, result: AuditResult, run_id: str = "") -> int:
+    """Every finding (violations and would-deny) as an ``audit_finding`` structured log entry."""
+    from multicloud.metrics import logs
+
+    entries = [{"run_id": run_id, **f.as_dict()} for f in result.findings]
+    logs.record_many("audit_finding", entries, estate=estate)
+    return len(entries)

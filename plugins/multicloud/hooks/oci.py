@@ -12,7 +12,8 @@ one to another:
 
 The region is required and is set on every client. ``service_endpoints`` in the extra maps a
 client name (``data_integration``, ``container_engine``, ``monitoring``, ``usage_api``,
-``resource_manager``, ``virtual_network``, ``identity``) to an endpoint override: this is how the
+``resource_manager``, ``virtual_network``, ``identity``, ``dns``, ``load_balancer``, ``object_storage``,
+``logging_ingestion``) to an endpoint override: this is how the
 tests point the real SDK at a loopback emulator, and how users reach a private endpoint.
 """
 
@@ -39,6 +40,7 @@ CLIENT_KEYS = {
     "DnsClient": "dns",
     "LoadBalancerClient": "load_balancer",
     "ObjectStorageClient": "object_storage",
+    "LoggingClient": "logging_ingestion",
 }
 
 
@@ -47,6 +49,15 @@ class OCIConnectionError(ValueError):
 
 
 class OCIHook(BaseHook):
+    """The identity of one ``oci`` Airflow connection: SDK config, signer and clients for a region.
+
+    The service hooks (``multicloud.hooks.oci_*``) subclass ``OCIServiceHook`` below and own the
+    calls and waits of one API family; this class only knows how to authenticate.
+
+    :param oci_conn_id: the Airflow connection (type ``oci``) holding the identity and region.
+    :param region: an OCI region id (e.g. ``eu-frankfurt-1``) overriding the connection's region.
+    """
+
     conn_name_attr = "oci_conn_id"
     default_conn_name = "oci_default"
     conn_type = "oci"
@@ -176,3 +187,82 @@ def _mask(config: dict[str, Any]) -> None:
     for line in (config.get("key_content") or "").splitlines():
         if line.strip() and not line.startswith("-----"):
             mask_secret(line.strip())
+
+
+# ---- service hooks: one per OCI API family, over the OCIHook identity ------------------------------
+TERMINAL = "terminal"
+
+
+class OCIWaiterTimeout(TimeoutError):
+    """A waiter's deadline passed with the resource still not terminal; ``last`` is its last read."""
+
+    def __init__(self, message: str, last: Any) -> None:
+        super().__init__(message)
+        self.last = last
+
+
+class OCIServiceHook(OCIHook):
+    """Base of the per-service hooks: one cached SDK client and generic sync/async waiters.
+
+    Subclasses set ``client_path`` (``"oci.data_integration.DataIntegrationClient"``) and add the
+    service's calls. The SDK is synchronous, so the async waiters run every call in a worker thread
+    and never block the triggerer's event loop. Deadlines are wall-clock (``time.time()``) so a
+    trigger that serializes its start keeps its deadline across triggerer restarts.
+
+    :param oci_conn_id: the Airflow connection (type ``oci``).
+    :param region: an OCI region id overriding the connection's region.
+    """
+
+    client_path: str = ""
+
+    @cached_property
+    def conn(self) -> Any:
+        """The service's SDK client for this identity and region (built once per hook)."""
+        import importlib
+
+        module_name, _, class_name = self.client_path.rpartition(".")
+        return self.get_client(getattr(importlib.import_module(module_name), class_name))
+
+    @staticmethod
+    def wait(read: Any, is_terminal: Any, *, describe: str, poll_interval: float = 30.0,
+             max_poll_interval: float = 300.0, deadline: float | None = None, log: Any = None) -> Any:
+        """Call ``read()`` with exponential backoff until ``is_terminal(result)``; returns the result.
+
+        Raises ``OCIWaiterTimeout`` when the wall-clock ``deadline`` would pass before the next read.
+        """
+        import time
+
+        delay = poll_interval
+        while True:
+            current = read()
+            if is_terminal(current):
+                return current
+            if log is not None:
+                log.info("%s: %s", describe, _state_of(current))
+            if deadline is not None and time.time() + delay > deadline:
+                raise OCIWaiterTimeout(f"{describe} still {_state_of(current)} at its deadline", current)
+            time.sleep(delay)
+            delay = min(delay * 2, max_poll_interval)
+
+    @staticmethod
+    async def async_wait(read: Any, is_terminal: Any, *, describe: str, poll_interval: float = 30.0,
+                         max_poll_interval: float = 300.0, deadline: float | None = None, log: Any = None) -> Any:
+        """``wait`` for the triggerer: every SDK call in a worker thread, sleeps on the event loop."""
+        import asyncio
+        import time
+
+        delay = poll_interval
+        while True:
+            current = await asyncio.to_thread(read)
+            if is_terminal(current):
+                return current
+            if log is not None:
+                log.info("%s: %s", describe, _state_of(current))
+            if deadline is not None and time.time() + delay > deadline:
+                raise OCIWaiterTimeout(f"{describe} still {_state_of(current)} at its deadline", current)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_poll_interval)
+
+
+def _state_of(resource: Any) -> str:
+    return str(getattr(resource, "status", None) or getattr(resource, "lifecycle_state", None) or resource)

@@ -86,37 +86,30 @@ def statsd_sink(point: MetricPoint, sink: MetricsSink | None, _home: Path | None
 # ---- OCI Monitoring -----------------------------------------------------------------------------
 def oci_endpoint(region: str) -> str:
     """Posting needs the telemetry-ingestion endpoint, not the client's default telemetry one."""
-    return f"https://telemetry-ingestion.{region}.oraclecloud.com"
+    from multicloud.hooks.oci_monitoring import ingestion_endpoint
+
+    return ingestion_endpoint(region)
 
 
 def oci_sink(point: MetricPoint, sink: MetricsSink | None, _home: Path | None) -> None:
     import oci
 
-    from multicloud.hooks.oci import OCIHook
+    from multicloud.hooks.oci_monitoring import OCIMonitoringHook
 
     if sink is None or not sink.compartment_id:
         raise ValueError("the oci metrics sink needs compartment_id (the compartment OCID to post into)")
-    conn_id = sink.connection_id or OCIHook.default_conn_name
-
-    def build() -> Any:
-        hook = OCIHook(oci_conn_id=conn_id, region=sink.region)
-        endpoint = hook.service_endpoint_for(oci.monitoring.MonitoringClient) or oci_endpoint(hook.region)
-        return hook.get_client(oci.monitoring.MonitoringClient, service_endpoint=endpoint)
-
-    client = _cached(("oci", conn_id, sink.region, sink.compartment_id), build)
+    conn_id = sink.connection_id or OCIMonitoringHook.default_conn_name
+    hook = _cached(("oci", conn_id, sink.region, sink.compartment_id),
+                   lambda: OCIMonitoringHook(oci_conn_id=conn_id, region=sink.region))
     models = oci.monitoring.models
     # OCI needs at least one dimension per metric; the estate's own name is always meaningful.
     dimensions = dict(point.dimensions) or {"source": "multicloud"}
-    details = models.PostMetricDataDetails(metric_data=[models.MetricDataDetails(
+    hook.post_metric_data([models.MetricDataDetails(
         namespace=_oci_namespace(sink.namespace), compartment_id=sink.compartment_id,
         name=_OCI_NAME_RE.sub("_", point.name), dimensions=dimensions,
         metadata={"unit": point.unit},
         datapoints=[models.Datapoint(timestamp=datetime.fromisoformat(point.timestamp), value=point.value)],
     )])
-    response = client.post_metric_data(details)
-    failed = getattr(response.data, "failed_metrics_count", 0) or 0
-    if failed:
-        raise RuntimeError(f"OCI Monitoring rejected {failed} metric(s): {response.data.failed_metrics}")
 
 
 def _oci_namespace(namespace: str) -> str:

@@ -1,49 +1,63 @@
-"""Run a published OCI Data Integration task (bulk data movement inside OCI), deferrably.
+"""Run a published OCI Data Integration task (bulk data movement inside OCI).
 
-``create_task_run`` starts the task with config bindings (``simpleValue`` parameters); the
-``opc_retry_token`` is derived from the dag, run, task and map index (and the re-run reference),
-so an Airflow retry of the same task instance gets the same task run back instead of starting a
-second one. The operator then defers to ``OCIDataIntegrationTaskRunTrigger``; the run's metadata
-goes to XCom on SUCCESS, and the service's error message fails the task on ERROR / TERMINATED.
-
-``re_run_type="FAILED"`` with ``ref_task_run_id`` re-runs only the failed steps of an earlier run.
-Killing the task while it runs on the worker (``on_kill``) or while deferred (the trigger's
-``on_kill``) sends ``update_task_run`` status TERMINATING.
+Retries recover and never double-run (see ``operators.base``): every run of one task instance is
+named ``<task_run_name or task_key>-af<identity>``. Before creating a run the operator lists runs
+by that name; one still in flight (a worker crashed, the triggerer lost it) is re-attached to.
+Otherwise a new run starts with this attempt's retry token, so a repeated create inside one
+attempt returns the same run. After a run that ended in ERROR, ``rerun_failed_on_retry`` makes the
+retry re-run only its failed steps (``re_run_type=FAILED``, ``ref_task_run_id`` = the failed run).
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
-from multicloud.triggers.data_integration import (
+from multicloud.hooks.oci import OCIWaiterTimeout
+from multicloud.hooks.oci_data_integration import (
     FAILURE_STATES,
+    RE_RUN_TYPES,
     SUCCESS_STATES,
-    OCIDataIntegrationTaskRunTrigger,
-    data_integration_client,
+    OCIDataIntegrationHook,
     failure_message,
     task_run_metadata,
-    terminate_task_run,
 )
+from multicloud.operators.base import attempt_token, deferrable_default, instance_name
+from multicloud.triggers.data_integration import OCIDataIntegrationTaskRunTrigger
 
-RE_RUN_TYPES = ("BEGINNING", "FAILED", "STEP")
-
-
-def retry_token(dag_id: str, run_id: str, task_id: str, map_index: int, *extra: str | None) -> str:
-    """Stable per task instance (not per try); OCI accepts at most 64 characters."""
-    material = "|".join([dag_id, run_id, task_id, str(map_index), *(e or "" for e in extra)])
-    return hashlib.sha256(material.encode()).hexdigest()
+TRIGGER_GRACE = timedelta(minutes=2)  # the task-level timeout lets the trigger report its own first
 
 
 class OCIDataIntegrationRunTaskOperator(BaseOperator):
-    template_fields: Sequence[str] = ("workspace_id", "application_key", "task_key", "bindings",
-                                      "ref_task_run_id", "task_run_name")
+    """Run an OCI Data Integration published task and wait for it (deferred or on the worker).
+
+    :param workspace_id: the Data Integration workspace OCID. (templated)
+    :param application_key: the application the task is published to. (templated)
+    :param task_key: the published task's key (``registryMetadata.aggregatorKey``). (templated)
+    :param bindings: task parameters by name, sent as ``simpleValue`` bindings. (templated)
+    :param oci_conn_id: the Airflow connection (type ``oci``). (templated)
+    :param region: an OCI region id overriding the connection's region. (templated)
+    :param task_run_name: the human part of the runs' deterministic name (default ``task_key``). (templated)
+    :param re_run_type: BEGINNING, FAILED or STEP, to re-run an earlier run given by ``ref_task_run_id``.
+    :param ref_task_run_id: the task run to re-run (with ``re_run_type``). (templated)
+    :param rerun_failed_on_retry: after an ERROR run of this task instance, the retry re-runs only the
+        failed steps of that run instead of starting from the beginning.
+    :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
+    :param poll_interval: seconds before the second status read; doubles up to ``max_poll_interval``.
+    :param max_poll_interval: the longest wait between two status reads, in seconds.
+    :param timeout_s: seconds after the start at which the wait fails (None: no limit).
+    :param stop_on_kill: terminate the task run when the task is killed.
+    """
+
+    template_fields: Sequence[str] = ("workspace_id", "application_key", "task_key", "bindings", "oci_conn_id",
+                                      "region", "ref_task_run_id", "task_run_name")
+    template_fields_renderers = {"bindings": "json"}
     ui_color = "#f80000"
 
     def __init__(
@@ -58,10 +72,12 @@ class OCIDataIntegrationRunTaskOperator(BaseOperator):
         task_run_name: str | None = None,
         re_run_type: str | None = None,
         ref_task_run_id: str | None = None,
-        deferrable: bool = True,
+        rerun_failed_on_retry: bool = False,
+        deferrable: bool | None = None,
         poll_interval: float = 30.0,
         max_poll_interval: float = 300.0,
         timeout_s: float | None = None,
+        stop_on_kill: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -78,66 +94,64 @@ class OCIDataIntegrationRunTaskOperator(BaseOperator):
         self.task_run_name = task_run_name
         self.re_run_type = re_run_type
         self.ref_task_run_id = ref_task_run_id
-        self.deferrable = deferrable
+        self.rerun_failed_on_retry = rerun_failed_on_retry
+        self.deferrable = deferrable_default() if deferrable is None else deferrable
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
         self.timeout_s = timeout_s
+        self.stop_on_kill = stop_on_kill
         self.task_run_key: str | None = None
 
     @cached_property
-    def client(self):
-        return data_integration_client(self.oci_conn_id, self.region)
-
-    def build_details(self):
-        from oci.data_integration.models import (
-            CreateConfigProvider,
-            CreateTaskRunDetails,
-            ParameterValue,
-            RegistryMetadata,
-        )
-
-        return CreateTaskRunDetails(
-            name=self.task_run_name,
-            registry_metadata=RegistryMetadata(aggregator_key=self.task_key),
-            config_provider=CreateConfigProvider(
-                bindings={name: ParameterValue(simple_value=value) for name, value in self.bindings.items()}),
-            re_run_type=self.re_run_type,
-            ref_task_run_id=self.ref_task_run_id,
-        )
+    def hook(self) -> OCIDataIntegrationHook:
+        return OCIDataIntegrationHook(oci_conn_id=self.oci_conn_id, region=self.region)
 
     def execute(self, context: Any) -> dict[str, Any] | None:
         ti = context["ti"]
-        token = retry_token(ti.dag_id, ti.run_id, ti.task_id, getattr(ti, "map_index", -1),
-                            self.re_run_type, self.ref_task_run_id)
-        run = self.client.create_task_run(self.workspace_id, self.application_key, self.build_details(),
-                                          opc_retry_token=token).data
+        run = self._attach_or_start(ti)
         self.task_run_key = run.key
-        self.log.info("Started OCI Data Integration task run %s (task %s, status %s)", run.key, self.task_key,
-                      run.status)
         ti.xcom_push(key="task_run_key", value=run.key)
+        started_at = time.time()
         if self.deferrable:
             self.defer(
                 trigger=OCIDataIntegrationTaskRunTrigger(
                     task_run_key=run.key, workspace_id=self.workspace_id, application_key=self.application_key,
                     oci_conn_id=self.oci_conn_id, region=self.region, poll_interval=self.poll_interval,
-                    max_poll_interval=self.max_poll_interval, timeout_s=self.timeout_s),
+                    max_poll_interval=self.max_poll_interval, timeout_s=self.timeout_s, started_at=started_at,
+                    stop_on_kill=self.stop_on_kill),
                 method_name="execute_complete",
+                timeout=None if self.timeout_s is None else timedelta(seconds=self.timeout_s) + TRIGGER_GRACE,
             )
-        return self._wait(run.key)
+        deadline = None if self.timeout_s is None else started_at + self.timeout_s
+        try:
+            done = self.hook.task_run_completion(self.workspace_id, self.application_key, run.key,
+                                                 poll_interval=self.poll_interval,
+                                                 max_poll_interval=self.max_poll_interval, deadline=deadline)
+        except OCIWaiterTimeout as timeout:
+            raise AirflowException(f"OCI Data Integration {timeout} ({self.timeout_s:.0f}s)") from None
+        if done.status in FAILURE_STATES:
+            raise AirflowException(f"OCI Data Integration task run {run.key} {done.status}: {failure_message(done)}")
+        return task_run_metadata(done)
 
-    def _wait(self, key: str) -> dict[str, Any]:
-        delay, started = self.poll_interval, time.monotonic()
-        while True:
-            run = self.client.get_task_run(self.workspace_id, self.application_key, key).data
-            if run.status in SUCCESS_STATES:
-                return task_run_metadata(run)
-            if run.status in FAILURE_STATES:
-                raise AirflowException(f"OCI Data Integration task run {key} {run.status}: {failure_message(run)}")
-            if self.timeout_s is not None and time.monotonic() - started > self.timeout_s:
-                raise AirflowException(f"OCI Data Integration task run {key} still {run.status} "
-                                       f"after {self.timeout_s:.0f}s")
-            time.sleep(delay)
-            delay = min(delay * 2, self.max_poll_interval)
+    def _attach_or_start(self, ti: Any) -> Any:
+        """Re-attach to this task instance's in-flight run, or start one (see module doc)."""
+        name = instance_name(self.task_run_name or self.task_key, ti)
+        earlier = self.hook.find_task_runs(self.workspace_id, self.application_key, name)
+        in_flight = next((r for r in earlier if r.status not in SUCCESS_STATES | FAILURE_STATES), None)
+        if in_flight is not None:
+            self.log.info("Re-attaching to OCI Data Integration task run %s (%s), started by an earlier attempt",
+                          in_flight.key, in_flight.status)
+            return in_flight
+        re_run_type, ref = self.re_run_type, self.ref_task_run_id
+        if self.rerun_failed_on_retry and earlier and earlier[0].status == "ERROR" and re_run_type is None:
+            re_run_type, ref = "FAILED", earlier[0].key
+            self.log.info("Re-running only the failed steps of task run %s", ref)
+        run = self.hook.create_task_run(
+            self.workspace_id, self.application_key, task_key=self.task_key, bindings=self.bindings, name=name,
+            re_run_type=re_run_type, ref_task_run_id=ref, retry_token=attempt_token(ti, re_run_type, ref))
+        self.log.info("Started OCI Data Integration task run %s (task %s, %s; %d earlier run(s))", run.key,
+                      self.task_key, run.status, len(earlier))
+        return run
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         if not event:
@@ -150,7 +164,7 @@ class OCIDataIntegrationRunTaskOperator(BaseOperator):
 
     def on_kill(self) -> None:
         """Killed while running on the worker (before deferring or in non-deferrable mode)."""
-        if not self.task_run_key:
+        if not self.task_run_key or not self.stop_on_kill:
             return
         self.log.info("Terminating OCI Data Integration task run %s", self.task_run_key)
-        terminate_task_run(self.client, self.workspace_id, self.application_key, self.task_run_key)
+        self.hook.terminate_task_run(self.workspace_id, self.application_key, self.task_run_key)

@@ -26,8 +26,11 @@ class RolloutFailed(RuntimeError):
 
 
 class Journal:
-    def __init__(self, run_id: str, home: Path | None = None) -> None:
+    """The run's journal; with an ``estate``, every event is also a ``rollout_step`` log entry."""
+
+    def __init__(self, run_id: str, home: Path | None = None, estate: Any = None) -> None:
         self.path = paths.home_path(home, "state", "rollouts", f"{safe_run_id(run_id)}.json", what="rollout journal")
+        self.run_id, self.home, self.estate = run_id, home, estate
 
     def read(self) -> dict[str, Any]:
         if not self.path.exists():
@@ -49,6 +52,11 @@ class Journal:
     def event(self, kind: str, **fields: Any) -> None:
         with self.update() as data:
             data["events"].append({"kind": kind, "at": time.time(), **fields})
+        if self.estate is not None:
+            from multicloud.metrics import logs
+
+            logs.record("rollout_step", {"run_id": self.run_id, "step": kind, **fields}, estate=self.estate,
+                        home=self.home)
 
 
 def deploy_item(driver: ClusterDriver, item: dict[str, Any], *, strategy: str, runtime: dict[str, Any],

@@ -74,7 +74,7 @@ def build_plan(estate: Estate, params: Mapping[str, Any], triggered: Iterable[tu
 def deploy_lane(estate: Estate, lane: list[dict[str, Any]], strategy: str, run_id: str,
                 ready_timeout_s: float, home: Path | None = None) -> list[dict[str, Any]]:
     """Start every cluster of the lane, then wait for each (start-ups overlap)."""
-    journal = engine.Journal(run_id, home)
+    journal = engine.Journal(run_id, home, estate)
     pairs = [(driver_for(estate, item["cluster"], home), item) for item in lane]
     try:
         started = engine.start_items(pairs, runtime=baseline_runtime(estate), journal=journal,
@@ -102,7 +102,7 @@ def gate_stage(estate: Estate, stage: str, lanes: list[list[dict[str, Any]]], pa
                run_id: str, home: Path | None = None) -> list[dict[str, Any]]:
     """Gate every (cluster, model) of a stage in parallel; raise RolloutFailed naming each failure."""
     items = [item for lane in lanes for item in lane]
-    journal = engine.Journal(run_id, home)
+    journal = engine.Journal(run_id, home, estate)
 
     cards = {(m, v): artifacts.read_card(estate, m, v) for m, v in {(i["model"], i["version"]) for i in items}}
 
@@ -162,7 +162,10 @@ def rollback_if_needed(estate: Estate, run_id: str, home: Path | None = None) ->
         for error in errors:
             fresh["events"].append({"kind": "rollback_failed", "at": time.time(), "error": error})
     from multicloud.alerts import alert
+    from multicloud.metrics import logs
 
+    logs.record_many("rollback_step", [{"run_id": run_id, "restored": r} for r in restored]
+                     + [{"run_id": run_id, "error": e} for e in errors], estate=estate, home=home)
     alert("rollback", f"model rollout {run_id} rolled back {len(restored)} cluster(s)"
           + (f"; {len(errors)} could not be restored" if errors else ""),
           {"restored": restored, "errors": errors}, home=home)
@@ -225,7 +228,7 @@ def run_stage(estate: Estate, lanes: list[list[dict[str, Any]]], strategy: str, 
     no lane's start waits behind other lanes' readiness polling; then each lane waits for its
     first cluster and deploys the rest of its clusters one by one.
     """
-    journal = engine.Journal(run_id, home)
+    journal = engine.Journal(run_id, home, estate)
     runtime = baseline_runtime(estate)
     firsts = [(driver_for(estate, lane[0]["cluster"], home), lane[0]) for lane in lanes]
     begun = engine.start_items(firsts, runtime=runtime, journal=journal, labels={"rollout": run_id[:63]})

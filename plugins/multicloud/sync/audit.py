@@ -65,6 +65,21 @@ def _parse(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+def log_decisions(estate, plan, run_id: str, home: Path | None = None) -> int:
+    """Every residency decision of the plan (allowed items and denials) as structured log entries."""
+    from multicloud.metrics import logs
+
+    entries = [{"run_id": run_id, "dataset": i.dataset, "region": i.region, "partition": i.partition,
+                "decision": "quarantine" if i.kind == "quarantine" else "allow", "kind_of_move": i.kind,
+                "jurisdictions": list(i.jurisdictions), "would_deny": list(i.would_deny), "engine": i.engine}
+               for i in plan.items]
+    entries += [{"run_id": run_id, "dataset": d.dataset, "region": d.region, "partition": d.partition,
+                 "decision": "deny" if d.blocks else "would-deny", "class": d.data_class, "rule": d.rule,
+                 "reason": d.reason} for d in plan.denials]
+    logs.record_many("residency_decision", entries, estate=estate, home=home)
+    return len(entries)
+
+
 def read_audit(home: Path | None = None) -> list[dict]:
     path = audit_file(home)
     if not path.exists():

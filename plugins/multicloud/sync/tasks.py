@@ -14,7 +14,7 @@ from typing import Any
 from multicloud import metrics, reports
 from multicloud.dagkit import estate_for
 from multicloud.residency.policy import ResidencyPolicy
-from multicloud.sync import audit, interval, runner, sources
+from multicloud.sync import audit, data_integration, interval, runner, sources
 from multicloud.sync.planner import SyncItem, plan_sync
 from multicloud.sync.summary import build_summary
 
@@ -62,22 +62,25 @@ def plan_run(params: dict[str, Any] | None, run_id: str, interval_start: datetim
                      datasets=params.get("datasets") or None, regions=params.get("regions") or None,
                      interval_end=interval_end)
     dry_run = bool(params.get("dry_run"))
-    fsspec_items = [i.as_dict() for i in plan.items if i.engine == "fsspec"]
-    di_items = [i for i in plan.items if i.engine == "oci-data-integration" and i.kind != "quarantine"]
+    # quarantine items stay on the fsspec path whatever the engine: those rows never leave the source
+    fsspec_plan, di_items = data_integration.split_items(plan.items)
+    fsspec_items = [i.as_dict() for i in fsspec_plan]
     # a dry run copies nothing: an OCI Data Integration task run would copy, so none is started
-    di_kwargs = [] if dry_run else [_data_integration_kwargs(estate, i, run_id) for i in di_items]
+    di_kwargs = [] if dry_run else [data_integration.operator_kwargs(estate, i, run_id) for i in di_items]
     denials = [d.__dict__ for d in plan.denials]
     partitions: dict[str, str] = {}
     for i in plan.items:
         partitions.setdefault(i.dataset, i.partition)
     if not dry_run:
         audit.record_denials(plan.denials, run_id, interval_start.isoformat())
+        audit.log_decisions(estate, plan, run_id)
         for d in plan.denials:
             metrics.emit("sync.denied" if d.blocks else "sync.would_deny", 1, estate=estate,
                          dimensions={"dataset": d.dataset, "region": d.region, "class": d.data_class})
     log.info("planned %d items (%d via OCI Data Integration%s), %d denials", len(fsspec_items), len(di_items),
              ", not started: dry run" if dry_run and di_items else "", len(denials))
     return {"items": fsspec_items, "data_integration": di_kwargs, "denials": denials, "partitions": partitions,
+            "data_integration_items": [] if dry_run else [i.as_dict() for i in di_items],
             "interval_start": interval_start.isoformat(), "interval_end": interval_end.isoformat(),
             "interval_source": chosen.source}
 
@@ -91,20 +94,6 @@ def _refuse_unknown_ids(estate, params: dict[str, Any]) -> None:
             problems.append(f"unknown {kind}(s) {unknown}; the estate has {sorted(known)}")
     if problems:
         raise ValueError("; ".join(problems))
-
-
-def _data_integration_kwargs(estate, item: SyncItem, run_id: str) -> dict[str, Any]:
-    dataset = estate.dataset(item.dataset)
-    task = dataset.data_integration
-    assert task is not None  # the estate validator guarantees it for this engine
-    source_url, target_url = runner.endpoint_urls(estate, item)
-    bindings = {**task.bindings, "SOURCE_URL": source_url, "TARGET_URL": target_url,
-                "PARTITION": item.partition, "TARGET_REGION": item.region}
-    if item.jurisdictions:
-        bindings["JURISDICTIONS"] = ",".join(item.jurisdictions)
-    return {"workspace_id": task.workspace_id, "application_key": task.application_key, "task_key": task.task_key,
-            "bindings": bindings, "oci_conn_id": task.connection_id,
-            "task_run_name": f"{item.dataset}-{item.region}-{item.partition}".replace("/", "-").replace("=", "")}
 
 
 def sync_one(item_dict: dict[str, Any], params: dict[str, Any] | None, run_id: str, outlet_events: Any,
@@ -162,7 +151,8 @@ def summarize_run(planned: dict[str, Any] | None, params: dict[str, Any] | None,
         extra_lines.append(f"OCI Data Integration: {len(finished)}/{len(handed_off)} task runs succeeded")
         failed_handoffs = len(handed_off) - len(finished)
     # the extra line counts in the headline's budget, so the FAILED line is never cut off
-    headline, data = build_summary(planned.get("partitions") or {}, planned.get("items") or [],
+    landed_items = (planned.get("items") or []) + (planned.get("data_integration_items") or [])
+    headline, data = build_summary(planned.get("partitions") or {}, landed_items,
                                    planned.get("denials") or [], outcomes, dry_run=bool(params.get("dry_run")),
                                    extra_lines=extra_lines)
     if failed_handoffs:

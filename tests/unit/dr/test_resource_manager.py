@@ -1,4 +1,8 @@
-"""ResourceManagerJobOperator + trigger against the OCI emulator on loopback (real SDK, signed)."""
+"""ResourceManagerJobOperator, its hook and trigger against the OCI emulator (real SDK, signed).
+
+The same three recoveries as Data Integration: a failed job is followed by a new job on retry,
+a crashed worker's in-flight job is re-attached to, a triggerer restart keeps the deadline.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ from types import SimpleNamespace
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
-from multicloud.operators.resource_manager import ResourceManagerJobError, ResourceManagerJobOperator, retry_token
+from multicloud.operators.base import INSTANCE_TAG, attempt_token, instance_identity
+from multicloud.operators.resource_manager import ResourceManagerJobError, ResourceManagerJobOperator
 from multicloud.triggers.resource_manager import ResourceManagerJobTrigger
 from tests.emulators.oci_resource_manager import ResourceManagerEmulator
 
@@ -20,90 +25,132 @@ def rm(oci_emulator):
     return ResourceManagerEmulator(oci_emulator, failing_stacks={"ocid1.ormstack.oc1..broken"})
 
 
-def _context(run_id: str = "manual__1"):
-    return {"ti": SimpleNamespace(dag_id="dr_rehearsal", task_id="provision_standby", run_id=run_id, map_index=-1)}
+def _ti(run_id: str = "manual__1", try_number: int = 1):
+    return SimpleNamespace(dag_id="dr_rehearsal", task_id="provision_standby", run_id=run_id, map_index=-1,
+                           try_number=try_number)
+
+
+def _context(run_id: str = "manual__1", try_number: int = 1):
+    return {"ti": _ti(run_id, try_number)}
 
 
 def _operator(conn: str, stack: str = STACK, **kwargs) -> ResourceManagerJobOperator:
+    kwargs.setdefault("deferrable", False)
     return ResourceManagerJobOperator(task_id="provision_standby", stack_id=stack, oci_conn_id=conn,
-                                      poll_interval_s=0.01, **kwargs)
+                                      poll_interval=0.01, max_poll_interval=0.02, **kwargs)
 
 
-def test_apply_job_runs_to_success_with_a_retry_token(oci_conn, oci_emulator, rm):
-    result = _operator(oci_conn, deferrable=False).execute(_context())
+def _defer(operator, context) -> TaskDeferred:
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute(context)
+    return deferred.value
+
+
+def _rebuilt(trigger):
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "multicloud.triggers.resource_manager.ResourceManagerJobTrigger"
+    return ResourceManagerJobTrigger(**kwargs)
+
+
+async def _first_event(trigger):
+    async for event in trigger.run():
+        return event.payload
+
+
+def test_apply_job_runs_to_success_with_a_retry_token_and_a_name_tag(oci_conn, oci_emulator, rm):
+    result = _operator(oci_conn).execute(_context())
     assert result["status"] == "SUCCEEDED"
     (create,) = oci_emulator.requests_to("POST", r"/20180917/jobs$")
     assert create.signed
-    assert create.body["stackId"] == STACK
-    assert create.body["operation"] == "APPLY"
+    assert (create.body["stackId"], create.body["operation"]) == (STACK, "APPLY")
     assert create.body["jobOperationDetails"] == {"operation": "APPLY", "executionPlanStrategy": "AUTO_APPROVED"}
-    assert create.retry_token == retry_token("dr_rehearsal", "provision_standby", "manual__1")
+    assert create.retry_token == attempt_token(_ti(), "APPLY")
+    assert create.body["freeformTags"] == {INSTANCE_TAG: instance_identity(_ti())}
     assert len(oci_emulator.requests_to("GET", r"/20180917/jobs/[^/]+$")) >= 3  # polled until terminal
 
 
-def test_a_retried_task_gets_the_same_job_not_a_second_one(oci_conn, rm):
-    first = _operator(oci_conn, deferrable=False).execute(_context())
-    second = _operator(oci_conn, deferrable=False).execute(_context())
-    assert first["job_id"] == second["job_id"]
+def test_failed_job_then_a_retry_succeeds_with_a_new_job(oci_conn, oci_emulator, rm):
+    rm.fail_next[STACK] = 1
+    with pytest.raises(ResourceManagerJobError, match="FAILED") as failure:
+        _operator(oci_conn).execute(_context(try_number=1))
+    assert "LimitExceeded" in str(failure.value)  # the job log's last lines explain it
+    (logs,) = oci_emulator.requests_to("GET", r"/logs$")
+    assert logs.query["sortOrder"] == ["DESC"]
+    result = _operator(oci_conn).execute(_context(try_number=2))
+    assert result["status"] == "SUCCEEDED"
+    assert [j["lifecycleState"] for j in rm.jobs.values()] == ["FAILED", "SUCCEEDED"]
+    assert result["job_id"] == list(rm.jobs)[1]
+    assert rm.overlaps == []
+
+
+def test_a_repeated_create_in_one_attempt_gets_the_same_job(oci_conn, rm):
+    first = _defer(_operator(oci_conn, deferrable=True), _context()).trigger.job_id
+    rm.jobs[first]["lifecycleState"] = "SUCCEEDED"  # not in flight: the token alone must dedupe
+    second = _defer(_operator(oci_conn, deferrable=True), _context()).trigger.job_id
+    assert first == second
     assert len(rm.jobs) == 1
-    _operator(oci_conn, deferrable=False).execute(_context("manual__2"))
+    _operator(oci_conn).execute(_context("manual__2"))
     assert len(rm.jobs) == 2
 
 
-def test_failed_job_fails_the_task_with_the_last_log_lines(oci_conn, oci_emulator, rm):
-    with pytest.raises(ResourceManagerJobError, match="FAILED") as failure:
-        _operator(oci_conn, "ocid1.ormstack.oc1..broken", deferrable=False).execute(_context())
-    assert "LimitExceeded" in str(failure.value)
-    (logs,) = oci_emulator.requests_to("GET", r"/logs$")
-    assert logs.query["sortOrder"] == ["DESC"]
+def test_worker_crash_while_in_progress_reattaches_to_the_same_job(oci_conn, oci_emulator, rm):
+    rm.steps_to_finish = 4
+    job_id = _defer(_operator(oci_conn, deferrable=True), _context(try_number=1)).trigger.job_id
+    ResourceManagerJobTrigger(job_id=job_id, oci_conn_id=oci_conn).hook.get_job(job_id)  # IN_PROGRESS
+    assert rm.jobs[job_id]["lifecycleState"] == "IN_PROGRESS"
+    # the worker dies; the retry (another try) finds the job by stack and name and waits for it
+    result = _operator(oci_conn).execute(_context(try_number=2))
+    assert (result["job_id"], result["status"]) == (job_id, "SUCCEEDED")
+    assert len(oci_emulator.requests_to("POST", r"/20180917/jobs$")) == 1
+    (listing, *_) = oci_emulator.requests_to("GET", r"/20180917/jobs$")
+    assert listing.query["stackId"] == [STACK]
 
 
-def test_deferrable_mode_defers_with_a_serializable_trigger(oci_conn, rm):
-    with pytest.raises(TaskDeferred) as deferred:
-        _operator(oci_conn).execute(_context())
-    trigger = deferred.value.trigger
-    classpath, kwargs = trigger.serialize()
-    assert classpath == "multicloud.triggers.resource_manager.ResourceManagerJobTrigger"
-    rebuilt = ResourceManagerJobTrigger(**kwargs)
-
-    async def first_event():
-        async for event in rebuilt.run():
-            return event.payload
-
-    payload = asyncio.run(first_event())
-    assert payload["status"] == "SUCCEEDED"
-    assert _operator(oci_conn).execute_complete(_context(), payload)["job_id"] == kwargs["job_id"]
-
-
-def test_trigger_times_out_with_the_log_tail(oci_conn, rm):
+def test_triggerer_restart_keeps_the_original_deadline(oci_conn, oci_emulator, rm):
     rm.steps_to_finish = 10_000
-    operator = _operator(oci_conn, deferrable=True)
-    with pytest.raises(TaskDeferred):
-        operator.execute(_context())
-    trigger = ResourceManagerJobTrigger(operator.job_id, oci_conn, poll_interval_s=0.01, timeout_s=0.05)
+    deferred = _defer(_operator(oci_conn, deferrable=True, timeout_s=0.4), _context())
+    assert deferred.timeout.total_seconds() > 0.4
+    trigger = _rebuilt(deferred.trigger)
 
-    async def first_event():
-        async for event in trigger.run():
-            return event.payload
+    async def run_until_the_triggerer_stops():
+        task = asyncio.ensure_future(_first_event(trigger))
+        await asyncio.sleep(0.15)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await trigger.cleanup()
 
-    payload = asyncio.run(first_event())
+    asyncio.run(run_until_the_triggerer_stops())
+    asyncio.run(asyncio.sleep(0.3))
+    reads_before = len(oci_emulator.requests_to("GET", r"/20180917/jobs/[^/]+$"))
+    restarted = _rebuilt(trigger)
+    assert restarted.deadline == deferred.trigger.deadline
+    payload = asyncio.run(_first_event(restarted))
     assert payload["status"] == "timeout"
     assert payload["log_tail"]
+    assert len(oci_emulator.requests_to("GET", r"/20180917/jobs/[^/]+$")) - reads_before == 1
+    assert not oci_emulator.requests_to("DELETE", r"/20180917/jobs/")  # a restart never cancels
+    with pytest.raises(ResourceManagerJobError, match="timeout"):
+        _operator(oci_conn).execute_complete(_context(), payload)
+
+
+def test_deferred_success_round_trips_through_serialize(oci_conn, rm):
+    operator = _operator(oci_conn, deferrable=True)
+    trigger = _rebuilt(_defer(operator, _context()).trigger)
+    payload = asyncio.run(_first_event(trigger))
+    assert payload["status"] == "SUCCEEDED"
+    assert operator.execute_complete(_context(), payload)["job_id"] == trigger.job_id
 
 
 def test_kill_cancels_the_job_worker_side_and_trigger_side(oci_conn, oci_emulator, rm):
     rm.steps_to_finish = 10_000
-    operator = _operator(oci_conn)
-    with pytest.raises(TaskDeferred):
-        operator.execute(_context())
+    operator = _operator(oci_conn, deferrable=True)
+    _defer(operator, _context())
     operator.on_kill()
     assert len(oci_emulator.requests_to("DELETE", r"/20180917/jobs/")) == 1
     assert rm.jobs[operator.job_id]["lifecycleState"] == "CANCELING"
 
-    other = _operator(oci_conn)
-    with pytest.raises(TaskDeferred):
-        other.execute(_context("manual__2"))
-    asyncio.run(ResourceManagerJobTrigger(other.job_id, oci_conn).on_kill())
+    other = _defer(_operator(oci_conn, deferrable=True), _context("manual__2")).trigger
+    asyncio.run(other.on_kill())
     assert rm.jobs[other.job_id]["lifecycleState"] == "CANCELING"
 
 
