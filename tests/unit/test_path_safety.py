@@ -10,6 +10,7 @@ snapshots the whole temporary tree and checks every new file.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -37,7 +38,7 @@ REFUSED = (paths.UnsafePath, KeyError)
 
 
 def _files(root: Path) -> set[Path]:
-    return {p for p in root.rglob("*") if p.is_file() or p.is_symlink()}
+    return {Path(folder, name) for folder, _, names in os.walk(root) for name in names}
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +193,7 @@ def test_named_hostile_values_never_leave_their_prefix(world, writer):
 
 @pytest.mark.parametrize("writer", sorted(WRITERS))
 def test_generated_hostile_values_never_leave_their_prefix(world, writer):
-    @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     @given(generated)
     def check(value):
         _drive(world, WRITERS[writer], value)
