@@ -110,9 +110,10 @@ def gate_stage(estate: Estate, stage: str, lanes: list[list[dict[str, Any]]], pa
         card = cards[(item["model"], item["version"])]
         named = {"cluster": item["cluster"], "model": item["model"], "version": item["version"]}
         try:
-            urls = driver_for(estate, item["cluster"], home).endpoints(item["model"], item["version"])
+            driver = driver_for(estate, item["cluster"], home)
+            urls = driver.endpoints(item["model"], item["version"])
             result = run_gate(urls, card["smoke_cases"], item["version"],
-                              thresholds_for(estate, item["model"], params))
+                              thresholds_for(estate, item["model"], params), fetch=driver.fetch)
         except Exception as exc:  # an unreachable cluster fails its gate by name; the others are still judged
             return {**named, "passed": False, "reason": f"{type(exc).__name__}: {exc}", "p95_ms": 0.0}
         return {**named, "passed": result.passed, "reason": result.reason,
