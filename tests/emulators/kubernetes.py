@@ -262,6 +262,7 @@ class KubernetesEmulator:
         self.requests: list[tuple[str, str, str]] = []  # (method, path, content type)
         self.proxied: list[tuple[str, str, str]] = []  # (service, pod, path) the proxy or ingress forwarded
         self.rejected: list[str] = []  # why each unauthenticated request was refused
+        self.errors: list[str] = []  # exceptions in the controller loop (tests assert there are none)
         self.stalled: set[str] = set()
         self.failing: set[str] = set()
         self.images = dict(images or {})
@@ -283,7 +284,10 @@ class KubernetesEmulator:
 
     # ---- lifecycle --------------------------------------------------------------------------
     def start(self, log_dir: str | None = None) -> KubernetesEmulator:
+        """Serve; ``log_dir`` keeps each pod's output (``<pod>.log``), else it is discarded."""
         self._log_dir = log_dir
+        if log_dir:
+            os.makedirs(log_dir, exist_ok=True)
         self._server = self._serve(self._dispatch)
         self._ingress = self._serve(self._ingress_dispatch)
         self._controller_thread = threading.Thread(target=self._controller, daemon=True)
@@ -442,17 +446,20 @@ class KubernetesEmulator:
     # ---- controller: deployments, pods (the kubelet), endpoints -----------------------------------
     def _controller(self) -> None:
         while not self._stop.wait(self.tick_s):
-            with self._lock:
-                for key, dep in list(self.objects.items()):
-                    if key[0] == "deployments":
-                        self._reconcile(key, dep)
-                for (plural, ns, name), pod in list(self.objects.items()):
-                    if plural == "pods":
-                        self._kubelet(ns, name, pod)
-                for key, svc in list(self.objects.items()):
-                    if key[0] == "services":
-                        self._endpoints(key[1], svc)
-                self._reap_orphan_pods()
+            try:
+                with self._lock:
+                    for key, dep in list(self.objects.items()):
+                        if key[0] == "deployments":
+                            self._reconcile(key, dep)
+                    for (plural, ns, name), pod in list(self.objects.items()):
+                        if plural == "pods":
+                            self._kubelet(ns, name, pod)
+                    for key, svc in list(self.objects.items()):
+                        if key[0] == "services":
+                            self._endpoints(key[1], svc)
+                    self._reap_orphan_pods()
+            except Exception as exc:  # a controller bug must show in the test, not silently stop the loop
+                self.errors.append(f"{type(exc).__name__}: {exc}")
 
     def _pods_of(self, namespace: str, deployment: str) -> list[dict[str, Any]]:
         return [o for (p, ns, _n), o in sorted(self.objects.items()) if p == "pods" and ns == namespace
