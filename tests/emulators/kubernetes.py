@@ -259,6 +259,7 @@ class KubernetesEmulator:
                  tokens: set[str] | None = None, oke: OKEVerifier | None = None) -> None:
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.events: list[tuple[int, str, str, dict[str, Any]]] = []  # (rv, plural, type, object)
+        self.event_times: list[float] = []  # wall-clock time of each event (tests order cross-cluster steps)
         self.requests: list[tuple[str, str, str]] = []  # (method, path, content type)
         self.proxied: list[tuple[str, str, str]] = []  # (service, pod, path) the proxy or ingress forwarded
         self.rejected: list[str] = []  # why each unauthenticated request was refused
@@ -376,6 +377,15 @@ class KubernetesEmulator:
                     "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}
             self._create("secrets", namespace, body)
 
+    def first_time(self, plural: str, name: str, kind: str | None = None, when: Any = None) -> float | None:
+        """When ``name`` first had an event of ``kind`` (any) whose object satisfies ``when`` (any)."""
+        with self._lock:
+            for (_rv, p, event, obj), at in zip(self.events, self.event_times, strict=True):
+                if p == plural and obj["metadata"]["name"] == name and kind in (None, event) \
+                        and (when is None or when(obj)):
+                    return at
+        return None
+
     def running_pids(self) -> list[int]:
         with self._lock:
             return [p.process.pid for p in self.pods.values() if p.process and p.process.poll() is None]
@@ -390,6 +400,7 @@ class KubernetesEmulator:
         else:
             self.objects[key] = obj
         self.events.append((self._rv, plural, event, copy.deepcopy(obj)))
+        self.event_times.append(time.time())
         self._changed.notify_all()
         return copy.deepcopy(obj)
 

@@ -205,6 +205,10 @@ def summarize(estate: Estate, plan: dict[str, Any] | None, run_id: str,
         elif ok:
             lines.append(f"{prefix} serves on {', '.join(now) or 'no cluster'}"
                          + (f" ({len(model_plan['unchanged'])} unchanged)" if model_plan["unchanged"] else ""))
+        by_replicas = sorted(c for c in clusters if serving[c][model].get("traffic") == "replica-count")
+        if by_replicas and not plan["dry_run"]:
+            lines.append(f"{model}: traffic split by replica count on {', '.join(by_replicas)} "
+                         "(no Gateway API gateway declared; canary weights were not enforced)")
         if model_plan["excluded"]:
             by_j: dict[str, list[str]] = {}
             for e in model_plan["excluded"]:
