@@ -283,8 +283,10 @@ def serve(argv: list[str]) -> int:
                                      description="serve one model artifact over HTTP (container entrypoint)")
     parser.add_argument("--artifact", default=os.environ.get("MODEL_ARTIFACT_URI", ""),
                         help="artifact URI (version folder or model.json); default $MODEL_ARTIFACT_URI")
-    parser.add_argument("--host", default="0.0.0.0")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)))
+    parser.add_argument("--host", default=os.environ.get("MODEL_SERVER_HOST", "0.0.0.0"),
+                        help="bind address; default $MODEL_SERVER_HOST, else 0.0.0.0")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("MODEL_SERVER_PORT", DEFAULT_PORT)),
+                        help=f"default $MODEL_SERVER_PORT, else {DEFAULT_PORT}")
     args = parser.parse_args(argv)
     if not args.artifact:
         parser.error("--artifact (or MODEL_ARTIFACT_URI) is required")
