@@ -540,7 +540,7 @@ def oke_api_client(oci_conn_id: str, cluster_ocid: str, region: str) -> Any:
 
     config = without_exec_users(oke_kubeconfig(oci_conn_id, cluster_ocid, region))
     tokens = OKETokenSource.from_hook(oci_conn_id, cluster_ocid, region)
-    api_client = KubernetesHook(kubernetes_conn_id=None, config_dict=config).get_conn()
+    api_client = KubernetesHook(kubernetes_conn_id=None, config_dict=config, client_configuration=own_configuration()).get_conn()
     # The source renews by itself; asking it on every request costs a clock read.
     return renew_bearer_token(api_client, tokens.token, lifetime_s=tokens.lifetime_s, margin_s=0.0)
 
@@ -563,12 +563,24 @@ def eks_api_client(aws_conn_id: str, cluster_name: str, region_name: str, namesp
         "users": [{"name": "airflow", "user": {"token": "to-be-minted"}}],
         "contexts": [{"name": "eks", "context": {"cluster": cluster_name, "user": "airflow", "namespace": namespace}}],
     }
-    api_client = KubernetesHook(kubernetes_conn_id=None, config_dict=config).get_conn()
+    api_client = KubernetesHook(kubernetes_conn_id=None, config_dict=config, client_configuration=own_configuration()).get_conn()
 
     def mint() -> str:
         return fetch_access_token_for_cluster(cluster_name, sts_url, region_name, session=hook.get_session())
 
     return renew_bearer_token(api_client, mint, lifetime_s=EKS_TOKEN_LIFETIME_S)
+
+
+def own_configuration() -> Any:
+    """A fresh client Configuration for one cluster.
+
+    Without one, KubernetesHook loads every kubeconfig into the client's process-wide default, so
+    drivers of different clusters built concurrently (parallel lanes) could talk to each other's
+    API server.
+    """
+    from kubernetes import client
+
+    return client.Configuration()
 
 
 class _ClientHook:
@@ -593,4 +605,4 @@ def kubernetes_hook_for(region: Region, cluster: ClusterSpec) -> Any:
     if not cluster.connection_id:
         raise ValueError(f"cluster {cluster.id}: a kubernetes cluster needs connection_id (or cluster_ocid for "
                          "OKE, eks_cluster_name for EKS)")
-    return KubernetesHook(kubernetes_conn_id=cluster.connection_id)
+    return KubernetesHook(kubernetes_conn_id=cluster.connection_id, client_configuration=own_configuration())
