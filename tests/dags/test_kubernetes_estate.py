@@ -154,3 +154,47 @@ def serve_declared_placement_with_cards(estate, home: Path) -> None:
             driver.deploy(ModelDeployment(workload.model, "v1", replicas, uri,
                                           runtime=estate.runtime.model_dump(mode="json")))
             assert driver.wait_ready(workload.model, "v1", 30).state == "complete"
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("kube_estate", [("oke-fra", "gke-euw4")], indirect=True)
+def test_dr_rehearsal_on_kubernetes_fails_over_and_back(kube_estate, estate_home, monkeypatch, tmp_path):
+    from multicloud.dr.ledger import FaultLedger
+    from tests.dags.dr_fixtures import NEWEST_EVENT, REPLICA_LAG, teardown, write_events
+    from tests.dags.dr_fixtures import write_model as write_dr_model
+    from tests.kube_estate import estate_yaml as kube_yaml
+
+    estate, clusters = kube_estate
+    # The local DR gateway process forwards to the pods through each cluster's ingress (external_url).
+    use_estate(kube_yaml(clusters, external=True), tmp_path / "estate.yaml", monkeypatch)
+    estate = load_estate(home=estate_home)
+    uri = write_dr_model(estate)
+    root = Path(uri.removeprefix("file://"))
+    (root / "card.json").write_text(json.dumps({
+        "model": "churn-eu", "version": "v1", "smoke_cases": [],
+        "artifact_sha256": hashlib.sha256((root / "model.json").read_bytes()).hexdigest()}))
+    write_events(estate, "oci-fra", NEWEST_EVENT)
+    write_events(estate, "gcp-euw4", NEWEST_EVENT - REPLICA_LAG)
+    for cluster in clusters:
+        driver = driver_for(estate, cluster, estate_home)
+        driver.deploy(ModelDeployment("churn-eu", "v1", 1, uri, runtime=estate.runtime.model_dump(mode="json")))
+        assert driver.wait_ready("churn-eu", "v1", 30).state == "complete"
+    primary = clusters["oke-fra"]
+    first_pods = {p["metadata"]["name"] for p in primary.list("pods")}
+    try:
+        run = load_dag("dr_rehearsal").test(run_conf={"scenario": "region_outage", "hold_s": 1,
+                                                      "stabilisation_checks": 2, "max_duration_s": 90})
+    finally:
+        teardown(estate_home)
+    assert run.state == "success"
+    report = latest_summary("dr_rehearsal", estate_home)["data"]
+    assert report["outcome"] == "passed"
+    assert 0 < report["score"]["rto_s"] <= 30
+    assert report["probe"]["regions"] == ["gcp-euw4", "oci-fra"]  # answers came from both clusters' pods
+    assert all(report["as_before"].values()), report["as_before"]
+    # The fault scaled the primary's Deployment to zero (its pod went) and fail back brought new pods.
+    assert primary.first_time("deployments", "churn-eu-v1", when=lambda o: o["spec"]["replicas"] == 0)
+    assert versions_of_running_pods(primary) == {"v1"}
+    assert not first_pods & {p["metadata"]["name"] for p in primary.list("pods")}
+    assert {path.split("?")[0] for _svc, _pod, path in clusters["gke-euw4"].proxied} & {"/predict", "/healthz"}
+    assert all(e["state"] in ("undone", "kept") for e in FaultLedger("eu-churn", estate_home).entries())
