@@ -56,12 +56,14 @@ def build_plan(estate: Estate, params: Mapping[str, Any], triggered: Iterable[tu
                home: Path | None = None) -> dict[str, Any]:
     placement = current_placement(estate, home)
     clusters = list(params.get("clusters") or []) or None
+    candidates = [c.id for _region, c in estate.clusters() if clusters is None or c.id in clusters]
+    # What every cluster serves, asked of all clusters at once (remote API servers answer in parallel).
+    with ThreadPoolExecutor(max_workers=max(1, min(16, len(candidates)))) as pool:
+        served_by_cluster = dict(zip(candidates, pool.map(lambda c: driver_for(estate, c, home).served(), candidates),
+                                     strict=True))
     plans = []
     for model, version in resolve_versions(estate, params, triggered).items():
-        serving = {}
-        for _region, cluster in estate.clusters():
-            if clusters is None or cluster.id in clusters:
-                serving[cluster.id] = driver_for(estate, cluster.id, home).served().get(model, {})
+        serving = {cluster: served_by_cluster[cluster].get(model, {}) for cluster in candidates}
         plans.append(planner.plan_rollout(
             estate, placement, model, version, artifacts.artifact_uri(estate, model, version), clusters=clusters,
             strategy=params.get("strategy", "canary"), max_parallel=int(params.get("max_parallel", 4)),
