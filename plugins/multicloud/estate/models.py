@@ -105,7 +105,6 @@ class ClusterSpec(Strict):
         default=None, description="ingress/LB base URL routing /{namespace}/{service}/ to Services (else the "
         "API server's service proxy, with the driver's credentials)")
     gateway: GatewayRef | None = Field(default=None, description="Gateway API parentRef: canary weights as HTTPRoutes")
-    prometheus_url: str | None = Field(default=None, description="Prometheus for Flagger-style metric checks")
     artifact_secret: str | None = Field(
         default=None, description="Secret (envFrom) with the artifact store's credentials; never literal keys")
     service_account: str | None = Field(
