@@ -4,8 +4,8 @@ Runs the functions the model_rollout DAG's tasks call, in the DAG's order: ``bui
 plan), per stage every lane's ``deploy_lane`` in parallel (the mapped ``deploy_<stage>`` tasks),
 then ``gate_stage`` (``gate_<stage>``), then ``promote``. What it leaves out is Airflow's own
 scheduling (task start-up, XCom) and one-off imports (a warm-up call precedes the timing).
-On the Kubernetes estate the emulated API servers run inside this process, so their controller
-loops compete with the rollout for the same CPU (a real cluster's control plane would not).
+On the Kubernetes estate the emulated API servers run in a child process (their controller loops
+would otherwise compete with the measured code for this interpreter), still on the same 2 cores.
 
 Measured: the whole rollout's wall time against its ideal, the sum over waves of the wave's
 slowest cluster readiness (what a perfect orchestrator that adds nothing to the servers' own
@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +36,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.emulators (the Kubernetes estate)
 
 import numpy as np
 import pandas as pd
@@ -115,18 +115,26 @@ def rollout_like_the_dag(estate, params: dict, run_id: str, home: Path) -> dict:
     return {"stages": stages, "promote_s": time.monotonic() - started}
 
 
-def start_kubernetes(clusters: int, log_dir: Path) -> list:
-    from tests.emulators.kubernetes import KubernetesEmulator
-
+def start_kubernetes(clusters: int, log_dir: Path) -> subprocess.Popen:
+    """N emulated API servers in a child process (their controllers must not share our interpreter)."""
     images = {IMAGE: {"python": sys.executable, "env": {"PYTHONPATH": str(ROOT / "plugins"),
                                                         "PATH": os.environ.get("PATH", "")}}}
-    emulators = []
-    for i in range(clusters):
-        emulator = KubernetesEmulator(images=images).start(log_dir=str(log_dir))
+    process = subprocess.Popen([sys.executable, "-m", "tests.emulators.kubernetes", "--clusters", str(clusters),
+                                "--images", json.dumps(images), "--log-dir", str(log_dir)], cwd=ROOT,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    line = process.stdout.readline()
+    if not line:
+        raise RuntimeError(f"the Kubernetes emulators did not start (exit {process.wait()})")
+    for i, kubeconfig in enumerate(json.loads(line)["kubeconfigs"]):
         os.environ[f"AIRFLOW_CONN_K8S_C{i:02d}"] = json.dumps(
-            {"conn_type": "kubernetes", "extra": {"kube_config": json.dumps(emulator.kubeconfig())}})
-        emulators.append(emulator)
-    return emulators
+            {"conn_type": "kubernetes", "extra": {"kube_config": json.dumps(kubeconfig)}})
+    return process
+
+
+def stop_kubernetes(process: subprocess.Popen | None) -> None:
+    if process is not None:
+        process.stdin.close()  # the child stops every API server and pod, then exits
+        process.wait(timeout=60)
 
 
 def bench_estate(kind: str, clusters: int, rounds: int, home: Path) -> float:
@@ -140,15 +148,14 @@ def bench_estate(kind: str, clusters: int, rounds: int, home: Path) -> float:
               "gate_checks": 1, "gate_interval_s": 0.0}
     ratios = []
     for round_no in range(rounds):
-        emulators = start_kubernetes(clusters, home / f"pods-{round_no}") if kubernetes else []
+        emulators = start_kubernetes(clusters, home / f"pods-{round_no}") if kubernetes else None
         try:
             driver_for(estate, "c00", home).served()  # warm-up: one-off imports (the client, the provider)
             started = time.monotonic()
             result = rollout_like_the_dag(estate, params, f"bench-{kind}-{round_no}", home)
             wall = time.monotonic() - started
         finally:
-            for emulator in emulators:  # the next round starts from empty clusters again
-                emulator.stop()
+            stop_kubernetes(emulators)  # the next round starts from empty clusters again
             stop_all_servers(home=home)
         ideal = sum(stage["slowest_ready_s"] for stage in result["stages"])
         print(f"{kind} round {round_no + 1}:")

@@ -930,3 +930,33 @@ class KubernetesEmulator:
         http.send_header("Content-Length", str(len(data)))
         http.end_headers()
         http.wfile.write(data)
+
+
+def main() -> int:
+    """``python -m tests.emulators.kubernetes --clusters N --images JSON``: N API servers in their own process.
+
+    Prints one JSON line ``{"kubeconfigs": [...]}`` once all serve, then runs until stdin closes (the
+    parent exits or closes it), stopping every pod. Benchmarks use this so the emulated control
+    planes do not compete with the measured code for the same interpreter.
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser.add_argument("--clusters", type=int, required=True)
+    parser.add_argument("--images", required=True, help="JSON: the images mapping (see KubernetesEmulator)")
+    parser.add_argument("--log-dir", default=None)
+    args = parser.parse_args()
+    emulators = [KubernetesEmulator(images=json.loads(args.images)).start(log_dir=args.log_dir)
+                 for _ in range(args.clusters)]
+    print(json.dumps({"kubeconfigs": [e.kubeconfig() for e in emulators]}), flush=True)
+    try:
+        sys.stdin.read()
+    finally:
+        for emulator in emulators:
+            emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
