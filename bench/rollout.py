@@ -176,13 +176,16 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--estates", default="local,kubernetes")
     parser.add_argument("--quick", action="store_true", help="6 clusters, one round (the smoke test)")
+    parser.add_argument("--home", help="estate home to use (default: a new temporary directory)")
     args = parser.parse_args()
     clusters, rounds = (6, 1) if args.quick else (args.clusters, args.rounds)
     results = {}
     for kind in args.estates.split(","):
-        with tempfile.TemporaryDirectory(prefix=f"bench-rollout-{kind}-") as home:  # no estate left behind
-            os.environ["MULTICLOUD_ESTATE_HOME"] = home
-            results[kind] = bench_estate(kind, clusters, rounds, Path(home))
+        with tempfile.TemporaryDirectory(prefix=f"bench-rollout-{kind}-") as scratch:  # no estate left behind
+            home = Path(args.home) / kind if args.home else Path(scratch)
+            home.mkdir(parents=True, exist_ok=True)
+            os.environ["MULTICLOUD_ESTATE_HOME"] = str(home)
+            results[kind] = bench_estate(kind, clusters, rounds, home)
     worst = max(results, key=results.get)
     print(f"ratio total_wall/sum_slowest_readiness = {results[worst]:.2f}x (worst estate: {worst}; "
           + ", ".join(f"{k} {v:.2f}x" for k, v in results.items()) + "; goal <= 1.2x)")

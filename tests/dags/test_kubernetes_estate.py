@@ -153,7 +153,8 @@ def serve_declared_placement_with_cards(estate, home: Path) -> None:
             driver = driver_for(estate, cluster, home)
             driver.deploy(ModelDeployment(workload.model, "v1", replicas, uri,
                                           runtime=estate.runtime.model_dump(mode="json")))
-            assert driver.wait_ready(workload.model, "v1", 30).state == "complete"
+            status = driver.wait_ready(workload.model, "v1", 90)
+            assert status.state == "complete", f"{cluster}: {status.message}"
 
 
 @pytest.mark.timeout(300)
