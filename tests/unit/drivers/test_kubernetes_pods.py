@@ -10,6 +10,7 @@ with the driver's bearer token.
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -112,9 +113,12 @@ def test_an_artifact_failing_its_checksum_never_becomes_ready(kube, tmp_path):
     status = driver.wait_ready("churn-eu", "v1", 20)
     assert status.state == "failed"
     assert "progress deadline" in status.message
+    deadline = time.monotonic() + 60
+    while kube.list("pods")[0]["status"].get("containerStatuses", [{}])[0].get("restartCount", 0) < 1:
+        assert time.monotonic() < deadline, "the container never exited"  # it must: no port before the check
+        time.sleep(0.1)
     pod = kube.list("pods")[0]
     assert pod["status"]["conditions"] == [{"type": "Ready", "status": "False"}]
-    assert pod["status"]["containerStatuses"][0]["restartCount"] >= 1  # the server exits before any port opens
     assert kube.get("endpoints", "models", "churn-eu-v1")["subsets"] == []
 
 
