@@ -23,7 +23,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 # boto on start (seconds each), which multiplies across the demo and the test suite.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help install lock demo test test-fast lint validate airflow db lineage-dir bench browser clean
+.PHONY: help install lock demo test test-fast lint validate airflow db lineage-dir bench browser clean oci-cli
 
 help:
 	@echo "make demo      install, then run the whole story end to end on the local estate"
@@ -41,6 +41,17 @@ $(STAMP): requirements.txt pyproject.toml
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(BIN)/uv pip sync --python $(BIN)/python --quiet requirements.txt
 	$(BIN)/uv pip install --python $(BIN)/python --quiet --no-deps -e .
+	@touch $@
+
+# The real `oci` CLI, for the test that compares its OKE tokens with ours. Its pins (certifi,
+# PyYAML, click, ...) conflict with the main lock, so it lives in its own small venv, built once.
+OCI_CLI_VERSION := 3.95.1
+OCI_CLI_VENV := .cache/oci-cli-$(OCI_CLI_VERSION)
+oci-cli: $(OCI_CLI_VENV)/bin/oci
+
+$(OCI_CLI_VENV)/bin/oci: | $(STAMP)
+	$(BIN)/uv venv --quiet --python $(PYTHON) $(OCI_CLI_VENV)
+	$(BIN)/uv pip install --quiet --python $(OCI_CLI_VENV)/bin/python oci-cli==$(OCI_CLI_VERSION)
 	@touch $@
 
 lock:

@@ -129,7 +129,7 @@ def apply_move(estate: Estate, move: dict[str, Any], run_id: str, *, home: Path 
         if status.state != "complete":
             raise MoveFailed(f"{target_id}: {model} {version} not ready: {status.message}")
         endpoints = target.endpoints(model, version)
-        problems = (health_check or _health)(endpoints, version)
+        problems = health_check(endpoints, version) if health_check else _health(endpoints, version, target.fetch)
         if not endpoints or problems:
             raise MoveFailed(f"{target_id}: health gate failed: {problems or 'no endpoints'}")
         result["steps"].append(f"health gate passed on {len(endpoints)} endpoint(s)")
@@ -169,10 +169,11 @@ def apply_move(estate: Estate, move: dict[str, Any], run_id: str, *, home: Path 
     return result
 
 
-def _health(endpoints: list[str], version: str) -> list[str]:
+def _health(endpoints: list[str], version: str, fetch: Any = None) -> list[str]:
+    """Every endpoint answers /healthz with ``version`` (through the driver's ``fetch``: proxy credentials)."""
     from multicloud.rollout.probes import probe_endpoint
 
-    samples = [s for url in endpoints for s in probe_endpoint(url, [], version)]
+    samples = [s for url in endpoints for s in probe_endpoint(url, [], version, fetch)]
     return [f"{s.url}: {s.error}" for s in samples if not s.ok]
 
 

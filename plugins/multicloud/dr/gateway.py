@@ -110,7 +110,8 @@ def make_server(routes_path: Path, port: int = 0) -> ThreadingHTTPServer:
                 target = urlsplit(backend)
                 conn = http.client.HTTPConnection(target.hostname, target.port, timeout=BACKEND_TIMEOUT_S)
                 try:
-                    conn.request(self.command, "/" + rest, body=body, headers=headers)
+                    # A backend may carry a path (an ingress route such as /{namespace}/{service}).
+                    conn.request(self.command, target.path.rstrip("/") + "/" + rest, body=body, headers=headers)
                     reply = conn.getresponse()
                     data = reply.read()
                 except (OSError, http.client.HTTPException) as exc:  # a dying backend: try the next one

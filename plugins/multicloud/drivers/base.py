@@ -78,7 +78,26 @@ class ClusterDriver(ABC):
 
     @abstractmethod
     def endpoints(self, model: str, version: str | None = None) -> list[str]:
-        """Base URLs (http://host:port) that answer /healthz, /predict, /version."""
+        """Base URLs that answer /healthz, /predict, /version (read them with ``fetch``)."""
+
+    def fetch(self, url: str, body: bytes | None = None, timeout_s: float = 5.0) -> tuple[int, bytes]:
+        """GET ``url`` (POST when ``body`` is given, JSON) with whatever credentials the cluster needs.
+
+        Plain HTTP(S) here; a driver whose endpoints sit behind its API (the Kubernetes service
+        proxy) overrides this to send its own credentials. Returns (status, body); a connection
+        failure is status 0 with the error as body, never an exception.
+        """
+        import urllib.error
+        import urllib.request
+
+        request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+        except OSError as exc:
+            return 0, f"{type(exc).__name__}: {exc}".encode()
 
     @abstractmethod
     def served(self) -> dict[str, dict[str, Any]]:

@@ -1,18 +1,39 @@
 """The Kubernetes cluster driver: OKE, EKS, AKS and GKE through the cncf provider's KubernetesHook.
 
 One model version = one Deployment ``<model>-<version>`` (labels ``multicloud.io/model`` and
-``multicloud.io/version``) plus a per-version Service; a per-model Service selects every version
-and carries the traffic weights as an annotation (weighted routing itself needs a mesh or the
-Gateway API, outside this driver). Every write is a server-side apply with our field manager,
-so a retried task converges. Rollout status is read the way ``kubectl rollout status`` reads
-it: observedGeneration, updated/available replicas, and the Progressing condition
-(``ProgressDeadlineExceeded`` = failed). Re-applying a version with a different pod template
-keeps the previous template in an annotation, and ``rollback`` restores it when no older
-version runs beside it (the previous revision), else removes the newest version.
+``multicloud.io/version``) plus a per-version Service; a per-model Service selects every version.
+Every write is a server-side apply with our field manager, so a retried task converges. Rollout
+status is read the way ``kubectl rollout status`` reads it: observedGeneration, updated/available
+replicas, and the Progressing condition (``ProgressDeadlineExceeded`` = failed).
 
-Kubeconfig per cluster kind: a ``kubernetes`` Airflow connection (any cluster), OKE through the
-OCI Container Engine API (``create_kubeconfig`` via ``OCIHook``), EKS through the amazon
-provider's ``EksHook`` (token from its exec helper).
+Pods are what production admission accepts: the model-server image's entrypoint
+(``python -m multicloud.serving serve``) with the artifact URI, readiness (``/readyz``) and
+liveness (``/healthz``) probes, requests = limits from the estate's runtime baseline, a non-root,
+read-only, capability-free ``securityContext``, and artifact-store credentials only by reference:
+``envFrom`` a Secret the estate names, or a service account bound to a cloud identity (OKE
+workload identity, EKS IRSA / Pod Identity). No key is ever written into a pod spec.
+
+Traffic: when the estate declares a Gateway API gateway for the cluster, ``shift`` writes a
+``gateway.networking.k8s.io/v1`` HTTPRoute with one weighted ``backendRef`` per version; without
+one, the per-model Service spreads requests over every Ready pod, i.e. the split is by replica
+count, and ``served()`` says so (``traffic: replica-count``) for the reports.
+
+Reaching the pods from an Airflow worker outside the cluster: ``endpoints`` are URLs of the API
+server's service proxy (``/api/v1/namespaces/{ns}/services/{svc}:8080/proxy``), fetched with the
+driver's own credentials and TLS settings (``fetch``), or of the ingress / load balancer the estate
+gives per cluster (``external_url``: ``{external_url}/{namespace}/{service}``).
+
+Re-applying a version with a different pod template keeps the previous template in an
+annotation; ``rollback`` then does what ``kubectl rollout undo`` does: the previous template
+replaces the whole current one (a JSON-patch ``replace``, so nothing the newer template added
+survives), else it removes the newest version in favour of the older one running beside it.
+
+Credentials per cluster kind: a ``kubernetes`` Airflow connection (any cluster); OKE through the
+Container Engine API (``create_kubeconfig``, token version 2.0.0), with the cluster token
+generated in-process by the OCIHook's signer (``hooks/oke_token.py``, the algorithm of ``oci ce
+cluster generate-token``) and renewed before it expires; EKS through the amazon provider's
+``EksHook`` (endpoint and CA from ``describe_cluster``, the STS-presigned token minted in-process
+and renewed before its 15 minutes run out).
 """
 
 from __future__ import annotations
@@ -35,8 +56,17 @@ MANAGED_LABEL = "app.kubernetes.io/managed-by"
 WEIGHTS_ANNOTATION = "multicloud.io/weights"
 PREVIOUS_ANNOTATION = "multicloud.io/previous-template"
 DEPLOYED_AT_ANNOTATION = "multicloud.io/deployed-at"
+# Environment the driver sets on every pod (not part of the runtime baseline).
+DRIVER_ENV = ("MODEL_ARTIFACT_URI", "MODEL_NAME", "MODEL_VERSION", "MODEL_SERVER_IMAGE", "MULTICLOUD_CLUSTER")
 SERVER_PORT = 8080
+SERVER_UID = 10001  # the model-server image's numeric non-root user
+SERVE_COMMAND = ["python", "-m", "multicloud.serving", "serve"]
 APPLY = "application/apply-patch+yaml"
+GATEWAY_GROUP, GATEWAY_VERSION = "gateway.networking.k8s.io", "v1"
+FETCH_TIMEOUT_S = 5.0
+# Renew a bearer token this long before it expires (OKE: 4 min announced; EKS: 14 min).
+TOKEN_RENEW_MARGIN_S = 30.0
+EKS_TOKEN_LIFETIME_S = 14 * 60.0
 
 
 def dns_name(*parts: str) -> str:
@@ -46,8 +76,23 @@ def dns_name(*parts: str) -> str:
 
 
 class KubernetesClusterDriver(ClusterDriver):
+    """One cluster through the Kubernetes API.
+
+    :param cluster_id: the estate's cluster id.
+    :param api_client: a ``kubernetes.client.ApiClient`` (from KubernetesHook, OKE or EKS helpers).
+    :param namespace: where the model Deployments live.
+    :param poll_s: how often ``wait_ready`` reads the rollout status.
+    :param progress_deadline_s: the Deployments' ``progressDeadlineSeconds``.
+    :param external_url: ingress/LB base URL routing ``/{namespace}/{service}/``; None = service proxy.
+    :param gateway: Gateway API parentRef (``name``, optional ``namespace``/``section_name``) for HTTPRoutes.
+    :param artifact_secret: Secret whose keys become the server's environment (artifact credentials).
+    :param service_account: service account bound to a cloud identity (workload identity / IRSA).
+    """
+
     def __init__(self, cluster_id: str, api_client: Any, namespace: str = "models", poll_s: float = 0.25,
-                 progress_deadline_s: int = 120) -> None:
+                 progress_deadline_s: int = 120, external_url: str | None = None,
+                 gateway: dict[str, Any] | None = None, artifact_secret: str | None = None,
+                 service_account: str | None = None) -> None:
         super().__init__(cluster_id)
         self.progress_deadline_s = progress_deadline_s
         from kubernetes import client
@@ -55,15 +100,23 @@ class KubernetesClusterDriver(ClusterDriver):
         self.api_client = api_client
         self.namespace = namespace
         self.poll_s = poll_s
+        self.external_url = external_url.rstrip("/") if external_url else None
+        self.gateway = {k: v for k, v in (gateway or {}).items() if v} or None
+        self.artifact_secret = artifact_secret
+        self.service_account = service_account
         self.apps = client.AppsV1Api(api_client)
         self.core = client.CoreV1Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
 
     @classmethod
     def from_estate(cls, estate: Estate, cluster_id: str, home: Path | None = None) -> KubernetesClusterDriver:
         region, cluster = estate.cluster(cluster_id)
         if cluster.driver != "kubernetes":
             raise ValueError(f"cluster {cluster_id!r} uses driver {cluster.driver!r}, not 'kubernetes'")
-        return cls(cluster_id, kubernetes_hook_for(region, cluster).get_conn(), cluster.namespace)
+        return cls(cluster_id, kubernetes_hook_for(region, cluster).get_conn(), cluster.namespace,
+                   external_url=cluster.external_url,
+                   gateway=cluster.gateway.model_dump() if cluster.gateway else None,
+                   artifact_secret=cluster.artifact_secret, service_account=cluster.service_account)
 
     # ---- the contract ----------------------------------------------------------------------------
     def deploy(self, deployment: ModelDeployment) -> None:
@@ -88,6 +141,8 @@ class KubernetesClusterDriver(ClusterDriver):
         weights.setdefault(deployment.version, 0)
         self._apply_service(dns_name(deployment.model), {MODEL_LABEL: deployment.model}, deployment.model, None,
                             weights)
+        if self.gateway:
+            self._apply_route(deployment.model, weights)
 
     def status(self, model: str, version: str | None = None) -> RolloutStatus:
         version = version or self._newest(model)
@@ -119,7 +174,10 @@ class KubernetesClusterDriver(ClusterDriver):
         unknown = sorted(set(weights) - set(self._versions(model)))
         if unknown:
             raise ValueError(f"cluster {self.cluster_id}: cannot route {model} to undeployed {unknown}")
-        self._apply_service(dns_name(model), {MODEL_LABEL: model}, model, None, {v: int(w) for v, w in weights.items()})
+        weights = {v: int(w) for v, w in weights.items()}
+        self._apply_service(dns_name(model), {MODEL_LABEL: model}, model, None, weights)
+        if self.gateway:
+            self._apply_route(model, weights)
 
     def rollback(self, model: str) -> str | None:
         versions = self._versions(model)
@@ -137,10 +195,12 @@ class KubernetesClusterDriver(ClusterDriver):
         if not template:
             self.remove(model)
             return None
-        body = {"apiVersion": "apps/v1", "kind": "Deployment",
-                "metadata": {"name": obj.metadata.name, "annotations": {PREVIOUS_ANNOTATION: None}},
-                "spec": {"template": json.loads(template)}}
-        self.apps.patch_namespaced_deployment(obj.metadata.name, self.namespace, body)  # strategic merge
+        # `kubectl rollout undo`: the previous revision's template replaces the current one whole.
+        # (A strategic merge or an apply would merge lists by name: an env var only the newer
+        # template had would survive the rollback.)
+        patch = [{"op": "replace", "path": "/spec/template", "value": json.loads(template)},
+                 {"op": "remove", "path": "/metadata/annotations/" + PREVIOUS_ANNOTATION.replace("/", "~1")}]
+        self.apps.patch_namespaced_deployment(obj.metadata.name, self.namespace, patch)
         return current
 
     def remove(self, model: str, version: str | None = None) -> None:
@@ -160,17 +220,52 @@ class KubernetesClusterDriver(ClusterDriver):
         remaining = self._versions(model)
         if not remaining:
             delete_if_present(self.core.delete_namespaced_service, dns_name(model))
+            if self.gateway:
+                try:
+                    self.custom.delete_namespaced_custom_object(GATEWAY_GROUP, GATEWAY_VERSION, self.namespace,
+                                                                "httproutes", dns_name(model))
+                except ApiException as exc:
+                    if exc.status != 404:
+                        raise
         else:
             weights = {v: w for v, w in self._weights(model).items() if v in remaining}
             if sum(weights.values()) != 100:
                 weights = {self._newest(model): 100}
             self._apply_service(dns_name(model), {MODEL_LABEL: model}, model, None, weights)
+            if self.gateway:
+                self._apply_route(model, weights)
 
     def endpoints(self, model: str, version: str | None = None) -> list[str]:
+        """Base URLs of each version's Service, reachable from outside the cluster (see ``fetch``)."""
         versions = [version] if version else [v for v, w in self._weights(model).items() if w > 0]
         deployed = set(self._versions(model))
-        return [f"http://{dns_name(model, v)}.{self.namespace}.svc.cluster.local:{SERVER_PORT}"
-                for v in versions if v in deployed]
+        return [self.service_url(dns_name(model, v)) for v in versions if v in deployed]
+
+    def service_url(self, service: str) -> str:
+        if self.external_url:
+            return f"{self.external_url}/{self.namespace}/{service}"
+        host = self.api_client.configuration.host.rstrip("/")
+        return f"{host}/api/v1/namespaces/{self.namespace}/services/{service}:{SERVER_PORT}/proxy"
+
+    def fetch(self, url: str, body: bytes | None = None, timeout_s: float = FETCH_TIMEOUT_S) -> tuple[int, bytes]:
+        """GET (or POST ``body``) ``url``; through the API server with this driver's credentials and TLS."""
+        host = self.api_client.configuration.host.rstrip("/")
+        if not url.startswith(host + "/"):
+            return super().fetch(url, body, timeout_s)
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        headers = {"Content-Type": "application/json", "Accept": "application/json, */*"}
+        self.api_client.update_params_for_auth(headers, [], ["BearerToken"])
+        try:
+            reply = self.api_client.request("POST" if body is not None else "GET", url, headers=headers,
+                                            body=json.loads(body) if body else None, _preload_content=False,
+                                            _request_timeout=timeout_s)
+            return reply.status, reply.data
+        except ApiException as exc:
+            return exc.status, exc.body if isinstance(exc.body, bytes) else str(exc.body or "").encode()
+        except (OSError, HTTPError) as exc:
+            return 0, f"{type(exc).__name__}: {exc}".encode()
 
     def served(self) -> dict[str, dict[str, Any]]:
         items = self.apps.list_namespaced_deployment(self.namespace, label_selector=MODEL_LABEL).items
@@ -184,6 +279,7 @@ class KubernetesClusterDriver(ClusterDriver):
             entry["artifacts"][version] = (obj.metadata.annotations or {}).get("multicloud.io/artifact", "")
         for model, entry in out.items():
             entry["weights"] = self._weights(model)
+            entry["traffic"] = "gateway-api" if self.gateway else "replica-count"
         return out
 
     # ---- internals -----------------------------------------------------------------------------
@@ -204,8 +300,33 @@ class KubernetesClusterDriver(ClusterDriver):
             resources = {"limits": quantity, "requests": quantity}
         env = [{"name": k, "value": str(v)} for k, v in sorted((runtime.get("env") or {}).items())]
         env += [{"name": "MODEL_ARTIFACT_URI", "value": d.artifact_uri},
-                {"name": "MODEL_NAME", "value": d.model}, {"name": "MODEL_VERSION", "value": d.version}]
-        probe = {"httpGet": {"path": "/healthz", "port": SERVER_PORT}, "periodSeconds": 2}
+                {"name": "MODEL_NAME", "value": d.model}, {"name": "MODEL_VERSION", "value": d.version},
+                {"name": "MODEL_SERVER_IMAGE", "value": str(runtime.get("image", ""))},
+                {"name": "MULTICLOUD_CLUSTER", "value": self.cluster_id}]
+        container: dict[str, Any] = {
+            "name": "model-server", "image": runtime.get("image", ""),
+            "command": list(SERVE_COMMAND),
+            "args": ["--artifact", d.artifact_uri, "--host", "0.0.0.0", "--port", str(SERVER_PORT)],
+            "ports": [{"name": "http", "containerPort": SERVER_PORT}],
+            "env": env, "resources": resources,
+            "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 2,
+                               "failureThreshold": 2},
+            "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10,
+                              "failureThreshold": 3},
+            "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}},
+        }
+        if self.artifact_secret:  # credentials by reference: the Secret's keys become the environment
+            container["envFrom"] = [{"secretRef": {"name": self.artifact_secret}}]
+        pod_spec: dict[str, Any] = {
+            "securityContext": {"runAsNonRoot": True, "runAsUser": SERVER_UID, "runAsGroup": SERVER_UID,
+                                "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [container],
+        }
+        if self.service_account:  # workload identity: the cloud grants the pod's service account access
+            pod_spec["serviceAccountName"] = self.service_account
+        else:
+            pod_spec["automountServiceAccountToken"] = False
         return {
             "apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": name, "namespace": self.namespace, "labels": labels,
@@ -218,12 +339,7 @@ class KubernetesClusterDriver(ClusterDriver):
                 "template": {
                     "metadata": {"labels": pod_labels,
                                  "annotations": {"multicloud.io/python": str(runtime.get("python", ""))}},
-                    "spec": {"containers": [{
-                        "name": "model-server", "image": runtime.get("image", ""),
-                        "args": ["--artifact", d.artifact_uri, "--port", str(SERVER_PORT)],
-                        "ports": [{"name": "http", "containerPort": SERVER_PORT}],
-                        "env": env, "resources": resources, "readinessProbe": probe,
-                    }]},
+                    "spec": pod_spec,
                 },
             },
         }
@@ -246,6 +362,35 @@ class KubernetesClusterDriver(ClusterDriver):
         self.core.patch_namespaced_service(name, self.namespace, body, field_manager=FIELD_MANAGER, force=True,
                                            _content_type=APPLY)
 
+    def _apply_route(self, model: str, weights: dict[str, int]) -> None:
+        """A Gateway API HTTPRoute splitting ``model``'s traffic between its versions' Services."""
+        parent = {"name": self.gateway["name"]}
+        if self.gateway.get("namespace"):
+            parent["namespace"] = self.gateway["namespace"]
+        if self.gateway.get("section_name"):
+            parent["sectionName"] = self.gateway["section_name"]
+        body = {"apiVersion": f"{GATEWAY_GROUP}/{GATEWAY_VERSION}", "kind": "HTTPRoute",
+                "metadata": {"name": dns_name(model), "namespace": self.namespace,
+                             "labels": {MODEL_LABEL: model, MANAGED_LABEL: FIELD_MANAGER}},
+                "spec": {"parentRefs": [parent], "rules": [{
+                    "matches": [{"path": {"type": "PathPrefix", "value": f"/{dns_name(model)}"}}],
+                    "backendRefs": [{"name": dns_name(model, v), "port": SERVER_PORT, "weight": int(w)}
+                                    for v, w in sorted(weights.items())]}]}}
+        self.custom.patch_namespaced_custom_object(GATEWAY_GROUP, GATEWAY_VERSION, self.namespace, "httproutes",
+                                                   dns_name(model), body, field_manager=FIELD_MANAGER, force=True,
+                                                   _content_type=APPLY)
+
+    def route(self, model: str) -> dict[str, Any] | None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return self.custom.get_namespaced_custom_object(GATEWAY_GROUP, GATEWAY_VERSION, self.namespace,
+                                                            "httproutes", dns_name(model))
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     def _read(self, name: str) -> Any | None:
         from kubernetes.client.exceptions import ApiException
 
@@ -267,6 +412,14 @@ class KubernetesClusterDriver(ClusterDriver):
     def _weights(self, model: str) -> dict[str, int]:
         from kubernetes.client.exceptions import ApiException
 
+        if self.gateway:  # the HTTPRoute is the truth: what the gateway really routes
+            route = self.route(model)
+            if route is not None:
+                prefix = dns_name(model) + "-"
+                refs = [r for rule in route["spec"].get("rules", []) for r in rule.get("backendRefs", [])]
+                by_service = {r["name"]: int(r.get("weight", 1)) for r in refs}
+                return {v: by_service.get(dns_name(model, v), 0) for v in self._versions(model)
+                        if dns_name(model, v).startswith(prefix)}
         try:
             svc = self.core.read_namespaced_service(dns_name(model), self.namespace)
         except ApiException as exc:
@@ -282,7 +435,7 @@ def _deployed_at(obj: Any) -> float:
 
 def _template_differs(old: dict[str, Any], new: dict[str, Any]) -> bool:
     def containers(t: dict[str, Any]) -> list[tuple[Any, ...]]:
-        return [(c.get("image"), json.dumps(c.get("env") or [], sort_keys=True),
+        return [(c.get("image"), json.dumps(c.get("command") or []), json.dumps(c.get("env") or [], sort_keys=True),
                  json.dumps(c.get("resources") or {}, sort_keys=True), json.dumps(c.get("args") or []))
                 for c in (t.get("spec") or {}).get("containers", [])]
 
@@ -324,23 +477,45 @@ def runtime_of(template: dict[str, Any]) -> dict[str, Any]:
         memory_gb = round(int(memory[:-2]) / 1024, 3)
     elif isinstance(memory, str) and memory.endswith("Gi"):
         memory_gb = float(memory[:-2])
-    env = {e["name"]: e.get("value") for e in container.get("env") or []
-           if e["name"] not in ("MODEL_ARTIFACT_URI", "MODEL_NAME", "MODEL_VERSION")}
+    env = {e["name"]: e.get("value") for e in container.get("env") or [] if e["name"] not in DRIVER_ENV}
     return {"image": container.get("image"),
             "python": ((template.get("metadata") or {}).get("annotations") or {}).get("multicloud.io/python"),
             "env": env, "limits": {"cpu": float(limits["cpu"]) if "cpu" in limits else None, "memory_gb": memory_gb}}
 
 
-# ---- kubeconfig per cluster kind ----------------------------------------------------------------
-def oke_kubeconfig(oci_conn_id: str, cluster_ocid: str) -> dict[str, Any]:
-    """OKE: the Container Engine API's generated kubeconfig (``create_kubeconfig``), via OCIHook."""
+# ---- credentials per cluster kind ----------------------------------------------------------------
+def renew_bearer_token(api_client: Any, mint: Any, lifetime_s: float,
+                       margin_s: float = TOKEN_RENEW_MARGIN_S, clock: Any = time.time) -> Any:
+    """Keep ``api_client``'s bearer token fresh: ``mint()`` again ``margin_s`` before ``lifetime_s`` ends.
+
+    The client calls ``refresh_api_key_hook`` before every request, so a driver living longer than
+    one token (a long wave, a DR rehearsal) never sends an expired one.
+    """
+    config = api_client.configuration
+    state = {"minted_at": clock()}
+    config.api_key["BearerToken"] = f"Bearer {mint()}"
+    config.api_key.pop("authorization", None)
+
+    def refresh(configuration: Any) -> None:
+        if clock() >= state["minted_at"] + lifetime_s - margin_s:
+            configuration.api_key["BearerToken"] = f"Bearer {mint()}"
+            state["minted_at"] = clock()
+
+    config.refresh_api_key_hook = refresh
+    return api_client
+
+
+def oke_kubeconfig(oci_conn_id: str, cluster_ocid: str, region: str | None = None) -> dict[str, Any]:
+    """OKE: the Container Engine API's generated kubeconfig (``create_kubeconfig``, token version 2.0.0)."""
     import yaml
     from oci.container_engine import ContainerEngineClient
+    from oci.container_engine.models import CreateClusterKubeconfigContentDetails
 
     from multicloud.hooks.oci import OCIHook
 
-    client = OCIHook(oci_conn_id).get_client(ContainerEngineClient)
-    content = client.create_kubeconfig(cluster_ocid).data.content
+    client = OCIHook(oci_conn_id, region=region).get_client(ContainerEngineClient)
+    details = CreateClusterKubeconfigContentDetails(token_version="2.0.0")
+    content = client.create_kubeconfig(cluster_ocid, create_cluster_kubeconfig_content_details=details).data.content
     text = content.decode() if isinstance(content, bytes) else content
     config = yaml.safe_load(text)
     if not isinstance(config, dict) or not config.get("clusters"):
@@ -348,16 +523,64 @@ def oke_kubeconfig(oci_conn_id: str, cluster_ocid: str) -> dict[str, Any]:
     return config
 
 
+def without_exec_users(config: dict[str, Any]) -> dict[str, Any]:
+    """The kubeconfig with every exec-plugin user replaced by a placeholder token (we mint the real one)."""
+    fresh = json.loads(json.dumps(config))
+    for user in fresh.get("users") or []:
+        if "exec" in (user.get("user") or {}):
+            user["user"] = {"token": "to-be-minted"}
+    return fresh
+
+
+def oke_api_client(oci_conn_id: str, cluster_ocid: str, region: str) -> Any:
+    """OKE with every OCIHook auth mode: kubeconfig from the API, the token signed in-process."""
+    from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
+
+    from multicloud.hooks.oke_token import OKETokenSource
+
+    config = without_exec_users(oke_kubeconfig(oci_conn_id, cluster_ocid, region))
+    tokens = OKETokenSource.from_hook(oci_conn_id, cluster_ocid, region)
+    api_client = KubernetesHook(kubernetes_conn_id=None, config_dict=config, client_configuration=own_configuration()).get_conn()
+    # The source renews by itself; asking it on every request costs a clock read.
+    return renew_bearer_token(api_client, tokens.token, lifetime_s=tokens.lifetime_s, margin_s=0.0)
+
+
 def eks_api_client(aws_conn_id: str, cluster_name: str, region_name: str, namespace: str) -> Any:
-    """EKS: the amazon provider's EksHook writes a kubeconfig whose exec helper mints the token."""
+    """EKS: endpoint and CA from ``describe_cluster``; the STS-presigned token minted here and renewed."""
     from airflow.providers.amazon.aws.hooks.eks import EksHook
+    from airflow.providers.amazon.aws.utils.eks_get_token import fetch_access_token_for_cluster
     from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
 
     hook = EksHook(aws_conn_id=aws_conn_id, region_name=region_name)
-    with hook.generate_config_file_with_credentials(eks_cluster_name=cluster_name,
-                                                    pod_namespace=namespace) as (config_file, _credentials):
-        # The token is minted while the config is loaded; the temporary files may go afterwards.
-        return KubernetesHook(kubernetes_conn_id=None, config_file=config_file).get_conn()
+    cluster = hook.conn.describe_cluster(name=cluster_name)["cluster"]
+    # EKS accepts only the regional STS endpoint (or the connection's own endpoint, e.g. a VPC one).
+    sts_base = hook.conn_config.endpoint_url or f"https://sts.{region_name}.amazonaws.com"
+    sts_url = f"{sts_base.rstrip('/')}/?Action=GetCallerIdentity&Version=2011-06-15"
+    config = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "eks",
+        "clusters": [{"name": cluster_name, "cluster": {
+            "server": cluster["endpoint"], "certificate-authority-data": cluster["certificateAuthority"]["data"]}}],
+        "users": [{"name": "airflow", "user": {"token": "to-be-minted"}}],
+        "contexts": [{"name": "eks", "context": {"cluster": cluster_name, "user": "airflow", "namespace": namespace}}],
+    }
+    api_client = KubernetesHook(kubernetes_conn_id=None, config_dict=config, client_configuration=own_configuration()).get_conn()
+
+    def mint() -> str:
+        return fetch_access_token_for_cluster(cluster_name, sts_url, region_name, session=hook.get_session())
+
+    return renew_bearer_token(api_client, mint, lifetime_s=EKS_TOKEN_LIFETIME_S)
+
+
+def own_configuration() -> Any:
+    """A fresh client Configuration for one cluster.
+
+    Without one, KubernetesHook loads every kubeconfig into the client's process-wide default, so
+    drivers of different clusters built concurrently (parallel lanes) could talk to each other's
+    API server.
+    """
+    from kubernetes import client
+
+    return client.Configuration()
 
 
 class _ClientHook:
@@ -374,12 +597,12 @@ def kubernetes_hook_for(region: Region, cluster: ClusterSpec) -> Any:
     from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
 
     if cluster.kind == "oke" and cluster.cluster_ocid:
-        config = oke_kubeconfig(cluster.connection_id or "oci_default", cluster.cluster_ocid)
-        return KubernetesHook(kubernetes_conn_id=None, config_dict=config)
+        return _ClientHook(lambda: oke_api_client(cluster.connection_id or "oci_default", cluster.cluster_ocid,
+                                                  region.region))
     if cluster.kind == "eks" and cluster.eks_cluster_name:
         return _ClientHook(lambda: eks_api_client(cluster.connection_id or "aws_default", cluster.eks_cluster_name,
                                                   region.region, cluster.namespace))
     if not cluster.connection_id:
         raise ValueError(f"cluster {cluster.id}: a kubernetes cluster needs connection_id (or cluster_ocid for "
                          "OKE, eks_cluster_name for EKS)")
-    return KubernetesHook(kubernetes_conn_id=cluster.connection_id)
+    return KubernetesHook(kubernetes_conn_id=cluster.connection_id, client_configuration=own_configuration())

@@ -88,6 +88,14 @@ class Capacity(Strict):
         return self
 
 
+class GatewayRef(Strict):
+    """A Gateway API ``parentRef``: the Gateway whose HTTPRoutes split a model's traffic."""
+
+    name: str
+    namespace: str | None = None
+    section_name: str | None = None
+
+
 class ClusterSpec(Strict):
     id: Identifier
     kind: Literal["oke", "eks", "aks", "gke", "local"]
@@ -98,6 +106,14 @@ class ClusterSpec(Strict):
     cluster_ocid: str | None = Field(default=None, description="OKE cluster OCID (kubeconfig via OCI)")
     eks_cluster_name: str | None = None
     namespace: str = "models"
+    external_url: str | None = Field(
+        default=None, description="ingress/LB base URL routing /{namespace}/{service}/ to Services (else the "
+        "API server's service proxy, with the driver's credentials)")
+    gateway: GatewayRef | None = Field(default=None, description="Gateway API parentRef: canary weights as HTTPRoutes")
+    artifact_secret: str | None = Field(
+        default=None, description="Secret (envFrom) with the artifact store's credentials; never literal keys")
+    service_account: str | None = Field(
+        default=None, description="service account bound to a cloud identity (OKE workload identity, EKS IRSA)")
     shape: str = Field(description="price-catalog shape of one node (cloud, region, shape)")
     capacity: Capacity
     committed: Capacity | None = Field(

@@ -1,4 +1,9 @@
-"""The probe adapter: real HTTP requests to model-server endpoints, scored by gates.py."""
+"""The probe adapter: real HTTP requests to model-server endpoints, scored by gates.py.
+
+Requests go through a ``fetch(url, body) -> (status, bytes)`` callable: plain HTTP by default, or
+a cluster driver's own (``ClusterDriver.fetch``), which reaches pods through the Kubernetes API
+server's service proxy with the driver's credentials.
+"""
 
 from __future__ import annotations
 
@@ -15,30 +20,47 @@ TIMEOUT_S = 5.0
 PROBABILITY_TOLERANCE = 1e-4
 
 
-def _timed(url: str, body: bytes | None) -> tuple[int, Any, float, str]:
+Fetch = Callable[[str, "bytes | None"], tuple[int, bytes]]
+
+
+def http_fetch(url: str, body: bytes | None = None) -> tuple[int, bytes]:
+    """Plain HTTP(S): (status, body); a connection failure is status 0 with the error as body."""
     request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    started = time.perf_counter()
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-            payload = json.loads(response.read())
-            return response.status, payload, (time.perf_counter() - started) * 1000, ""
+            return response.status, response.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, None, (time.perf_counter() - started) * 1000, f"HTTP {exc.code}"
-    except (OSError, ValueError) as exc:
-        return 0, None, (time.perf_counter() - started) * 1000, f"{type(exc).__name__}: {exc}"
+        return exc.code, exc.read()
+    except OSError as exc:
+        return 0, f"{type(exc).__name__}: {exc}".encode()
 
 
-def probe_endpoint(url: str, smoke_cases: Sequence[dict[str, Any]], version: str) -> list[Sample]:
+def _timed(url: str, body: bytes | None, fetch: Fetch | None = None) -> tuple[int, Any, float, str]:
+    started = time.perf_counter()
+    status, raw = (fetch or http_fetch)(url, body)
+    ms = (time.perf_counter() - started) * 1000
+    if status == 0:
+        return 0, None, ms, raw.decode(errors="replace")
+    if status != 200:
+        return status, None, ms, f"HTTP {status}"
+    try:
+        return status, json.loads(raw), ms, ""
+    except ValueError as exc:
+        return 0, None, ms, f"{type(exc).__name__}: {exc}"
+
+
+def probe_endpoint(url: str, smoke_cases: Sequence[dict[str, Any]], version: str,
+                   fetch: Fetch | None = None) -> list[Sample]:
     """A health probe, then every smoke case in one /predict request (one sample per case)."""
     samples = []
-    status, payload, ms, error = _timed(f"{url}/healthz", None)
+    status, payload, ms, error = _timed(f"{url}/healthz", None, fetch)
     served = payload.get("version") if isinstance(payload, dict) else None
     ok = status == 200 and served == version
     samples.append(Sample(url, "health", ok, ms, error or ("" if ok else f"serves {served}")))
     if not smoke_cases:
         return samples
     body = json.dumps({"instances": [case["instance"] for case in smoke_cases]}).encode()
-    status, payload, ms, error = _timed(f"{url}/predict", body)
+    status, payload, ms, error = _timed(f"{url}/predict", body, fetch)
     if status != 200:
         return samples + [Sample(url, "smoke", False, ms, error or f"HTTP {status}") for _ in smoke_cases]
     if not isinstance(payload, dict) or payload.get("version") != version:
@@ -61,10 +83,11 @@ def probe_endpoint(url: str, smoke_cases: Sequence[dict[str, Any]], version: str
 
 
 def run_gate(endpoints: Sequence[str], smoke_cases: Sequence[dict[str, Any]], version: str,
-             thresholds: Thresholds, sleep: Callable[[float], None] = time.sleep) -> GateVerdict:
+             thresholds: Thresholds, sleep: Callable[[float], None] = time.sleep,
+             fetch: Fetch | None = None) -> GateVerdict:
     checks = []
     while True:
-        samples = [s for url in endpoints for s in probe_endpoint(url, smoke_cases, version)]
+        samples = [s for url in endpoints for s in probe_endpoint(url, smoke_cases, version, fetch)]
         checks.append(score_check(samples, thresholds))
         decided = verdict(checks, thresholds)
         if decided is not None:

@@ -56,12 +56,14 @@ def build_plan(estate: Estate, params: Mapping[str, Any], triggered: Iterable[tu
                home: Path | None = None) -> dict[str, Any]:
     placement = current_placement(estate, home)
     clusters = list(params.get("clusters") or []) or None
+    candidates = [c.id for _region, c in estate.clusters() if clusters is None or c.id in clusters]
+    # What every cluster serves, asked of all clusters at once (remote API servers answer in parallel).
+    with ThreadPoolExecutor(max_workers=max(1, min(16, len(candidates)))) as pool:
+        served_by_cluster = dict(zip(candidates, pool.map(lambda c: driver_for(estate, c, home).served(), candidates),
+                                     strict=True))
     plans = []
     for model, version in resolve_versions(estate, params, triggered).items():
-        serving = {}
-        for _region, cluster in estate.clusters():
-            if clusters is None or cluster.id in clusters:
-                serving[cluster.id] = driver_for(estate, cluster.id, home).served().get(model, {})
+        serving = {cluster: served_by_cluster[cluster].get(model, {}) for cluster in candidates}
         plans.append(planner.plan_rollout(
             estate, placement, model, version, artifacts.artifact_uri(estate, model, version), clusters=clusters,
             strategy=params.get("strategy", "canary"), max_parallel=int(params.get("max_parallel", 4)),
@@ -110,9 +112,10 @@ def gate_stage(estate: Estate, stage: str, lanes: list[list[dict[str, Any]]], pa
         card = cards[(item["model"], item["version"])]
         named = {"cluster": item["cluster"], "model": item["model"], "version": item["version"]}
         try:
-            urls = driver_for(estate, item["cluster"], home).endpoints(item["model"], item["version"])
+            driver = driver_for(estate, item["cluster"], home)
+            urls = driver.endpoints(item["model"], item["version"])
             result = run_gate(urls, card["smoke_cases"], item["version"],
-                              thresholds_for(estate, item["model"], params))
+                              thresholds_for(estate, item["model"], params), fetch=driver.fetch)
         except Exception as exc:  # an unreachable cluster fails its gate by name; the others are still judged
             return {**named, "passed": False, "reason": f"{type(exc).__name__}: {exc}", "p95_ms": 0.0}
         return {**named, "passed": result.passed, "reason": result.reason,
@@ -207,6 +210,10 @@ def summarize(estate: Estate, plan: dict[str, Any] | None, run_id: str,
         elif ok:
             lines.append(f"{prefix} serves on {', '.join(now) or 'no cluster'}"
                          + (f" ({len(model_plan['unchanged'])} unchanged)" if model_plan["unchanged"] else ""))
+        by_replicas = sorted(c for c in clusters if serving[c][model].get("traffic") == "replica-count")
+        if by_replicas and not plan["dry_run"]:
+            lines.append(f"{model}: traffic split by replica count on {', '.join(by_replicas)} "
+                         "(no Gateway API gateway declared; canary weights were not enforced)")
         if model_plan["excluded"]:
             by_j: dict[str, list[str]] = {}
             for e in model_plan["excluded"]:
@@ -218,48 +225,3 @@ def summarize(estate: Estate, plan: dict[str, Any] | None, run_id: str,
         lines.append(f"{len(ready)} cluster(s) deployed, slowest readiness {max(ready):.2f}s, strategy {plan['strategy']}")
     data = {"plan": plan, "journal": journal, "serving": serving, "ok": ok}
     return lines[:8], data, ok or plan["dry_run"]
-
-
-def run_stage(estate: Estate, lanes: list[list[dict[str, Any]]], strategy: str, run_id: str,
-              ready_timeout_s: float, home: Path | None = None) -> list[dict[str, Any]]:
-    """One wave without Airflow: lanes in parallel, the clusters of a lane one after another.
-
-    The first cluster of every lane starts from this thread (starting only spawns processes), so
-    no lane's start waits behind other lanes' readiness polling; then each lane waits for its
-    first cluster and deploys the rest of its clusters one by one.
-    """
-    journal = engine.Journal(run_id, home, estate)
-    runtime = baseline_runtime(estate)
-    firsts = [(driver_for(estate, lane[0]["cluster"], home), lane[0]) for lane in lanes]
-    begun = engine.start_items(firsts, runtime=runtime, journal=journal, labels={"rollout": run_id[:63]})
-
-    def finish_lane(index: int) -> list[dict[str, Any]]:
-        driver, first = firsts[index]
-        results = [engine.finish_item(driver, first, begun[index], strategy=strategy, journal=journal,
-                                      ready_timeout_s=ready_timeout_s)]
-        for item in lanes[index][1:]:
-            results.append(engine.deploy_item(driver_for(estate, item["cluster"], home), item, strategy=strategy,
-                                              runtime=runtime, journal=journal, ready_timeout_s=ready_timeout_s))
-        return results
-
-    with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
-        return [r for rs in pool.map(finish_lane, range(len(lanes))) for r in rs]
-
-
-def run_waves(estate: Estate, plan: dict[str, Any], run_id: str, params: Mapping[str, Any],
-              home: Path | None = None, ready_timeout_s: float = 60) -> dict[str, Any]:
-    """The same rollout without Airflow (benchmark, CLI): stages in order, gates between, then promotion."""
-    timings = []
-    for name, lanes in zip(planner.STAGES, plan["stages"], strict=True):
-        if not lanes:
-            continue
-        started = time.monotonic()
-        done = run_stage(estate, lanes, plan["strategy"], run_id, ready_timeout_s, home)
-        deployed_s = time.monotonic() - started
-        gate_stage(estate, name, lanes, params, run_id, home)
-        timings.append({"stage": name, "clusters": len(done), "wall_s": deployed_s,
-                        "gate_s": time.monotonic() - started - deployed_s,
-                        "slowest_ready_s": max(r["ready_s"] for r in done)})
-    started = time.monotonic()
-    promote(estate, plan, run_id, home)
-    return {"stages": timings, "promote_s": time.monotonic() - started}

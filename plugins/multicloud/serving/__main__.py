@@ -1,4 +1,7 @@
-"""``python -m multicloud.serving --artifact model.json ...``: run one model-server replica."""
+"""``python -m multicloud.serving serve --artifact <uri> --host 0.0.0.0 --port 8080``: one model server.
+
+The container image's CMD (images/model-server/Dockerfile); see server.py for both start modes.
+"""
 
 import sys
 

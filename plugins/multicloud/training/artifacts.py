@@ -1,7 +1,8 @@
 """Where models live and how they are read and written: always in the TRAINING region's storage.
 
     {train_in region storage}/models/<model>/<version>/model.json   (the serving artifact)
-    {train_in region storage}/models/<model>/<version>/card.json    (the model card; written last)
+    {train_in region storage}/models/<model>/<version>/card.json    (the model card; written last,
+                                                                     with the artifact's SHA-256)
 
 The card is the commit marker: a version without a card does not exist for readers, so a
 half-written artifact is never served. The artifact inherits the class of its training data,
@@ -10,6 +11,7 @@ so it stays in the jurisdiction it was trained in. Versions are immutable.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -67,7 +69,9 @@ def write_model(estate: Estate, trained: TrainedModel) -> str:
                             "different artifact; versions are immutable, choose a new version label")
     loc.fs.makedirs(loc.path, exist_ok=True)
     _write(loc.fs, model_path, body)
-    _write(loc.fs, card_path, json.dumps(trained.card, indent=2, sort_keys=True))
+    # The model server refuses an artifact whose bytes are not the ones the card vouches for.
+    card = {**trained.card, "artifact_sha256": hashlib.sha256(body.encode()).hexdigest()}
+    _write(loc.fs, card_path, json.dumps(card, indent=2, sort_keys=True))
     return loc.url
 
 

@@ -1,12 +1,15 @@
-"""The Kubernetes driver over real HTTP: official client + KubernetesHook against the API emulator.
+"""The Kubernetes driver's control-plane calls over real HTTP: official client + KubernetesHook.
 
-Emulated (tests/emulators/kubernetes.py): no kube-apiserver can run here. OKE's kubeconfig comes
-from the OCI emulator (signed requests, real SDK); EKS's from moto in server mode (real boto3 and
-the amazon provider's EksHook).
+Emulated (tests/emulators/kubernetes.py): no kube-apiserver can run here. These tests exercise the
+API semantics only, so the image is SIMULATED (pods Ready without a process); the pods-that-run
+tests are in test_kubernetes_pods.py. OKE's kubeconfig comes from the OCI emulator (signed
+requests, real SDK) and its token is verified by the Kubernetes emulator like OKE verifies it;
+EKS's from moto in server mode (real boto3 and the amazon provider's EksHook).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
@@ -18,7 +21,7 @@ from multicloud.drivers.base import ModelDeployment
 from multicloud.drivers.kubernetes import KubernetesClusterDriver, rollout_status
 from multicloud.estate import parse_estate
 from multicloud.paths import DEFAULT_ESTATE_FILE
-from tests.emulators.kubernetes import KubernetesEmulator
+from tests.emulators.kubernetes import SIMULATED, KubernetesEmulator, OKEVerifier
 
 RUNTIME = {"image": "multicloud/model-server:1.4.0", "python": "3.11", "env": {"OMP_NUM_THREADS": "1"},
            "limits": {"cpu": 1, "memory_gb": 1}}
@@ -26,7 +29,7 @@ RUNTIME = {"image": "multicloud/model-server:1.4.0", "python": "3.11", "env": {"
 
 @pytest.fixture
 def kube(monkeypatch):
-    emulator = KubernetesEmulator().start()
+    emulator = KubernetesEmulator(images={RUNTIME["image"]: SIMULATED}).start()
     monkeypatch.setenv("AIRFLOW_CONN_K8S_TEST", json.dumps(
         {"conn_type": "kubernetes", "extra": {"kube_config": json.dumps(emulator.kubeconfig())}}))
     yield emulator
@@ -82,8 +85,8 @@ def test_stuck_rollout_fails_past_its_deadline_and_canary_rollback(kube, driver)
     status = driver.wait_ready("churn-eu", "v2", timeout_s=10)
     assert status.state == "failed"
     assert "progress deadline" in status.message
-    assert driver.endpoints("churn-eu") == [
-        "http://churn-eu-v1.models.svc.cluster.local:8080", "http://churn-eu-v2.models.svc.cluster.local:8080"]
+    proxy = f"{kube.url}/api/v1/namespaces/models/services"
+    assert driver.endpoints("churn-eu") == [f"{proxy}/churn-eu-v1:8080/proxy", f"{proxy}/churn-eu-v2:8080/proxy"]
     assert driver.rollback("churn-eu") == "v1"
     assert kube.get("deployments", "models", "churn-eu-v2") is None
     assert driver.served()["churn-eu"]["weights"] == {"v1": 100}
@@ -98,13 +101,15 @@ def test_stuck_rollout_fails_past_its_deadline_and_canary_rollback(kube, driver)
 def test_rollback_to_the_previous_revision_restores_the_pod_template(kube, driver):
     driver.deploy(dep("v1", replicas=1))
     driver.wait_ready("churn-eu", "v1", 10)
-    drifted = {**RUNTIME, "env": {"OMP_NUM_THREADS": "4"}}
+    drifted = {**RUNTIME, "env": {"OMP_NUM_THREADS": "4", "MODEL_SERVER_DEBUG": "1"}}
     driver.deploy(dep("v1", replicas=1, runtime=drifted))
-    assert driver.served()["churn-eu"]["runtime"]["env"] == {"OMP_NUM_THREADS": "4"}
+    assert driver.served()["churn-eu"]["runtime"]["env"] == {"OMP_NUM_THREADS": "4", "MODEL_SERVER_DEBUG": "1"}
     assert driver.rollback("churn-eu") == "v1"
     obj = kube.get("deployments", "models", "churn-eu-v1")
     env = {e["name"]: e["value"] for e in obj["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["OMP_NUM_THREADS"] == "1"
+    assert "MODEL_SERVER_DEBUG" not in env  # `rollout undo`: the whole previous template, not a merge
+    assert "multicloud.io/previous-template" not in obj["metadata"]["annotations"]
     assert driver.wait_ready("churn-eu", "v1", 10).state == "complete"
 
 
@@ -143,13 +148,29 @@ def _estate_with(cluster_yaml: str):
     return parse_estate(text.replace(marker, cluster_yaml, 1))
 
 
-def test_oke_kubeconfig_comes_from_the_container_engine_api(kube, oci_emulator, oci_conn):
+def oke_v2_kubeconfig(kube: KubernetesEmulator, cluster_ocid: str, region: str) -> dict:
+    """What OKE's create_kubeconfig returns for token version 2.0.0: an exec user running the oci CLI."""
+    config = kube.kubeconfig()
+    config["users"] = [{"name": "user-oke", "user": {"exec": {
+        "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "oci",
+        "args": ["ce", "cluster", "generate-token", "--cluster-id", cluster_ocid, "--region", region]}}}]
+    config["contexts"][0]["context"]["user"] = "user-oke"
+    return config
+
+
+def test_oke_kubeconfig_comes_from_the_container_engine_api(kube, oci_emulator, oci_conn, oci_api_key):
     from multicloud.drivers import driver_for
+
+    cluster_ocid = "ocid1.cluster.oc1.eu-frankfurt-1.test"
+    key_id = f"{oci_api_key['tenancy']}/{oci_api_key['user']}/{oci_api_key['fingerprint']}"
+    kube.tokens.clear()  # only an OKE token signed by the connection's key gets in
+    kube.oke = OKEVerifier(cluster_ocid, "eu-frankfurt-1", {key_id: oci_api_key["public_pem"].encode()})
 
     @oci_emulator.route("POST", r"/20180222/clusters/(?P<id>[^/]+)/kubeconfig/content")
     def kubeconfig(request):
-        assert request.params["id"] == "ocid1.cluster.oc1.eu-frankfurt-1.test"
-        return 200, yaml.safe_dump(kube.kubeconfig())
+        assert request.params["id"] == cluster_ocid
+        assert request.body == {"tokenVersion": "2.0.0"}
+        return 200, yaml.safe_dump(oke_v2_kubeconfig(kube, cluster_ocid, "eu-frankfurt-1"))
 
     estate = _estate_with("    cluster:\n      id: oke-fra\n      kind: oke\n      driver: kubernetes\n"
                           "      connection_id: oci_test\n      cluster_ocid: ocid1.cluster.oc1.eu-frankfurt-1.test\n")
@@ -157,6 +178,18 @@ def test_oke_kubeconfig_comes_from_the_container_engine_api(kube, oci_emulator, 
     driver.deploy(dep("v1", replicas=1))
     assert driver.wait_ready("churn-eu", "v1", 10).state == "complete"
     assert oci_emulator.requests_to("POST", r"/kubeconfig/content")[0].signed
+    assert not kube.rejected, kube.rejected
+    # A token signed by another key, or for another cluster, is refused like OKE refuses it.
+    from oci.signer import Signer
+
+    from multicloud.hooks.oke_token import generate_token
+
+    with open(oci_api_key["key_file"]) as handle:
+        signer = Signer(oci_api_key["tenancy"], oci_api_key["user"], oci_api_key["fingerprint"], None,
+                        private_key_content=handle.read())
+    with pytest.raises(ValueError, match="not this cluster"):
+        kube.oke.verify(generate_token(signer, "eu-frankfurt-1", "ocid1.cluster.oc1.eu-frankfurt-1.other"))
+    kube.oke.verify(generate_token(signer, "eu-frankfurt-1", cluster_ocid))
 
 
 def test_eks_kubeconfig_through_the_eks_hook_and_moto(monkeypatch, moto_server):
@@ -171,5 +204,30 @@ def test_eks_kubeconfig_through_the_eks_hook_and_moto(monkeypatch, moto_server):
 
     client = eks_api_client("aws_test", "models-use1", "us-east-1", "models")
     assert client.configuration.host == described["endpoint"].rstrip("/")
-    token = client.configuration.api_key.get("BearerToken", "")  # minted by the EKS exec helper
-    assert token.startswith("Bearer k8s-aws-v1.")
+    first = client.configuration.get_api_key_with_prefix("BearerToken")  # minted in-process from STS
+    assert first.startswith("Bearer k8s-aws-v1.")
+    url = base64.urlsafe_b64decode(first.removeprefix("Bearer k8s-aws-v1.") + "==").decode()
+    assert "Action=GetCallerIdentity" in url
+    assert "X-Amz-Signature=" in url
+
+
+def test_bearer_tokens_are_renewed_before_they_expire():
+    from kubernetes import client
+
+    from multicloud.drivers.kubernetes import renew_bearer_token
+
+    now = [1000.0]
+    minted = []
+
+    def mint() -> str:
+        minted.append(now[0])
+        return f"token-{len(minted)}"
+
+    api = client.ApiClient(client.Configuration(host="http://127.0.0.1:1"))
+    renew_bearer_token(api, mint, lifetime_s=900, margin_s=60, clock=lambda: now[0])
+    assert api.configuration.get_api_key_with_prefix("BearerToken") == "Bearer token-1"
+    now[0] += 839
+    assert api.configuration.get_api_key_with_prefix("BearerToken") == "Bearer token-1"
+    now[0] += 1  # 60 s before the 15 minutes end: a fresh token before the old one expires
+    assert api.configuration.get_api_key_with_prefix("BearerToken") == "Bearer token-2"
+    assert minted == [1000.0, 1840.0]
