@@ -81,8 +81,11 @@ def test_residency_sync_manual_run_with_a_logical_date_syncs_the_hour_before_it(
     af = airflow_local
     logical = _hour(datetime.now(UTC)) - timedelta(hours=10)
     run_id = af.trigger("residency_sync", conf={**SYNC_CONF, "regions": ["oci-fra"]}, logical_date=logical)
-    af.wait_for_run("residency_sync", run_id, timeout=RUN_TIMEOUT)
-    assert _rows(_partition(af, "oci-fra", "customer-events", logical - timedelta(hours=1))) > 0
+    run = af.wait_for_run("residency_sync", run_id, timeout=RUN_TIMEOUT)
+    assert datetime.fromisoformat(run["logical_date"]) == logical, run
+    assert datetime.fromisoformat(run["data_interval_start"]) == logical - timedelta(hours=1), run
+    assert _rows(_partition(af, "oci-fra", "customer-events", logical - timedelta(hours=1))) > 0, (
+        run, af.task_log("residency_sync", run_id, "plan", 1))
     assert not _partition(af, "oci-fra", "customer-events", logical).exists()
 
 
@@ -216,6 +219,7 @@ def test_outage_then_backfill_runs_each_missed_interval_once_and_a_reprocess_cha
     before = _target_files(af, missed)
     audit_before = read_audit(af.estate_home)
     finished = max(r["end_date"] for r in runs)
+    af.wait_for_backfills("residency_sync")
 
     af.cli("backfill", "create", "--dag-id", "residency_sync", *window, "--reprocess-behavior", "completed")
     rerun = af.wait_for_runs("residency_sync", lambda runs: all_backfilled(runs, after=finished), RUN_TIMEOUT,
