@@ -25,6 +25,7 @@ API (import it from other tests; one instance per test session is the intended u
         af.cli("backfill", "create", "--dag-id", ...)    # the airflow CLI with the same config
         af.stop_component("scheduler"); af.start_component("scheduler")   # outages
         af.wait_until_idle(dag_ids)                      # no queued/running run left
+        af.wait_for_backfills(dag_id)                    # every backfill marked completed
         af.estate_home, af.base_url, af.env, af.token()
 
 Settings: ``executor`` ("LocalExecutor" or "CeleryExecutor"), ``sql_alchemy_conn`` (default: a
@@ -326,6 +327,13 @@ class AirflowInstance:
                       what: str) -> list[dict]:
         """Until ``wanted(runs)`` returns runs (it may raise to fail early)."""
         return self._wait(lambda: wanted(self.runs(dag_id)), timeout, what)
+
+    def wait_for_backfills(self, dag_id: str, timeout: float = 300) -> None:
+        """Until no backfill of the DAG is still open (its runs may succeed before it is marked completed,
+        and a second ``backfill create`` is refused while one is open)."""
+        self._wait(lambda: all(b.get("completed_at") for b in
+                               self.api("GET", "/api/v2/backfills", params={"dag_id": dag_id})["backfills"]),
+                   timeout, f"the backfills of {dag_id} to complete")
 
     def wait_until_idle(self, dag_ids: Iterable[str], timeout: float = 300) -> None:
         """Until no run of these DAGs is queued or running."""

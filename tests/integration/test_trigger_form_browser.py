@@ -38,7 +38,9 @@ def page(airflow_local):
         try:
             context = chromium.new_context(viewport={"width": 1400, "height": 1000})
             context.add_cookies([{"name": "_token", "value": airflow_local.token(), "url": airflow_local.base_url}])
-            yield context.new_page()
+            page = context.new_page()
+            page.set_default_timeout(180_000)  # a loaded 2-core machine renders the UI slowly
+            yield page
         finally:
             chromium.close()
 
@@ -66,15 +68,16 @@ def _fill(dialog, values: dict[str, str]) -> None:
 def test_the_trigger_form_shows_every_param_refuses_a_bad_value_and_runs_a_good_one(airflow_local, page, dag_id):
     af = airflow_local
     dialog = _open_form(page, af.base_url, dag_id)
-    shown = dialog.inner_text()
     descriptions = _descriptions(af, dag_id)
     assert descriptions, "the DAG has no Params"
+    dialog.get_by_text(list(descriptions.values())[-1], exact=False).first.wait_for(timeout=60_000)
+    shown = " ".join(dialog.inner_text().split())
     for name, description in descriptions.items():
         assert name in shown, f"Param {name} is not in the form"
         assert description, f"Param {name} has no description"
-        assert description in shown, f"the description of {name} is not shown: {description!r}"
-    submit = dialog.get_by_role("button", name="Trigger")
-    assert submit.is_enabled(), "the defaults must be triggerable (no empty required field)"
+        assert " ".join(description.split()) in shown, f"the description of {name} is not shown: {description!r}"
+    submit = dialog.get_by_role("button", name="Trigger", exact=True)
+    af._wait(submit.is_enabled, 30, "the Trigger button to be usable with the defaults (no empty required field)")
 
     before = {r["dag_run_id"] for r in af.runs(dag_id)}
     (name, _), = FORMS[dag_id]["bad"].items()
@@ -87,7 +90,7 @@ def test_the_trigger_form_shows_every_param_refuses_a_bad_value_and_runs_a_good_
     page.keyboard.press("Escape")
     dialog = _open_form(page, af.base_url, dag_id)
     _fill(dialog, FORMS[dag_id]["good"])
-    dialog.get_by_role("button", name="Trigger").click()
+    dialog.get_by_role("button", name="Trigger", exact=True).click()
     created = af._wait(lambda: [r for r in af.runs(dag_id) if r["dag_run_id"] not in before], 60,
                        f"the form to create a {dag_id} run")
     assert len(created) == 1

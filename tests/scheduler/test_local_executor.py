@@ -78,10 +78,21 @@ def test_residency_sync_manual_run_without_logical_date_syncs_the_last_complete_
 
 
 def test_residency_sync_manual_run_with_a_logical_date_syncs_the_hour_before_it(airflow_local):
+    """Logical date X (here the current hour) -> Airflow infers [X-1h, X) for a manual run.
+
+    X must not precede the DAG's start date (the session moves it 3 hours back): Airflow creates no
+    task instance for a run dated before the start date and marks such a run successful at once.
+    """
     af = airflow_local
-    logical = _hour(datetime.now(UTC)) - timedelta(hours=10)
+    logical = _hour(datetime.now(UTC))
     run_id = af.trigger("residency_sync", conf={**SYNC_CONF, "regions": ["oci-fra"]}, logical_date=logical)
-    af.wait_for_run("residency_sync", run_id, timeout=RUN_TIMEOUT)
+    run = af.wait_for_run("residency_sync", run_id, timeout=RUN_TIMEOUT)
+    assert datetime.fromisoformat(run["logical_date"]) == logical, run
+    assert datetime.fromisoformat(run["data_interval_start"]) == logical - timedelta(hours=1), run
+    plan = af.api("GET", f"/api/v2/dags/residency_sync/dagRuns/{run_id}/taskInstances/plan/xcomEntries/plan",
+                  params={"deserialize": "true"})["value"]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    assert plan["interval_start"] == (logical - timedelta(hours=1)).isoformat(), plan
     assert _rows(_partition(af, "oci-fra", "customer-events", logical - timedelta(hours=1))) > 0
     assert not _partition(af, "oci-fra", "customer-events", logical).exists()
 
@@ -216,6 +227,7 @@ def test_outage_then_backfill_runs_each_missed_interval_once_and_a_reprocess_cha
     before = _target_files(af, missed)
     audit_before = read_audit(af.estate_home)
     finished = max(r["end_date"] for r in runs)
+    af.wait_for_backfills("residency_sync")
 
     af.cli("backfill", "create", "--dag-id", "residency_sync", *window, "--reprocess-behavior", "completed")
     rerun = af.wait_for_runs("residency_sync", lambda runs: all_backfilled(runs, after=finished), RUN_TIMEOUT,
