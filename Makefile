@@ -23,7 +23,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 # boto on start (seconds each), which multiplies across the demo and the test suite.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help install lock demo test test-fast lint validate airflow db lineage-dir bench browser clean oci-cli
+.PHONY: help install lock demo test test-e2e test-fast lint validate airflow db lineage-dir bench browser clean oci-cli
 
 help:
 	@echo "make demo      install, then run the whole story end to end on the local estate"
@@ -81,10 +81,14 @@ browser:
 	  || echo "WARNING: could not install chromium; the browser test will fail"; }
 
 test: $(STAMP) browser
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests -m "not e2e"
+
+# The long real-scheduler tier: tens of minutes on 2 cores (see README, Tests and benchmarks).
+test-e2e: $(STAMP) browser
+	$(BIN)/python -m pytest tests -m e2e
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest tests -m "not integration and not browser"
+	$(BIN)/python -m pytest tests -m "not integration and not browser and not e2e"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -77,6 +77,7 @@ def test_residency_sync_manual_run_without_logical_date_syncs_the_last_complete_
     assert not _partition(af, "oci-ash", "eu-claims", expected).exists()  # residency: denied
 
 
+@pytest.mark.e2e
 def test_residency_sync_manual_run_with_a_logical_date_syncs_the_hour_before_it(airflow_local):
     """Logical date X (here the current hour) -> Airflow infers [X-1h, X) for a manual run.
 
@@ -192,6 +193,7 @@ def _expected_rows(af, estate, dataset: str, region: str, start: datetime) -> in
     return pc.sum(pc.is_in(table["country"], value_set=__import__("pyarrow").array(countries))).as_py() or 0
 
 
+@pytest.mark.e2e
 def test_outage_then_backfill_runs_each_missed_interval_once_and_a_reprocess_changes_nothing(airflow_local):
     from multicloud.estate import load_estate
     from multicloud.sync.audit import read_audit
