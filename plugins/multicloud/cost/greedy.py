@@ -3,7 +3,9 @@
 This is what a per-task optimiser (SkyPilot's, for one) does: every workload takes the cheapest
 cluster that fits it now, without looking at the others. Starting from the current placement,
 workloads are visited from the most expensive per replica down; a workload moves only if its own
-cost drops and the move budget allows it; otherwise it stays where it is.
+cost drops and the move budget allows it; otherwise it stays where it is. A right-sized workload
+is placed with its smallest allowed count; spot pools are used by preemption-tolerant workloads
+that are not critical (the simple rule that keeps a critical one's on-demand replica per region).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ def greedy(problem: Problem) -> Assignment:
         # A workload on a cluster it may not use, or that is over capacity, must move whatever it costs.
         forced = any(c not in w.allowed or not _fits(load[c], clusters[c], _scaled(w, n))
                      for c, n in current.items() if c in clusters)
+        forced = forced or not w.lo <= sum(current.values()) <= w.hi
         candidate = _place(load, clusters, w)
         if candidate is not None:
             moves = sum(max(0, n - w.current.get(c, 0)) for c, n in candidate.items())
@@ -44,22 +47,66 @@ def greedy(problem: Problem) -> Assignment:
     return assignment
 
 
+def complete(problem: Problem, partial: Assignment, todo: list[WorkloadData]) -> Assignment | None:
+    """``partial`` (the workloads already placed) plus a greedy placement of ``todo`` on the room
+    left; None when one of them fits nowhere. Rounds an LP relaxation's fractional workloads."""
+    clusters = {c.id: c for c in problem.clusters}
+    load = {c: [0.0, 0.0, 0.0, 0.0] for c in clusters}
+    for w in problem.workloads:
+        if w.id in partial:
+            _add(load, clusters, w, partial[w.id], +1)
+    result = {k: dict(v) for k, v in partial.items()}
+    for w in sorted(todo, key=lambda w: (-w.gpu, -w.cpu * w.lo, w.id)):
+        placed = _place(load, clusters, w)
+        if placed is None:
+            return None
+        result[w.id] = placed
+        _add(load, clusters, w, placed, +1)
+    return result
+
+
 def _place(load, clusters: dict[str, ClusterData], w: WorkloadData) -> dict[str, int] | None:
     """Replica by replica on the cheapest cluster with room; a critical workload's last replica
-    goes to another region when all the others share one."""
+    goes to another region when all the others share one.
+
+    A cluster without committed capacity costs the same for every replica (its share of a node,
+    plus egress, plus migration where the replica did not run), so candidates are ranked once
+    and scanned in price order; committed clusters and the current clusters, whose price depends
+    on what is already placed, are priced per replica.
+    """
     placed: dict[str, int] = {}
     trial = _Overlay(load)
-    for index in range(w.replicas):
+    count = min(w.hi, max(w.lo, 2 if w.critical else 1))
+    ranked: list[tuple[float, str]] = []
+    special: list[str] = []
+    for cid in w.allowed:
+        cluster = clusters.get(cid)
+        if cluster is None or (cluster.spot and (w.critical or not w.preemptible)):
+            continue
+        if cluster.committed_nodes > 0 or w.current.get(cid, 0):
+            special.append(cid)
+        else:
+            ranked.append((share(w, cluster) * node_month(cluster) + w.egress_per_replica.get(cid, 0.0)
+                           + w.migration_cost, cid))
+    ranked.sort()
+    special.sort()
+    for index in range(count):
         regions = {clusters[c].region for c in placed}
-        must_spread = w.critical and index == w.replicas - 1 and len(regions) < 2
+        must_spread = w.critical and index == count - 1 and len(regions) < 2
         best, best_cost = None, float("inf")
-        for cid in sorted(w.allowed):
-            cluster = clusters.get(cid)
-            if cluster is None or (must_spread and cluster.region in regions) or not _fits(trial[cid], cluster, w):
+        for cost, cid in ranked:
+            cluster = clusters[cid]
+            if (must_spread and cluster.region in regions) or not _fits(trial[cid], cluster, w):
+                continue
+            best, best_cost = cid, cost
+            break
+        for cid in special:
+            cluster = clusters[cid]
+            if (must_spread and cluster.region in regions) or not _fits(trial[cid], cluster, w):
                 continue
             cost = _marginal(trial, cluster, w) + w.egress_per_replica.get(cid, 0.0)
             cost += w.migration_cost if placed.get(cid, 0) >= w.current.get(cid, 0) else 0.0
-            if cost < best_cost - 1e-12:
+            if cost < best_cost - 1e-12 or (abs(cost - best_cost) <= 1e-12 and best is not None and cid < best):
                 best, best_cost = cid, cost
         if best is None:
             return None
