@@ -18,7 +18,7 @@ Two more levers than placement:
 - spot: a cluster's spot node pool is one more ``ClusterData`` (``spot=True``, ``base`` the
   cluster it belongs to, id ``<cluster>.spot``) priced at the catalog's spot price; only
   preemption-tolerant workloads may use it, and a critical workload keeps at least one on-demand
-  replica in every region it runs in.
+  replica in every region it runs in (no more spot than on-demand replicas in any region).
 """
 
 from __future__ import annotations
@@ -176,7 +176,8 @@ def evaluate(problem: Problem, assignment: Assignment, *, check_moves: bool = Tr
             wanted = str(w.lo) if w.lo == w.hi else f"{w.lo}-{w.hi}"
             violations.append(f"{w.id}: places {placed} of {wanted} replicas")
         regions = set()
-        on_demand_regions = set()
+        spot_by_region: dict[str, int] = {}
+        od_by_region: dict[str, int] = {}
         for cid, n in target.items():
             if n < 0 or cid not in clusters:
                 violations.append(f"{w.id}: bad placement {cid}={n}")
@@ -185,13 +186,13 @@ def evaluate(problem: Problem, assignment: Assignment, *, check_moves: bool = Tr
                 violations.append(f"{w.id}: {cid} not allowed (residency or GPU type)")
             cluster = clusters[cid]
             regions.add(cluster.region)
+            book = spot_by_region if cluster.spot else od_by_region
+            book[cluster.region] = book.get(cluster.region, 0) + n
             if cluster.spot:
                 spot_replicas += n
                 interruptions += n * cluster.interruptions_per_month
                 if not w.preemptible:
                     violations.append(f"{w.id}: on spot pool {cid} but does not tolerate preemption")
-            else:
-                on_demand_regions.add(cluster.region)
             row = load[cid]
             row[0] += n * w.cpu
             row[1] += n * w.memory_gb
@@ -201,8 +202,9 @@ def evaluate(problem: Problem, assignment: Assignment, *, check_moves: bool = Tr
             migration += max(0, n - w.current.get(cid, 0)) * w.migration_cost
         if w.critical and len(regions) < 2:
             violations.append(f"{w.id}: critical but runs in {len(regions)} region(s)")
-        if w.critical and regions - on_demand_regions:
-            violations.append(f"{w.id}: critical with only spot replicas in {sorted(regions - on_demand_regions)}")
+        if w.critical and any(n > od_by_region.get(r, 0) for r, n in spot_by_region.items()):
+            violations.append(f"{w.id}: critical with more spot than on-demand replicas in a region "
+                              f"(spot {spot_by_region}, on-demand {od_by_region})")
     run_by_cluster: dict[str, float] = {}
     for cid, (cpu, mem, gpu, nodes) in load.items():
         cluster = clusters[cid]

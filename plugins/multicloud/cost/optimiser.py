@@ -3,15 +3,15 @@
 Pure (no Airflow). Variables and constraints:
   x[w,c] integer  replicas of w on c, only where residency allows and the GPU type fits (hard;
                   spot pools only for preemption-tolerant workloads);
-  m[w,c] >= x[w,c] - current[w,c]   replicas started on c (moves; one-off migration cost;
-                  where current is 0, m is x itself);
+  x[w,c] = keep[w,c] + new[w,c]: where replicas run now, keep <= current costs no migration and
+                  new (replicas started there) does; where nothing runs, every replica is new;
   t[w]   in [min_replicas, max_replicas]: the replica count (right-sizing), sum_c x[w,c] = t[w]
                   (a constant where the count is fixed);
   p[c]   >= sum_w share[w,c] x[w,c] - committed[c]   paid node-equivalents of a committed cluster;
   critical w spans >= 2 regions:  sum_{c in r} x[w,c] <= t[w] - 1 for every region r;
-  critical w keeps an on-demand replica in every region it uses:
-                  sum_{spot c in r} x[w,c] <= max_replicas[w] * sum_{on-demand c in r} x[w,c];
-  capacity per cluster for cpu, memory, gpu;  sum m <= max_moves.
+  critical w keeps an on-demand replica in every region it uses, and no more spot replicas
+                  than on-demand ones there:  sum_{spot c in r} x[w,c] <= sum_{on-demand c in r} x[w,c];
+  capacity per cluster for cpu, memory, gpu;  sum new <= max_moves.
 Objective: monthly run cost + data-gravity egress + migration (``model.evaluate`` prices the same).
 
 How it stays fast at fleet scale (10,000 workloads x 50 clusters, ~300,000 columns): the model is
@@ -115,8 +115,7 @@ def optimise(problem: Problem, *, time_limit_s: float = 10.0, mip_rel_gap: float
     phases["lp_rounds"] = lp.rounds
     if lp_status == "Optimal":
         bound = lp.objective
-        rounded = _round(problem, model, lp.values())
-        if rounded is not None:
+        for rounded in _round(problem, model, lp.values()):
             rounded_eval = evaluate(problem, rounded)
             if rounded_eval.feasible:
                 candidates.append((rounded, rounded_eval))
@@ -242,7 +241,9 @@ def _build(problem: Problem) -> _Model:
     run = np.where(committed[ci], 0.0, share * month[ci])
     x_cost = run + eg + np.where(here > 0, 0.0, mig[wi])
 
-    # Columns: x, then m (where something runs now), t (critical workloads of variable count), p.
+    # Columns: x (one per allowed pair; where replicas run now, the part up to today's count,
+    # which starts nothing), then k (the part above today's count there: a move), t (the count
+    # of critical workloads whose count varies), p (paid nodes of committed clusters).
     moved = np.flatnonzero(here > 0)
     n_m = len(moved)
     m_of_x = np.full(n_x, -1, dtype=np.int64)
@@ -255,11 +256,16 @@ def _build(problem: Problem) -> _Model:
     p_of_c = np.full(n_c, -1, dtype=np.int64)
     p_of_c[p_c] = n_x + n_m + len(t_w) + np.arange(len(p_c))
     n = n_x + n_m + len(t_w) + len(p_c)
-    cost = np.concatenate([x_cost, mig[wi[moved]], np.zeros(len(t_w)), month[p_c]])
+    cost = np.concatenate([x_cost, x_cost[moved] + mig[wi[moved]], np.zeros(len(t_w)), month[p_c]])
     lower = np.concatenate([np.zeros(n_x + n_m), lo[t_w], np.zeros(len(p_c))])
-    upper = np.concatenate([hi[wi], hi[wi[moved]], hi[t_w], np.full(len(p_c), _INF)])
-    integral = np.concatenate([np.ones(n_x, dtype=np.uint8), np.zeros(n_m, dtype=np.uint8),
-                               np.ones(len(t_w), dtype=np.uint8), np.zeros(len(p_c), dtype=np.uint8)])
+    upper = np.concatenate([np.where(here > 0, np.minimum(here, hi[wi]), hi[wi]), hi[wi[moved]], hi[t_w],
+                            np.full(len(p_c), _INF)])
+    integral = np.concatenate([np.ones(n_x + n_m, dtype=np.uint8), np.ones(len(t_w), dtype=np.uint8),
+                               np.zeros(len(p_c), dtype=np.uint8)])
+    # Every x-like column: (its pair's x column, workload, cluster) -- the pair's replicas are the sum.
+    pair = np.concatenate([np.arange(n_x), moved])
+    pw, pc = wi[pair], ci[pair]
+    n_pairs = len(pair)
 
     rows, cols, vals, rlo, rhi = [], [], [], [], []
     n_rows = 0
@@ -276,49 +282,68 @@ def _build(problem: Problem) -> _Model:
     # Replica count per workload: lo <= sum x <= hi, or sum x - t = 0.
     fixed_lo = np.where(needs_t, 0.0, lo)
     fixed_hi = np.where(needs_t, 0.0, hi)
-    block(np.concatenate([wi, t_w]), np.concatenate([np.arange(n_x), t_of_w[t_w]]),
-          np.concatenate([np.ones(n_x), -np.ones(len(t_w))]), fixed_lo, fixed_hi, n_w)
-    # Moves: m - x >= -here.
-    block(np.concatenate([np.arange(n_m), np.arange(n_m)]), np.concatenate([m_of_x[moved], moved]),
-          np.concatenate([np.ones(n_m), -np.ones(n_m)]), -here[moved], _INF, n_m)
+    block(np.concatenate([pw, t_w]), np.concatenate([np.arange(n_pairs), t_of_w[t_w]]),
+          np.concatenate([np.ones(n_pairs), -np.ones(len(t_w))]), fixed_lo, fixed_hi, n_w)
     # Capacity per cluster: cpu, memory, gpu.
     caps = ((cpu, [c.cpu for c in clusters]), (mem, [c.memory_gb for c in clusters]),
             (gpu, [float(c.gpu) for c in clusters]))
     for demand, cap in caps:
-        used = demand[wi] > 0
-        block(ci[used], np.flatnonzero(used), demand[wi][used], -_INF, np.array(cap, dtype=float), n_c)
+        used = demand[pw] > 0
+        block(pc[used], np.flatnonzero(used), demand[pw][used], -_INF, np.array(cap, dtype=float), n_c)
     # Committed clusters: p - sum share x >= -committed.
     if len(p_c):
         row_of_c = np.full(n_c, -1, dtype=np.int64)
         row_of_c[p_c] = np.arange(len(p_c))
-        on = committed[ci]
-        block(np.concatenate([np.arange(len(p_c)), row_of_c[ci[on]]]),
+        on = committed[pc]
+        pair_share = share[pair]
+        block(np.concatenate([np.arange(len(p_c)), row_of_c[pc[on]]]),
               np.concatenate([p_of_c[p_c], np.flatnonzero(on)]),
-              np.concatenate([np.ones(len(p_c)), -share[on]]), -committed_nodes[p_c], _INF, len(p_c))
-    # Critical workloads: no region holds every replica; an on-demand replica in every region used.
-    crit_cols = np.flatnonzero(critical[wi])
+              np.concatenate([np.ones(len(p_c)), -pair_share[on]]), -committed_nodes[p_c], _INF, len(p_c))
+    # Critical workloads: no region holds every replica; in every region, no more spot replicas
+    # than on-demand ones (so an on-demand replica wherever it runs, and an LP relaxation
+    # without big-M coefficients).
+    crit_cols = np.flatnonzero(critical[pw])
     if len(crit_cols):
-        key = wi[crit_cols] * len(region_names) + region_of[ci[crit_cols]]
+        key = pw[crit_cols] * len(region_names) + region_of[pc[crit_cols]]
         groups, group_of = np.unique(key, return_inverse=True)
         g_w = groups // len(region_names)
         has_t = t_of_w[g_w] >= 0
         g_t = np.flatnonzero(has_t)
-        block(np.concatenate([group_of, g_t]), np.concatenate([crit_cols, t_of_w[g_w[g_t]]]),
-              np.concatenate([np.ones(len(crit_cols)), -np.ones(len(g_t))]), -_INF,
+        is_spot = spot[pc[crit_cols]]
+        # With spot replicas, the on-demand ones must span two regions (each region used keeps
+        # one): on-demand in r + every spot replica <= count - 1. It implies the plain spread and
+        # is much tighter in the LP. Each spot column joins its workload's other regions' rows.
+        first_group = np.searchsorted(g_w, np.arange(n_w), side="left")
+        n_groups = np.bincount(g_w, minlength=n_w)
+        sc = crit_cols[is_spot]
+        reps = n_groups[pw[sc]]
+        extra_group = np.repeat(first_group[pw[sc]] - np.cumsum(reps) + reps, reps) + np.arange(int(reps.sum()))
+        extra_col = np.repeat(sc, reps)
+        keep = extra_group != np.repeat(group_of[is_spot], reps)
+        extra_group, extra_col = extra_group[keep], extra_col[keep]
+        block(np.concatenate([group_of, g_t, extra_group]),
+              np.concatenate([crit_cols, t_of_w[g_w[g_t]], extra_col]),
+              np.concatenate([np.ones(len(crit_cols)), -np.ones(len(g_t)), np.ones(len(extra_col))]), -_INF,
               np.where(has_t, -1.0, hi[g_w] - 1.0), len(groups))
-        is_spot = spot[ci[crit_cols]]
         spot_groups = np.unique(group_of[is_spot])
         if len(spot_groups):
             row_of_g = np.full(len(groups), -1, dtype=np.int64)
             row_of_g[spot_groups] = np.arange(len(spot_groups))
             member = row_of_g[group_of] >= 0
-            coef = np.where(is_spot, 1.0, -hi[wi[crit_cols]])
+            coef = np.where(is_spot, 1.0, -1.0)
             block(row_of_g[group_of[member]], crit_cols[member], coef[member], -_INF, 0.0, len(spot_groups))
-    # Move budget.
-    first_time = np.flatnonzero(here == 0)
+            # Valid for every integer plan (two regions, each with an on-demand replica) and it cuts
+            # off the LP's half-spot, half-on-demand replicas: at least two on-demand replicas.
+            with_spot = np.unique(pw[crit_cols[is_spot]])
+            row_of_w = np.full(n_w, -1, dtype=np.int64)
+            row_of_w[with_spot] = np.arange(len(with_spot))
+            od = crit_cols[~is_spot & (row_of_w[pw[crit_cols]] >= 0)]
+            block(row_of_w[pw[od]], od, np.ones(len(od)), 2.0, _INF, len(with_spot))
+    # Move budget: every replica started where it did not run.
+    starting = np.concatenate([np.flatnonzero(here == 0), n_x + np.arange(n_m)])
     if problem.max_moves < hi.sum():
-        block(np.zeros(n_m + len(first_time), dtype=np.int64), np.concatenate([m_of_x[moved], first_time]),
-              np.ones(n_m + len(first_time)), -_INF, float(problem.max_moves), 1)
+        block(np.zeros(len(starting), dtype=np.int64), starting, np.ones(len(starting)), -_INF,
+              float(problem.max_moves), 1)
     rows_a, cols_a, vals_a = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
     matrix = _CSR(rows_a, cols_a, vals_a, n_rows)
     by_column = _CSR(cols_a, rows_a, vals_a, n)
@@ -416,25 +441,44 @@ class _ColumnGeneration:
 
 
 # ---- solutions <-> columns ------------------------------------------------------------------------
+def _pairs(model: _Model, values: np.ndarray) -> np.ndarray:
+    """Replicas per allowed (workload, cluster) pair: its x column plus its move column."""
+    x = values[:model.n_x].copy()
+    has_m = model.m_of_x >= 0
+    x[has_m] += values[model.m_of_x[has_m]]
+    return x
+
+
 def _extract(problem: Problem, model: _Model, values: np.ndarray) -> Assignment:
-    x = np.rint(values[:model.n_x]).astype(np.int64)
+    x = np.rint(_pairs(model, values)).astype(np.int64)
     assignment: Assignment = {w.id: {} for w in problem.workloads}
     for k in np.flatnonzero(x > 0):
         assignment[problem.workloads[model.wi[k]].id][problem.clusters[model.ci[k]].id] = int(x[k])
     return assignment
 
 
-def _round(problem: Problem, model: _Model, values: np.ndarray) -> Assignment | None:
-    """Keep the LP's integral workloads; place the fractional ones greedily on the room left."""
-    x = values[:model.n_x]
+def _round(problem: Problem, model: _Model, values: np.ndarray) -> list[Assignment]:
+    """Keep the LP's integral workloads; place the fractional ones greedily, once from their whole
+    replicas and once from scratch (each wins on some fleets)."""
+    x = _pairs(model, values)
     off = np.abs(x - np.rint(x)) > 1e-6
     fractional = np.zeros(len(problem.workloads), dtype=bool)
     fractional[model.wi[off]] = True
     partial = _extract(problem, model, values)
-    todo = [w for k, w in enumerate(problem.workloads) if fractional[k]]
-    for w in todo:
-        partial.pop(w.id, None)
-    return complete(problem, partial, todo) if todo else partial
+    whole = np.floor(x + 1e-6).astype(np.int64)
+    todo: dict[str, dict[str, int]] = {}
+    for k in np.flatnonzero(fractional[model.wi]):
+        row = todo.setdefault(problem.workloads[model.wi[k]].id, {})
+        if whole[k] > 0:
+            row[problem.clusters[model.ci[k]].id] = int(whole[k])
+    for wid in list(todo):
+        partial.pop(wid, None)
+    for k in np.flatnonzero(fractional):
+        todo.setdefault(problem.workloads[k].id, {})
+    if not todo:
+        return [partial]
+    plans = [complete(problem, partial, todo), complete(problem, partial, {k: {} for k in todo})]
+    return [p for p in plans if p is not None]
 
 
 def _warm_start(problem: Problem, model: _Model, assignment: Assignment, order: np.ndarray):
@@ -449,9 +493,11 @@ def _warm_start(problem: Problem, model: _Model, assignment: Assignment, order: 
             k = col.get((widx[wid], cidx[cid]))
             if k is not None:
                 values[k] = n
-    x = values[:model.n_x]
     has_m = model.m_of_x >= 0
-    values[model.m_of_x[has_m]] = np.maximum(0.0, x[has_m] - model.here[has_m])
+    total = values[:model.n_x].copy()
+    values[:model.n_x] = np.where(has_m, np.minimum(total, model.here), total)
+    values[model.m_of_x[has_m]] = np.maximum(0.0, total[has_m] - model.here[has_m])
+    x = total
     totals = np.bincount(model.wi, weights=x, minlength=len(problem.workloads))
     has_t = model.t_of_w >= 0
     values[model.t_of_w[has_t]] = totals[has_t]
