@@ -63,7 +63,7 @@ class EKSNodeGroup:
     pool_id: str
     cluster_name: str
     aws_conn_id: str
-    region: str
+    region: str | None
     poll_interval_s: float = 10.0
     timeout_s: float = 1800.0
 
