@@ -110,7 +110,8 @@ def cost_rebalance():
 
     @task(trigger_rule="none_failed_min_one_success")
     def moves(result: dict) -> list[dict]:
-        return [{k: m[k] for k in ("workload", "source", "target", "replicas")} for m in result["moves"]]
+        keys = ("workload", "source", "target", "replicas", "before")
+        return [{k: m[k] for k in keys if k in m} for m in result["moves"]]
 
     # One move at a time: make-before-break needs room at the target, and each move reads the
     # placement the previous one wrote.
