@@ -220,18 +220,21 @@ def _build(problem: Problem) -> _Model:
     mig = np.array([w.migration_cost for w in ws], dtype=float)
     critical = np.array([w.critical for w in ws], dtype=bool)
 
-    wi_parts, ci_parts, eg_parts, here_parts = [], [], [], []
+    wi_list: list[int] = []
+    ci_list: list[int] = []
+    eg_list: list[float] = []
+    here_list: list[int] = []
     for k, w in enumerate(ws):
         ids = sorted(c for c in w.allowed if c in cidx)
         egress, now = w.egress_per_replica, w.current
-        wi_parts.append(np.full(len(ids), k, dtype=np.int64))
-        ci_parts.append(np.array([cidx[c] for c in ids], dtype=np.int64))
-        eg_parts.append(np.array([egress.get(c, 0.0) for c in ids], dtype=float))
-        here_parts.append(np.array([now.get(c, 0) for c in ids], dtype=float))
-    wi = np.concatenate(wi_parts) if wi_parts else np.zeros(0, dtype=np.int64)
-    ci = np.concatenate(ci_parts) if ci_parts else np.zeros(0, dtype=np.int64)
-    eg = np.concatenate(eg_parts) if eg_parts else np.zeros(0)
-    here = np.concatenate(here_parts) if here_parts else np.zeros(0)
+        wi_list.extend([k] * len(ids))
+        ci_list.extend([cidx[c] for c in ids])
+        eg_list.extend([egress.get(c, 0.0) for c in ids])
+        here_list.extend([now.get(c, 0) for c in ids])
+    wi = np.array(wi_list, dtype=np.int64)
+    ci = np.array(ci_list, dtype=np.int64)
+    eg = np.array(eg_list, dtype=float)
+    here = np.array(here_list, dtype=float)
     n_x = len(wi)
 
     with np.errstate(divide="ignore", invalid="ignore"):

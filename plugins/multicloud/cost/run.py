@@ -243,8 +243,16 @@ def report(estate: Estate, run_id: str, result: dict[str, Any], applied: list[di
     if ok:
         basis = (f"{nodes['released']} node(s) released" if pooled else "placement model")
         lines.append(f"Achieved: saves {saved:,.2f} {currency}/month ({pct:.1f}%), {basis}")
+    for move in result["moves"][:max(0, 7 - len(lines))]:   # at most 8 lines, the decision last
+        outcome = next((a["status"] for a in applied if a.get("workload") == move["workload"]
+                        and a.get("source") == move["source"] and a.get("target") == move["target"]), "not applied")
+        where = (f"{move['source']} -> {move['target']}" if move["source"] and move["target"]
+                 else f"{move['target']} +" if move["target"] else f"{move['source']} -")
+        lines.append(f"{move['workload']}: {where} x{move['replicas']} (saves {move['monthly_saving']:,.2f}/month, "
+                     f"residency {move['residency']['rule']}): {outcome}")
+    lines = lines[:7]
     lines.append(f"Decision: {decision}; applied {len(ok)}, rolled back {len(failed)}")
-    return lines[:10], data
+    return lines, data
 
 
 def decision_after_approval(gate_reason: str, approval: dict[str, Any] | None, approve_state: str | None) -> str:
