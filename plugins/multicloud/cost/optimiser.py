@@ -135,7 +135,7 @@ def optimise(problem: Problem, *, time_limit_s: float = 10.0, mip_rel_gap: float
         lp.add(np.flatnonzero(~lp.in_model))
         h.setOptionValue("solver", "choose")
         h.setOptionValue("time_limit", _left(started, time_limit_s))
-        order = np.asarray(lp.order)
+        order = np.asarray(lp.order, dtype=np.int64)
         h.changeColsIntegrality(len(order), np.arange(len(order), dtype=np.int32), model.integral[order])
         if best is not None:
             h.setSolution(_warm_start(problem, model, best[0], order))

@@ -169,3 +169,11 @@ def test_greedy_moves_a_workload_off_a_forbidden_cluster():
     problem = Problem(clusters, (w,), max_moves=1)
     assert greedy(problem) == {"w": {"allowed": 1}}
     assert optimise(problem).assignment == {"w": {"allowed": 1}}
+
+
+def test_a_workload_allowed_nowhere_is_infeasible_not_a_crash():
+    clusters = (_cluster("a", "r1", 0.1),)
+    w = WorkloadData("w", 1, 2, 4, 0, None, False, {"a": 1}, "x", frozenset(), max_replicas=1, min_replicas=1)
+    solution = optimise(Problem(clusters, (w,), max_moves=0))
+    assert solution.status == "infeasible"
+    assert solution.assignment == {"w": {"a": 1}}   # the current placement is kept
