@@ -12,16 +12,21 @@ from multicloud.dagkit import default_args
 DOC = """
 ### Cost rebalance
 
-Daily. **collect** actual spend per cloud (mapped): AWS Cost Explorer, the OCI Usage API, or
-current placement x the price catalog (`include/pricing/`) where no API is configured
-(`pricing.cost_sources` in the estate) -> **optimise**: a HiGHS MILP places every workload's
+Daily. **collect** actual spend per cloud (mapped): AWS Cost Explorer, the OCI Usage API, a
+shipped bill file, or current placement x the price catalog (`include/pricing/`) where no source
+is configured (`pricing.cost_sources` in the estate) -> **optimise**: the bills calibrate the
+catalog (effective unit price per cloud/shape, model error per cloud; a divergence above
+`pricing.divergence_pct` alerts), workloads with measured demand are right-sized, spot pools
+offered to preemption-tolerant workloads, workloads not served yet left out; a HiGHS MILP places every workload's
 replicas (hard residency of its model's data class, capacity per resource, GPU type, critical
 workloads in two regions, at most `max_moves` moves), warm-started by and never worse than the
 greedy cheapest-feasible baseline -> **gate**: apply only when the savings reach
 `min_savings_pct`, not in `dry_run`, after a human approval when `approval_required` ->
 **apply** each move make-before-break through the cluster drivers (deploy at the target, health
-gate, shift, remove at the source; a failed move rolls back) -> **report**: before/after by cloud
-and region (PNG + JSON under the estate home), savings, every move with its residency decision.
+gate, shift, remove at the source; a failed move rolls back; node pools grow before and shrink
+after through the OKE / EKS APIs, or the autoscaler is waited for) -> **report**: before/after by
+cloud and region (PNG + JSON under the estate home), calibration and model error, interruption
+risk, savings achieved from released nodes, every move with its residency decision.
 
 **Manual runs** (with or without a logical date) plan from the current placement; costs are
 collected for the run's logical date, or for the day it was triggered when it has none. The form
@@ -49,6 +54,7 @@ cloud with no region in the estate fails the first task (`clouds`), naming it.
         "approval_required": Param(False, type="boolean", description="Wait for a human approval before applying"),
         "time_limit_s": Param(10.0, type="number", minimum=0.1, maximum=600, description="Optimiser time limit (s)"),
         "estate_file": Param("", type=["null", "string"], description="Estate file; empty: the configured estate"),
+        "calibrate": Param(True, type="boolean", description="Use the collected bills to calibrate prices"),
     },
 )
 def cost_rebalance():
@@ -72,14 +78,16 @@ def cost_rebalance():
         moment = context.get("logical_date") or context["dag_run"].run_after
         return collect(estate_for(context["params"]), cloud, moment.date())
 
-    @task
+    @task(trigger_rule="none_failed")
     def optimise(costs: list[dict], **context) -> dict:
         from multicloud.cost.run import plan
         from multicloud.dagkit import estate_for
 
         params = context["params"]
-        clouds_seen = sorted({costs[i]["cloud"] for i in range(len(costs))})
-        return plan(estate_for(params), clouds_seen, int(params["max_moves"]), float(params["time_limit_s"]))
+        collected = [costs[i] for i in range(len(costs or []))]
+        clouds_seen = sorted({c["cloud"] for c in collected})
+        return plan(estate_for(params), clouds_seen, int(params["max_moves"]), float(params["time_limit_s"]),
+                    collected=collected if params.get("calibrate", True) else None, only_served=True)
 
     @task.branch
     def gate(result: dict, **context) -> list[str]:
@@ -102,7 +110,8 @@ def cost_rebalance():
 
     @task(trigger_rule="none_failed_min_one_success")
     def moves(result: dict) -> list[dict]:
-        return [{k: m[k] for k in ("workload", "source", "target", "replicas")} for m in result["moves"]]
+        keys = ("workload", "source", "target", "replicas", "before")
+        return [{k: m[k] for k in keys if k in m} for m in result["moves"]]
 
     # One move at a time: make-before-break needs room at the target, and each move reads the
     # placement the previous one wrote.
@@ -120,7 +129,7 @@ def cost_rebalance():
     def report(result: dict, costs: list[dict], **context) -> None:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from multicloud.cost.run import DAG_ID, report
+        from multicloud.cost.run import DAG_ID, decision_after_approval, divergence_alerts, report
         from multicloud.dagkit import estate_for
         from multicloud.metrics import emit
         from multicloud.reports import write_summary
@@ -133,8 +142,10 @@ def cost_rebalance():
         applied = ti.xcom_pull(task_ids="apply", default=[]) or []
         applied = [applied] if isinstance(applied, dict) else [a for a in applied if a]
         decision = ti.xcom_pull(task_ids="gate", key="decision") or "not decided"
+        decision = decision_after_approval(decision, ti.xcom_pull(task_ids="approve", default=None), None)
         estate = estate_for(context["params"])
-        collected = [costs[i] for i in range(len(costs))]
+        collected = [costs[i] for i in range(len(costs or []))]
+        divergence_alerts(result)
         lines, data = report(estate, context["run_id"], result, applied, collected, decision)
         dims = {"dag_id": DAG_ID}
         emit("cost.monthly_before", data["before_monthly"], unit=data["currency"], dimensions=dims, estate=estate)

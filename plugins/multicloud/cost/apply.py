@@ -8,7 +8,16 @@ A move takes ``replicas`` replicas of a workload from ``source`` to ``target``:
   4. scale the source down by ``replicas`` (remove the model there when none is left);
   5. record the new placement (placement store, locked read-modify-write).
 A failure in 1-3 rolls back: the target returns to what it ran before; the source was never
-touched, so it keeps serving. Desired replica counts come from the placement store (the truth of
+touched, so it keeps serving.
+
+Node level, for clusters whose estate lists node pools (``multicloud.cost.pools``): before step 1
+the target's pool grows when the replicas would not fit its nodes (make-before-break for
+capacity too); after step 5 the source's pool shrinks to what is still placed there, or, where a
+cluster autoscaler runs, the move waits for its node count to drop. The result lists every pool
+change, so the report counts released nodes rather than moved replicas.
+
+Right-sizing actions are moves with one end missing: no ``source`` adds replicas at the target
+(steps 1-3 and 5), no ``target`` removes replicas at the source (steps 4-5). Desired replica counts come from the placement store (the truth of
 what runs), so a retried move converges instead of adding replicas twice; the run's move ledger
 makes a finished move a no-op.
 """
@@ -24,6 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from multicloud import paths
+from multicloud.cost import pools
+from multicloud.cost.pools import SPOT_SUFFIX
 from multicloud.drivers import ModelDeployment, driver_for
 from multicloud.placement import current_placement, placement_file, save_placement
 from multicloud.reports import atomic_write_text, safe_run_id
@@ -40,7 +51,7 @@ class MoveFailed(RuntimeError):
 
 
 def move_id(move: dict[str, Any]) -> str:
-    return f"{move['workload']}:{move['source']}->{move['target']}x{move['replicas']}"
+    return f"{move['workload']}:{move['source'] or '-'}->{move['target'] or '-'}x{move['replicas']}"
 
 
 @contextlib.contextmanager
@@ -94,7 +105,8 @@ def serving_version(estate: Estate, driver: ClusterDriver, model: str) -> tuple[
 
 
 def apply_move(estate: Estate, move: dict[str, Any], run_id: str, *, home: Path | None = None,
-               ready_timeout_s: float = READY_TIMEOUT_S, health_check=None) -> dict[str, Any]:
+               ready_timeout_s: float = READY_TIMEOUT_S, health_check=None,
+               pool_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Apply one move; returns its result (status ``applied`` or ``rolled_back``), never half-done."""
     from multicloud.rollout.baseline import baseline_runtime
 
@@ -104,69 +116,111 @@ def apply_move(estate: Estate, move: dict[str, Any], run_id: str, *, home: Path 
         return done
     workload = estate.workload(move["workload"])
     model, count = workload.model, int(move["replicas"])
-    source_id, target_id = move["source"], move["target"]
+    source_id, target_id = move.get("source"), move.get("target")
     placement = current_placement(estate, home)
     here = placement.get(workload.id, {})
     started = time.monotonic()
-    result: dict[str, Any] = {"id": mid, **move, "model": model, "steps": []}
-    if here.get(source_id, 0) < count and here.get(target_id, 0) >= count:
+    result: dict[str, Any] = {"id": mid, **move, "model": model, "steps": [], "nodes": []}
+    if _already_applied(here, source_id, target_id, count, move):
         # A retry after the placement was recorded but before the ledger was: already applied.
         result.update(status="applied", seconds=0.0, note="already in the placement store")
         _record(run_id, home, result, estate)
         return result
+    after = {k: dict(v) for k, v in placement.items()}
+    row = after.setdefault(workload.id, {})
+    if source_id:
+        row[source_id] = max(0, row.get(source_id, 0) - count)
+    if target_id:
+        row[target_id] = row.get(target_id, 0) + count
 
-    source = driver_for(estate, source_id, home=home)
-    target = driver_for(estate, target_id, home=home)
-    before_target = target.served().get(model, {})
-    try:
-        version, artifact = serving_version(estate, source, model)
-        result["version"] = version
-        desired = here.get(target_id, 0) + count
-        target.deploy(ModelDeployment(model, version, desired, artifact, baseline_runtime(estate),
-                                      {"model": model, "version": version, "workload": workload.id}))
-        result["steps"].append(f"deployed {model} {version} x{desired} at {target_id}")
-        status = target.wait_ready(model, version, ready_timeout_s)
-        if status.state != "complete":
-            raise MoveFailed(f"{target_id}: {model} {version} not ready: {status.message}")
-        endpoints = target.endpoints(model, version)
-        problems = health_check(endpoints, version) if health_check else _health(endpoints, version, target.fetch)
-        if not endpoints or problems:
-            raise MoveFailed(f"{target_id}: health gate failed: {problems or 'no endpoints'}")
-        result["steps"].append(f"health gate passed on {len(endpoints)} endpoint(s)")
-        weights = (target.served().get(model) or {}).get("weights") or {}
-        if weights.get(version, 0) == 0:
-            target.shift(model, {version: 100})
-        result["steps"].append(f"traffic for {model} at {target_id} on {version}")
-    except Exception as exc:
-        _restore(target, model, before_target)
-        result.update(status="rolled_back", error=f"{type(exc).__name__}: {exc}",
-                      seconds=round(time.monotonic() - started, 3))
-        result["steps"].append(f"rolled back {target_id}; {source_id} kept serving")
-        _record(run_id, home, result, estate)
-        from multicloud.alerts import alert
+    source = driver_for(estate, _physical(source_id), home=home) if source_id else None
+    version = None
+    if target_id:
+        target = driver_for(estate, _physical(target_id), home=home)
+        before_target = target.served().get(model, {})
+        try:
+            if target_id.endswith(SPOT_SUFFIX) or (source_id or "").endswith(SPOT_SUFFIX):
+                raise MoveFailed("spot pool placement needs node selectors in the cluster driver, which it has not")
+            grown = pools.grow_for(estate, target_id, after, **(pool_options or {}))
+            if grown:
+                result["nodes"].append(grown)
+                result["steps"].append(f"{target_id}: node pool {grown['pool']} {grown['action']} "
+                                       f"({grown['before']} -> {grown['after']} nodes)")
+            version, artifact = serving_version(estate, source or target, model)
+            result["version"] = version
+            desired = here.get(target_id, 0) + count
+            target.deploy(ModelDeployment(model, version, desired, artifact, baseline_runtime(estate),
+                                          {"model": model, "version": version, "workload": workload.id}))
+            result["steps"].append(f"deployed {model} {version} x{desired} at {target_id}")
+            status = target.wait_ready(model, version, ready_timeout_s)
+            if status.state != "complete":
+                raise MoveFailed(f"{target_id}: {model} {version} not ready: {status.message}")
+            endpoints = target.endpoints(model, version)
+            problems = health_check(endpoints, version) if health_check else _health(endpoints, version, target.fetch)
+            if not endpoints or problems:
+                raise MoveFailed(f"{target_id}: health gate failed: {problems or 'no endpoints'}")
+            result["steps"].append(f"health gate passed on {len(endpoints)} endpoint(s)")
+            weights = (target.served().get(model) or {}).get("weights") or {}
+            if weights.get(version, 0) == 0:
+                target.shift(model, {version: 100})
+            result["steps"].append(f"traffic for {model} at {target_id} on {version}")
+        except Exception as exc:
+            _restore(target, model, before_target)
+            result.update(status="rolled_back", error=f"{type(exc).__name__}: {exc}",
+                          seconds=round(time.monotonic() - started, 3))
+            result["steps"].append(f"rolled back {target_id}; {source_id or 'the source'} kept serving")
+            _record(run_id, home, result, estate)
+            from multicloud.alerts import alert
 
-        alert("rollback", f"cost move of {model} {source_id} -> {target_id} rolled back: {result['error']}"[:300],
-              {"move": move, "steps": result["steps"]}, home=home)
-        return result
+            alert("rollback", f"cost move of {model} {source_id} -> {target_id} rolled back: {result['error']}"[:300],
+                  {"move": move, "steps": result["steps"]}, home=home)
+            return result
 
-    left = here.get(source_id, 0) - count
-    source_info = source.served().get(model)
-    if source_info:
-        if left <= 0:
-            source.remove(model)
-        else:
-            source.scale(model, version, left)
-    result["steps"].append(f"{source_id}: {max(left, 0)} replica(s) left")
+    if source is not None:
+        left = here.get(source_id, 0) - count
+        source_info = source.served().get(model)
+        if source_info:
+            if left <= 0:
+                source.remove(model)
+            else:
+                source.scale(model, version or serving_version(estate, source, model)[0], left)
+        result["steps"].append(f"{source_id}: {max(left, 0)} replica(s) left")
     with _lock(placement_file(home).with_suffix(".lock")):
         latest = current_placement(estate, home)
         row = dict(latest.get(workload.id, {}))
-        row[source_id] = max(0, row.get(source_id, 0) - count)
-        row[target_id] = row.get(target_id, 0) + count
+        if source_id:
+            row[source_id] = max(0, row.get(source_id, 0) - count)
+        if target_id:
+            row[target_id] = row.get(target_id, 0) + count
         latest[workload.id] = row
         save_placement(latest, home)
+    if source_id:
+        try:
+            released = pools.release_for(estate, source_id, latest, **(pool_options or {}))
+        except Exception as exc:  # the move stands; the capacity is reported as not released
+            released = {"cluster": source_id, "pool": "?", "before": None, "after": None,
+                        "action": f"not released: {type(exc).__name__}: {exc}"[:300]}
+        if released:
+            result["nodes"].append(released)
+            result["steps"].append(f"{source_id}: node pool {released['pool']} {released['action']} "
+                                   f"({released['before']} -> {released['after']} nodes)")
     result.update(status="applied", seconds=round(time.monotonic() - started, 3))
     _record(run_id, home, result, estate)
     return result
+
+
+def _physical(cluster_id: str) -> str:
+    return cluster_id.removesuffix(SPOT_SUFFIX)
+
+
+def _already_applied(here: dict[str, int], source_id: str | None, target_id: str | None, count: int,
+                     move: dict[str, Any]) -> bool:
+    if source_id and target_id:
+        return here.get(source_id, 0) < count and here.get(target_id, 0) >= count
+    before = int(move.get("before", -1))  # one-ended (right-sizing): the count the plan started from
+    if source_id:
+        return before >= 0 and here.get(source_id, 0) <= before - count
+    return before >= 0 and here.get(target_id, 0) >= before + count
 
 
 def _health(endpoints: list[str], version: str, fetch: Any = None) -> list[str]:

@@ -126,6 +126,37 @@ def collect_oci(conn_id: str, tenancy: str, start: date, end: date, tag_key: str
     return result
 
 
+# ---- a shipped bill (the local estate's) ---------------------------------------------------------
+def collect_bill(cloud: str, bill_file: str, start: date, end: date) -> CloudCost:
+    """A bill kept as a CSV (``cloud,service,region,workload,monthly_amount,currency``, one row
+    per service line; an empty workload is untagged spend), scaled to the window. The local
+    estate ships one so the demo shows calibration; users may export theirs the same way."""
+    import csv
+
+    from multicloud.cost.catalog import HOURS_PER_MONTH, CatalogError, _resolve
+
+    path = _resolve(bill_file)
+    months = (end - start).days * 24 / HOURS_PER_MONTH
+    result = CloudCost(cloud, "bill", start.isoformat(), end.isoformat(), "USD")
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            for line, row in enumerate(csv.DictReader(handle), start=2):
+                if (row.get("cloud") or "").strip() != cloud:
+                    continue
+                try:
+                    amount = float(row["monthly_amount"]) * months
+                except (KeyError, TypeError, ValueError):
+                    raise CatalogError(f"{path}:{line}: monthly_amount must be a number") from None
+                result.currency = (row.get("currency") or result.currency).strip()
+                result.rows.append({"kind": "service", "service": row["service"], "region": row["region"],
+                                    "amount": round(amount, 4)})
+                result.rows.append({"kind": "workload", "workload": (row.get("workload") or "").strip() or UNTAGGED,
+                                    "amount": round(amount, 4)})
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot read the bill: {exc.strerror}") from None
+    return result
+
+
 # ---- usage x catalog -------------------------------------------------------------------------
 def collect_catalog(estate: Estate, catalog: PriceCatalog, placement: dict[str, dict[str, int]], cloud: str,
                     start: date, end: date) -> CloudCost:
@@ -185,5 +216,7 @@ def collect_cloud(estate: Estate, cloud: str, *, start: date, end: date,
         return collect_aws(source.connection_id, start, end, source.tag_key)
     if source is not None and source.type == "oci_usage_api":
         return collect_oci(source.connection_id, source.tenancy, start, end, source.tag_key, source.tag_namespace)
+    if source is not None and source.type == "bill":
+        return collect_bill(cloud, source.file, start, end)
     return collect_catalog(estate, catalog_for_estate(estate), placement or current_placement(estate), cloud,
                            start, end)

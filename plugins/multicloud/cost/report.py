@@ -25,7 +25,8 @@ def breakdown(problem: Problem, evaluation: Evaluation) -> dict[str, dict[str, f
 
 
 def plan_moves(problem: Problem, target: Assignment) -> list[dict[str, Any]]:
-    """Pair replicas leaving a cluster with replicas arriving elsewhere, per workload."""
+    """Pair replicas leaving a cluster with replicas arriving elsewhere, per workload. What is
+    left over is right-sizing: replicas removed (``target`` None) or added (``source`` None)."""
     moves: list[dict[str, Any]] = []
     for w in problem.workloads:
         after = target.get(w.id, {})
@@ -40,6 +41,13 @@ def plan_moves(problem: Problem, target: Assignment) -> list[dict[str, Any]]:
                 dest[1] -= count
                 if src[1] == 0:
                     leaving.pop(0)
+            if dest[1] > 0:
+                moves.append({"workload": w.id, "source": None, "target": dest[0], "replicas": dest[1],
+                              "before": w.current.get(dest[0], 0)})
+        for src in leaving:
+            if src[1] > 0:
+                moves.append({"workload": w.id, "source": src[0], "target": None, "replicas": src[1],
+                              "before": w.current.get(src[0], 0)})
     return moves
 
 
@@ -48,11 +56,31 @@ def move_savings(problem: Problem, move: dict[str, Any]) -> float:
     current = problem.current()
     changed = {k: dict(v) for k, v in current.items()}
     row = changed[move["workload"]]
-    row[move["source"]] = row.get(move["source"], 0) - move["replicas"]
-    row[move["target"]] = row.get(move["target"], 0) + move["replicas"]
+    if move["source"]:
+        row[move["source"]] = row.get(move["source"], 0) - move["replicas"]
+    if move["target"]:
+        row[move["target"]] = row.get(move["target"], 0) + move["replicas"]
     before = evaluate(problem, current, check_moves=False).monthly
     after = evaluate(problem, changed, check_moves=False).monthly
     return round(before - after, 2)
+
+
+def spot_risk(problem: Problem, assignment: Assignment) -> dict[str, Any]:
+    """The interruption risk a plan takes: replicas on spot pools and their expected reclaims."""
+    spot = {c.id: c for c in problem.clusters if c.spot}
+    workloads = {}
+    total = reclaims = 0.0
+    for w in problem.workloads:
+        on_spot = {c: n for c, n in assignment.get(w.id, {}).items() if c in spot and n}
+        if on_spot:
+            replicas = sum(on_spot.values())
+            expected = sum(n * spot[c].interruptions_per_month for c, n in on_spot.items())
+            workloads[w.id] = {"spot_replicas": replicas, "replicas": sum(assignment[w.id].values()),
+                               "reclaims_per_month": round(expected, 3), "critical": w.critical}
+            total += replicas
+            reclaims += expected
+    return {"spot_replicas": int(total), "reclaims_per_month": round(reclaims, 3), "workloads": workloads,
+            "pools": sorted(spot)}
 
 
 def render_chart(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], path: Path,

@@ -116,23 +116,34 @@ def check_residency(estate, pair) -> list[Check]:
 
 
 def check_capacity(estate, pair) -> Check:
+    """The secondary has room (vCPU, memory and GPUs of the right type) for the primary's workloads."""
     primary, secondary = cluster_of(estate, pair.primary), cluster_of(estate, pair.secondary)
     placement = current_placement(estate)
     _region, spec = estate.cluster(secondary)
-    used_cpu = used_mem = need_cpu = need_mem = 0.0
+    used = [0.0, 0.0, 0]
+    need = [0.0, 0.0, 0]
+    wrong_gpu: list[str] = []
     for workload in estate.workloads:
+        res = workload.resources
         replicas_here = placement.get(workload.id, {}).get(secondary, 0)
-        used_cpu += replicas_here * workload.resources.cpu
-        used_mem += replicas_here * workload.resources.memory_gb
+        used[0] += replicas_here * res.cpu
+        used[1] += replicas_here * res.memory_gb
+        used[2] += replicas_here * res.gpu
         if workload.id in pair.workloads:
             moving = placement.get(workload.id, {}).get(primary, 0)
-            need_cpu += moving * workload.resources.cpu
-            need_mem += moving * workload.resources.memory_gb
-    free_cpu, free_mem = spec.capacity.cpu - used_cpu, spec.capacity.memory_gb - used_mem
-    ok = need_cpu <= free_cpu and need_mem <= free_mem
-    return Check("secondary capacity", ok,
-                 f"{secondary} has {free_cpu:g} vCPU / {free_mem:g} GB free; the primary's workloads need "
-                 f"{need_cpu:g} vCPU / {need_mem:g} GB")
+            need[0] += moving * res.cpu
+            need[1] += moving * res.memory_gb
+            need[2] += moving * res.gpu
+            if moving and res.gpu and res.gpu_type and res.gpu_type != spec.capacity.gpu_type:
+                wrong_gpu.append(f"{workload.id} needs {res.gpu_type}")
+    free_cpu, free_mem = spec.capacity.cpu - used[0], spec.capacity.memory_gb - used[1]
+    free_gpu = spec.capacity.gpu - used[2]
+    ok = need[0] <= free_cpu and need[1] <= free_mem and need[2] <= free_gpu and not wrong_gpu
+    detail = (f"{secondary} has {free_cpu:g} vCPU / {free_mem:g} GB / {free_gpu} GPU free; the primary's "
+              f"workloads need {need[0]:g} vCPU / {need[1]:g} GB / {need[2]} GPU")
+    if wrong_gpu:
+        detail += f"; {secondary} has {spec.capacity.gpu_type or 'no'} GPUs but " + ", ".join(wrong_gpu)
+    return Check("secondary capacity", ok, detail)
 
 
 def check_replica_lag(estate, pair) -> tuple[list[Check], dict[str, dict[str, float | None]]]:

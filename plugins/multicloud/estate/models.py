@@ -96,6 +96,23 @@ class GatewayRef(Strict):
     section_name: str | None = None
 
 
+class SpotPool(Strict):
+    """Spot/preemptible nodes beside the cluster's on-demand ones, priced at the catalog's spot price."""
+
+    capacity: Capacity
+    interruptions_per_month: float = Field(default=0.5, ge=0, description="expected reclaims of one spot node a month")
+
+
+class NodePool(Strict):
+    """A node pool cost_rebalance resizes after a move (OKE node pool OCID or EKS node group name)."""
+
+    id: str
+    connection_id: str | None = Field(default=None, description="oci or aws connection; default: the cluster's")
+    spot: bool = False
+    min_nodes: int = Field(default=0, ge=0)
+    max_nodes: int | None = Field(default=None, ge=0)
+
+
 class ClusterSpec(Strict):
     id: Identifier
     kind: Literal["oke", "eks", "aks", "gke", "local"]
@@ -119,6 +136,9 @@ class ClusterSpec(Strict):
     committed: Capacity | None = Field(
         default=None, description="already-paid capacity: costs nothing at the margin"
     )
+    spot: SpotPool | None = None
+    node_pools: list[NodePool] = Field(default_factory=list)
+    autoscaler: bool = Field(default=False, description="a cluster autoscaler resizes the pools: wait for it")
 
     @model_validator(mode="after")
     def _kubernetes_needs_connection(self) -> ClusterSpec:
@@ -241,6 +261,15 @@ class Resources(Strict):
     gpu_type: str | None = None
 
 
+class Demand(Strict):
+    """Observed service at the current ``requests_per_hour`` (rollout gates or metrics)."""
+
+    p95_ms: float = Field(gt=0, description="measured p95 latency")
+    success_rate: float = Field(gt=0, le=1)
+    concurrency: int = Field(default=1, ge=1, description="requests one replica serves at once")
+    source: str = "metrics"
+
+
 class Workload(Strict):
     id: Identifier
     model: Identifier
@@ -249,6 +278,8 @@ class Workload(Strict):
     critical: bool = Field(default=False, description="must span at least two regions")
     reads: list[Identifier] = Field(default_factory=list, description="dataset ids it reads")
     requests_per_hour: float = Field(default=0, ge=0)
+    demand: Demand | None = Field(default=None, description="measured service; enables right-sizing")
+    preemptible: bool = Field(default=False, description="tolerates spot capacity")
     placement: dict[Identifier, int] = Field(
         description="current replicas per cluster id", min_length=1
     )
@@ -339,18 +370,21 @@ class LogSink(Strict):
 class CostSource(Strict):
     """Where cost_rebalance reads a cloud's actual spend (clouds without one: usage x catalog)."""
 
-    type: Literal["aws_cost_explorer", "oci_usage_api", "catalog"] = "catalog"
+    type: Literal["aws_cost_explorer", "oci_usage_api", "bill", "catalog"] = "catalog"
     connection_id: str | None = Field(default=None, description="aws or oci Airflow connection")
     tenancy: str | None = Field(default=None, description="OCI tenancy OCID (oci_usage_api)")
     tag_key: str = Field(default="workload", description="cost-allocation tag naming the workload")
     tag_namespace: str | None = Field(default=None, description="OCI defined-tag namespace of tag_key")
+    file: str | None = Field(default=None, description="a shipped bill (csv under include/): type 'bill'")
 
     @model_validator(mode="after")
     def _needs_connection(self) -> CostSource:
-        if self.type != "catalog" and not self.connection_id:
+        if self.type not in ("catalog", "bill") and not self.connection_id:
             raise ValueError(f"cost source {self.type!r} needs connection_id")
         if self.type == "oci_usage_api" and not self.tenancy:
             raise ValueError("cost source 'oci_usage_api' needs tenancy")
+        if (self.type == "bill") != bool(self.file):
+            raise ValueError("cost source 'bill' needs file (and only it takes one)")
         return self
 
 
@@ -361,6 +395,8 @@ class Pricing(Strict):
     cost_sources: dict[str, CostSource] = Field(
         default_factory=dict, description="per cloud (oci, aws, ...): where actual spend comes from"
     )
+    target_utilisation: float = Field(default=0.6, gt=0, le=1, description="right-sizing aims replicas at this load")
+    divergence_pct: float = Field(default=15.0, ge=0, description="model vs bill error that alerts")
 
 
 class Estate(Strict):

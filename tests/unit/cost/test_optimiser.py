@@ -13,8 +13,9 @@ from multicloud.cost.optimiser import optimise
 
 
 @st.composite
-def problems(draw) -> Problem:
-    n_clusters = draw(st.integers(2, 4))
+def problems(draw, levers: bool = False) -> Problem:
+    """Small instances; with ``levers`` also right-sizing ranges and spot pools."""
+    n_clusters = draw(st.integers(2, 3 if levers else 4))
     clusters = []
     for i in range(n_clusters):
         gpu = draw(st.sampled_from([0, 0, 2]))
@@ -25,15 +26,27 @@ def problems(draw) -> Problem:
             cpu=draw(st.sampled_from([4, 8, 16])), memory_gb=draw(st.sampled_from([16, 32, 64])), gpu=gpu,
             committed_nodes=draw(st.sampled_from([0.0, 0.0, 0.25, 0.5])),
         ))
+    if levers:
+        for base in draw(st.sets(st.sampled_from(clusters), max_size=2)):
+            clusters.append(ClusterData(
+                id=f"{base.id}.spot", region=base.region, cloud=base.cloud, shape="s",
+                node_hourly=base.node_hourly * draw(st.floats(0.2, 0.7)), node_cpu=8, node_memory_gb=32,
+                node_gpu=base.node_gpu, gpu_type=base.gpu_type, cpu=draw(st.sampled_from([4, 8])),
+                memory_gb=32, gpu=base.gpu, spot=True, base=base.id, interruptions_per_month=0.1))
     ids = [c.id for c in clusters]
     workloads = []
-    for k in range(draw(st.integers(1, 3))):
+    for k in range(draw(st.integers(1, 3 if not levers else 2))):
         replicas = draw(st.integers(1, 3))
         needs_gpu = draw(st.booleans()) and any(c.gpu for c in clusters)
+        preemptible = levers and draw(st.booleans())
         allowed = draw(st.sets(st.sampled_from(ids), min_size=1))
+        if not preemptible:
+            allowed = {c for c in allowed if not c.endswith(".spot")} or {ids[0]}
         if needs_gpu:
             allowed = {c for c in allowed if next(x for x in clusters if x.id == c).gpu}
-        current_cluster = draw(st.sampled_from(ids))
+        current_cluster = draw(st.sampled_from([c for c in ids if not c.endswith(".spot")]))
+        low = draw(st.integers(1, replicas)) if levers else None
+        high = draw(st.integers(replicas, replicas + 1)) if levers else None
         workloads.append(WorkloadData(
             id=f"w{k}", replicas=replicas, cpu=draw(st.sampled_from([1, 2, 4])),
             memory_gb=draw(st.sampled_from([2, 4, 8])), gpu=1 if needs_gpu else 0,
@@ -41,19 +54,20 @@ def problems(draw) -> Problem:
             current={current_cluster: replicas}, data_class="x", allowed=frozenset(allowed),
             egress_per_replica={c: draw(st.floats(0, 20)) for c in ids},
             migration_cost=draw(st.sampled_from([0.0, 5.0, 50.0])),
+            min_replicas=low, max_replicas=high, preemptible=preemptible,
         ))
     return Problem(tuple(clusters), tuple(workloads), max_moves=draw(st.integers(0, 6)))
 
 
-def _compositions(total: int, bins: list[str]):
-    for cut in itertools.product(range(total + 1), repeat=len(bins)):
-        if sum(cut) == total:
+def _compositions(low: int, high: int, bins: list[str]):
+    for cut in itertools.product(range(high + 1), repeat=len(bins)):
+        if low <= sum(cut) <= high:
             yield {b: n for b, n in zip(bins, cut, strict=True) if n}
 
 
 def brute_force(problem: Problem) -> float | None:
     ids = [c.id for c in problem.clusters]
-    options = [list(_compositions(w.replicas, ids)) for w in problem.workloads]
+    options = [list(_compositions(w.lo, w.hi, ids)) for w in problem.workloads]
     best = None
     for combo in itertools.product(*options):
         result = evaluate(problem, {w.id: p for w, p in zip(problem.workloads, combo, strict=True)})
@@ -79,6 +93,32 @@ def test_milp_matches_brute_force_and_never_loses_to_greedy(problem):
     assert abs(solution.evaluation.total - optimum) <= 1e-6 * max(1.0, optimum)
     if base.feasible:
         assert solution.evaluation.total <= base.total + 1e-6
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems(levers=True))
+def test_count_placement_and_spot_chosen_together_match_brute_force(problem):
+    """Right-sizing (a replica range) and spot pools (preemption-tolerant workloads only; a
+    critical workload never has more spot than on-demand replicas in a region) in the same MILP."""
+    optimum = brute_force(problem)
+    solution = optimise(problem, time_limit_s=5, mip_rel_gap=0.0)
+    base = evaluate(problem, greedy(problem))
+    if optimum is None:
+        assert not base.feasible
+        assert solution.status == "infeasible"
+        return
+    assert solution.evaluation.feasible, solution.evaluation.violations
+    assert abs(solution.evaluation.total - optimum) <= 1e-6 * max(1.0, optimum)
+    for w in problem.workloads:
+        placed = solution.assignment[w.id]
+        assert w.lo <= sum(placed.values()) <= w.hi
+        if not w.preemptible:
+            assert not any(c.endswith(".spot") for c in placed)
+    if base.feasible:
+        assert solution.evaluation.total <= base.total + 1e-6
+    assert solution.mip_gap is not None
+    assert solution.bound is not None
+    assert solution.bound <= solution.evaluation.total + 1e-6
 
 
 def _cluster(cid: str, region: str, hourly: float, **kw) -> ClusterData:
@@ -129,3 +169,11 @@ def test_greedy_moves_a_workload_off_a_forbidden_cluster():
     problem = Problem(clusters, (w,), max_moves=1)
     assert greedy(problem) == {"w": {"allowed": 1}}
     assert optimise(problem).assignment == {"w": {"allowed": 1}}
+
+
+def test_a_workload_allowed_nowhere_is_infeasible_not_a_crash():
+    clusters = (_cluster("a", "r1", 0.1),)
+    w = WorkloadData("w", 1, 2, 4, 0, None, False, {"a": 1}, "x", frozenset(), max_replicas=1, min_replicas=1)
+    solution = optimise(Problem(clusters, (w,), max_moves=0))
+    assert solution.status == "infeasible"
+    assert solution.assignment == {"w": {"a": 1}}   # the current placement is kept
