@@ -7,7 +7,8 @@ JSON line in ``{estate_home}/alerts/alerts.jsonl`` (read by the governance repor
 view) and counts it as the metric ``alerts.raised``. A retried task raising the same alert for
 the same run is recorded once (the alert id hashes kind, dag, run, task and message).
 
-Kinds: ``residency_violation``, ``rehearsal_failed``, ``rollback``, ``task_failed``, ``drift``.
+Kinds: ``residency_violation``, ``rehearsal_failed``, ``rollback``, ``task_failed``, ``drift``,
+``failover`` (a DR pair failed over by itself: page people), ``fail_back``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from airflow.sdk import BaseNotifier
 
 from multicloud import paths
 
-KINDS = ("residency_violation", "residency_unverified", "rehearsal_failed", "rollback", "task_failed", "drift")
+KINDS = ("residency_violation", "residency_unverified", "rehearsal_failed", "rollback", "task_failed", "drift",
+         "failover", "fail_back")
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
 

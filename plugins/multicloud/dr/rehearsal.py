@@ -29,6 +29,7 @@ from multicloud.dr.scoring import (
 )
 from multicloud.dr.steering import LocalGatewaySteering, steering_for
 from multicloud.dr.watermarks import dataset_watermarks
+from multicloud.dr.write_targets import set_write_target, write_targets, write_targets_file  # noqa: F401
 from multicloud.reports import atomic_write_text, safe_run_id
 
 log = logging.getLogger(__name__)
@@ -98,25 +99,6 @@ def _event(state: dict[str, Any], name: str, at: float | None = None) -> float:
     return state["events"][name]
 
 
-# ---- write target (the data replica the pair's applications write to) --------------------------
-def write_targets_file(home: Path | None = None) -> Path:
-    return dr_state_dir(home) / "write_targets.json"
-
-
-def write_targets(home: Path | None = None) -> dict[str, dict[str, str]]:
-    path = write_targets_file(home)
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def set_write_target(pair_id: str, region_by_dataset: dict[str, str] | None, home: Path | None = None) -> None:
-    targets = write_targets(home)
-    if region_by_dataset is None:
-        targets.pop(pair_id, None)
-    else:
-        targets[pair_id] = region_by_dataset
-    atomic_write_text(write_targets_file(home), json.dumps(targets, indent=2, sort_keys=True))
-
-
 # ---- helpers ----------------------------------------------------------------------------------------
 def _driver(estate, cluster_id: str):
     from multicloud import drivers
@@ -164,10 +146,14 @@ def undo_handlers(estate, pair, home: Path | None = None) -> dict[str, Any]:
     def remove_standby(undo: dict[str, Any]) -> None:
         _driver(estate, undo["cluster"]).remove(undo["model"], undo["version"])
 
+    def scale_standby_back(undo: dict[str, Any]) -> None:
+        _driver(estate, undo["cluster"]).scale(undo["model"], undo["version"], undo["replicas"])
+
     return {
         "servers_stopped": lambda undo: faults.undo_servers_stopped(estate, undo),
         "storage_offline": faults.undo_storage_offline,
         "standby_deployed": remove_standby,
+        "standby_scaled": scale_standby_back,
         "traffic_switched": restore_route,
         "route_set": restore_route,
         "write_target_promoted": lambda undo: set_write_target(pair.id, undo["previous"], home),

@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
-from multicloud.dr import gateway
+from multicloud.dr import gateway, health
 
 
 class TrafficSteering(ABC):
@@ -41,30 +41,104 @@ class TrafficSteering(ABC):
     def serving_region(self, endpoint: str) -> str | None:
         """Which region the endpoint sends traffic to now (None: none or several)."""
 
+    # ---- health-checked failover: the steering fails over by itself; these read and re-arm it ----
+    def failed_over(self, endpoint: str) -> dict[str, Any] | None:
+        """The failover the health checks made ({from, to, ...}), None while the primary serves."""
+        return None
+
+    def region_health(self, endpoint: str) -> dict[str, dict[str, Any]]:
+        """Per region: {healthy, ok_in_row, healthy_since} as the steering's health checks see it."""
+        return {}
+
+    def set_backends(self, endpoint: str, region: str, backends: list[str]) -> None:
+        """Tell the steering where a region's replicas listen now (a no-op where DNS names stay)."""
+        return None
+
+    def fail_back(self, endpoint: str, primary: str, primary_backends: list[str]) -> None:
+        """Send traffic back to the primary and re-arm the health-checked failover."""
+        self.point_to(endpoint, primary, primary_backends)
+
 
 class LocalGatewaySteering(TrafficSteering):
     name = "local-gateway"
 
     def __init__(self, home: Path | None = None) -> None:
+        self.home = home
         self.path = gateway.routes_file(home)
+
+    # ---- health-checked failover (the gateway's own checks fail over; fail back is deliberate) ----
+    def arm_failover(self, pair, primary_backends: list[str], standby_backends: list[str]) -> None:
+        """Route the pair's endpoint to the primary, health-checked, with the secondary as standby."""
+        if not primary_backends:
+            raise ValueError(f"cannot arm {pair.endpoint!r}: no backend answers in the primary {pair.primary}")
+        route = {"pair": pair.id, "region": pair.primary, "backends": list(primary_backends),
+                 "standby": {"region": pair.secondary, "backends": list(standby_backends)},
+                 "health": pair.health_check.model_dump(mode="json", exclude={"port"})}
+
+        def arm(routes: dict[str, Any]) -> None:
+            routes[pair.endpoint] = route
+
+        gateway.update_routes(self.path, arm)
+
+    def failed_over(self, endpoint: str) -> dict[str, Any] | None:
+        """The failover the health checks made ({from, to, at, incident}), None while on the primary."""
+        route = self.snapshot(endpoint) or {}
+        return route.get("failed_over")
+
+    def region_health(self, endpoint: str) -> dict[str, dict[str, Any]]:
+        return health.read_health(self.home).get(endpoint, {})
+
+    def set_backends(self, endpoint: str, region: str, backends: list[str]) -> None:
+        """Service discovery: the region's replicas as they are now (restarted servers listen on new ports)."""
+        def change(routes: dict[str, Any]) -> None:
+            route = routes.get(endpoint)
+            if not route:
+                return
+            if route.get("region") == region:
+                route["backends"] = list(backends)
+            elif (route.get("standby") or {}).get("region") == region:
+                route["standby"]["backends"] = list(backends)
+
+        gateway.update_routes(self.path, change)
+
+    def fail_back(self, endpoint: str, primary: str, primary_backends: list[str]) -> None:
+        """Send traffic back to ``primary`` and re-arm the health checks (the failover's mirror)."""
+        if not primary_backends:
+            raise ValueError(f"cannot fail {endpoint!r} back: no backend answers in {primary}")
+
+        def change(routes: dict[str, Any]) -> None:
+            route = routes.get(endpoint)
+            if not route or (route.get("region") == primary and not route.get("failed_over")):
+                return  # already back
+            if route.get("region") != primary:
+                route["standby"] = {"region": route["region"], "backends": route.get("backends", [])}
+            route["region"], route["backends"] = primary, list(primary_backends)
+            route.pop("failed_over", None)
+
+        gateway.update_routes(self.path, change)
 
     def snapshot(self, endpoint: str) -> dict[str, Any] | None:
         return gateway.read_routes(self.path).get(endpoint)
 
     def point_to(self, endpoint: str, region: str, backends: list[str]) -> None:
+        """An orchestrated switch: a plain route (no health checks, no retry) to ``region``."""
         if not backends:
             raise ValueError(f"cannot route {endpoint!r} to {region}: no backend answers there")
-        routes = gateway.read_routes(self.path)
-        routes[endpoint] = {"region": region, "backends": list(backends)}
-        gateway.write_routes(self.path, routes)
+
+        def change(routes: dict[str, Any]) -> None:
+            pair = (routes.get(endpoint) or {}).get("pair")
+            routes[endpoint] = {"region": region, "backends": list(backends), **({"pair": pair} if pair else {})}
+
+        gateway.update_routes(self.path, change)
 
     def restore(self, endpoint: str, snapshot: dict[str, Any] | None) -> None:
-        routes = gateway.read_routes(self.path)
-        if snapshot is None:
-            routes.pop(endpoint, None)
-        else:
-            routes[endpoint] = snapshot
-        gateway.write_routes(self.path, routes)
+        def change(routes: dict[str, Any]) -> None:
+            if snapshot is None:
+                routes.pop(endpoint, None)
+            else:
+                routes[endpoint] = snapshot
+
+        gateway.update_routes(self.path, change)
 
     def serving_region(self, endpoint: str) -> str | None:
         route = self.snapshot(endpoint)
