@@ -98,6 +98,27 @@ def _pair_of(estate, signal: dict[str, Any]):
     raise KeyError(f"signal names no DR pair of the estate: {signal}")
 
 
+# ---- arming: health-checked steering in place (the rehearsal's baseline and the estate's set-up) ----
+def arm(estate, pair, home: Path | None = None) -> dict[str, Any]:
+    """Put the pair's endpoint behind health-checked failover steering; returns where clients call it.
+
+    Local estate: start the gateway (unless it runs) and route the endpoint to the primary's
+    replicas with the secondary's as the health-checked standby. Cloud steering is armed by
+    ``steering.arm_failover`` with the regions' DNS answers.
+    """
+    from multicloud.dr.gateway import start_gateway
+
+    steering = steering_for(pair, home)
+    models = _models(estate, pair)
+    primary, standby = backends(estate, pair.primary, models), backends(estate, pair.secondary, models)
+    info: dict[str, Any] = {}
+    if steering.name == "local-gateway":
+        info, _started = start_gateway(home)
+        info = {**info, "root": f"{info['url']}/{pair.endpoint}"}
+    steering.arm_failover(pair, primary, standby)
+    return info
+
+
 # ---- the actions -------------------------------------------------------------------------------
 def _driver(estate, cluster_id: str):
     from multicloud import drivers

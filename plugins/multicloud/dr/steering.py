@@ -42,6 +42,10 @@ class TrafficSteering(ABC):
         """Which region the endpoint sends traffic to now (None: none or several)."""
 
     # ---- health-checked failover: the steering fails over by itself; these read and re-arm it ----
+    def arm_failover(self, pair, primary_backends: list[str], standby_backends: list[str]) -> None:
+        """Health-checked failover of the pair's endpoint: primary first, the secondary when it fails."""
+        raise NotImplementedError(f"{self.name} steering cannot arm health-checked failover")
+
     def failed_over(self, endpoint: str) -> dict[str, Any] | None:
         """The failover the health checks made ({from, to, ...}), None while the primary serves."""
         return None
