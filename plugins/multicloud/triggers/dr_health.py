@@ -7,10 +7,12 @@ forever, and every ``TriggerEvent`` it yields becomes an asset event whose ``ext
 
 ``HealthSignalTrigger`` tails the JSON-lines queue the health checks append to
 (``dr.health.signals_file``; the local gateway writes it, a cloud health-check alarm can too)
-and yields one event per failover signal. Where it has read up to is kept in the asset's state
-store (``asset_state_store``, Airflow 3.3), so a triggerer restart neither loses a signal nor
+and yields one event per failover signal. Where it has read up to is kept beside the queue
+(``<queue>.offset``, written atomically), so a triggerer restart neither loses a signal nor
 replays old ones; on its very first start (nothing stored) it yields only signals younger than
 ``max_age_s``. A repeated signal is harmless anyway: ``dr_failover`` opens each incident once.
+(Airflow 3.3's ``asset_state_store`` would be the natural home for the position, but reading it
+from the trigger blocked the triggerer's event loop for ~40 s here, so the file it is.)
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-OFFSET_KEY = "signals_offset"
+from multicloud.dr.health import read_signals
+from multicloud.reports import atomic_write_text
 
 
 class HealthSignalTrigger(BaseEventTrigger):
@@ -48,29 +51,22 @@ class HealthSignalTrigger(BaseEventTrigger):
                 {"signals_file": self.signals_file, "poll_interval": self.poll_interval, "kinds": self.kinds,
                  "max_age_s": self.max_age_s})
 
-    async def _stored_offset(self) -> int | None:
-        if self.asset_state_store is None:
-            return None
-        try:
-            value = await self.asset_state_store.aget(OFFSET_KEY)
-        except Exception:  # no state store reachable: fall back to the age rule
-            self.log.warning("asset state store unavailable; skipping signals older than %ss", self.max_age_s)
-            return None
-        return int(value) if value is not None else None
+    @property
+    def _offset_file(self) -> Path:
+        return Path(f"{self.signals_file}.offset")
 
-    async def _store_offset(self, offset: int) -> None:
-        if self.asset_state_store is None:
-            return
+    def _stored_offset(self) -> int | None:
         try:
-            await self.asset_state_store.aset(OFFSET_KEY, offset)
-        except Exception:
-            self.log.warning("could not store the signal queue position %d", offset)
+            return int(self._offset_file.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _store_offset(self, offset: int) -> None:
+        atomic_write_text(self._offset_file, str(offset))
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from multicloud.dr.health import read_signals
-
         path = Path(self.signals_file)
-        offset = await self._stored_offset()
+        offset = await asyncio.to_thread(self._stored_offset)
         first_start = offset is None
         offset = offset or 0
         self.log.info("watching %s from byte %d for %s signals", path, offset, self.kinds)
@@ -88,6 +84,6 @@ class HealthSignalTrigger(BaseEventTrigger):
                 yield TriggerEvent(signal)
             if new_offset != offset:
                 offset = new_offset
-                await self._store_offset(offset)
+                await asyncio.to_thread(self._store_offset, offset)
             first_start = False
             await asyncio.sleep(self.poll_interval)
