@@ -121,7 +121,11 @@ def read_signals(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int
         handle.seek(offset)
         data = handle.read()
     complete = data[: data.rfind(b"\n") + 1]
-    signals = [json.loads(line) for line in complete.splitlines() if line.strip()]
+    signals, end = [], offset
+    for line in complete.splitlines(keepends=True):
+        end += len(line)
+        if line.strip():
+            signals.append({**json.loads(line), "_end": end})  # ``_end``: the byte after this signal
     return signals, offset + len(complete)
 
 

@@ -75,15 +75,14 @@ class HealthSignalTrigger(BaseEventTrigger):
                 offset = 0  # the queue was truncated or replaced: start over
             signals, new_offset = await asyncio.to_thread(read_signals, path, offset)
             for signal in signals:
-                if signal.get("kind") not in self.kinds:
-                    continue
-                if first_start and time.time() - float(signal.get("at") or 0) > self.max_age_s:
-                    continue
-                self.log.info("health signal %s: %s -> %s", signal.get("incident"), signal.get("from"),
-                              signal.get("to"))
-                yield TriggerEvent(signal)
-            if new_offset != offset:
-                offset = new_offset
-                await asyncio.to_thread(self._store_offset, offset)
+                if signal.get("kind") in self.kinds and not (
+                        first_start and time.time() - float(signal.get("at") or 0) > self.max_age_s):
+                    self.log.info("health signal %s: %s -> %s", signal.get("incident"), signal.get("from"),
+                                  signal.get("to"))
+                    yield TriggerEvent({k: v for k, v in signal.items() if k != "_end"})
+                # Stored once the triggerer took the event (at least once: a crash in between repeats
+                # the signal, which dr_failover ignores), never before it (a lost signal).
+                await asyncio.to_thread(self._store_offset, signal["_end"])
+            offset = new_offset
             first_start = False
             await asyncio.sleep(self.poll_interval)
