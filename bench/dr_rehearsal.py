@@ -143,17 +143,22 @@ class DrFailoverLoop:
         asyncio.run(self._consume())
 
     async def _consume(self) -> None:
-        async def events():
-            async for event in self.trigger.run():
-                yield event.payload
+        queue: asyncio.Queue = asyncio.Queue()
 
-        stream = events()
-        while not self.stop.is_set():
-            try:
-                signal = await asyncio.wait_for(anext(stream), 0.5)
-            except TimeoutError:
-                continue
-            await asyncio.to_thread(self._handle, signal)
+        async def pump() -> None:  # the trigger runs on, as in the triggerer; events queue up
+            async for event in self.trigger.run():
+                await queue.put(event.payload)
+
+        pumping = asyncio.create_task(pump())
+        try:
+            while not self.stop.is_set():
+                try:
+                    signal = await asyncio.wait_for(queue.get(), 0.5)
+                except TimeoutError:
+                    continue
+                await asyncio.to_thread(self._handle, signal)
+        finally:
+            pumping.cancel()
 
     def _handle(self, signal: dict) -> None:
         from multicloud.dr import failover
@@ -307,6 +312,9 @@ def main() -> int:
               f">= 99.9%), downtime {result['downtime_s']:.1f}s of a {result['monthly_budget_s'] / 60:.1f}-minute "
               f"monthly budget; {result['writes']} writes acknowledged, {result['writes_failed']} failed after a "
               f"retry, {result['lost_writes']} lost (goal 0); errors {result['errors'] or 'none'}")
+        if result["failovers_handled"] != result["faults"] or result["errors"] or result["lost_writes"]:
+            print(f"soak FAILED: {result}", flush=True)
+            return 1
     auto, orch = (sum(v) / len(v) for v in (results["automated"], results["orchestrated"]))
     print(f"RTO automated mean {auto:.3f}s (max {max(results['automated']):.3f}s, goal <= 10 s) vs orchestrated "
           f"mean {orch:.3f}s over {args.rounds} round(s)")
