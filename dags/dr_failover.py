@@ -55,9 +55,10 @@ def _estate():
     dagrun_timeout=timedelta(hours=12),
     doc_md=DOC,
     params={
-        "pair": Param("", type="string", description="manual runs: the DR pair id (event runs: from the signal)"),
+        "pair": Param(None, type=["null", "string"],
+                      description="manual runs: the DR pair id (event runs: from the signal)"),
         "oci_conn_id": Param("oci_default", type="string", description="OCI connection (standby stack)"),
-        "estate_file": Param("", type="string", description="estate YAML (default: Variable/env/local)"),
+        "estate_file": Param(None, type=["null", "string"], description="estate YAML (default: Variable/env/local)"),
     },
 )
 def dr_failover():

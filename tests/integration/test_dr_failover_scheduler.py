@@ -1,8 +1,9 @@
 """The must-show of automated failover: the primary fails and nobody triggers anything.
 
-Real Airflow components as subprocesses (api-server, scheduler, dag-processor, triggerer;
-LocalExecutor on a throw-away SQLite copy of the migrated template, free port), a DAGs folder
-holding only ``dr_failover``, and the local estate served for real: churn-eu model servers on
+Real Airflow components through the real-scheduler harness (tests/harness/airflow.py:
+api-server, scheduler, dag-processor, triggerer; LocalExecutor on a throw-away SQLite copy of the
+migrated template, free port; the project's dags/ and plugins/, dr_failover unpaused), and the
+local estate served for real: churn-eu model servers on
 the primary (2 replicas) and the secondary (a pilot light of 1), the health-checked gateway, a
 probe that checks every answer against the model card's smoke cases with one client retry.
 
@@ -18,19 +19,11 @@ before the fault.
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import shutil
-import socket
-import sqlite3
-import subprocess
-import sys
 import time
-from contextlib import suppress
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 
 from multicloud.alerts import read_alerts
 from multicloud.dr import failover, faults, health
@@ -45,21 +38,14 @@ from multicloud.drivers.local import LocalClusterDriver
 from multicloud.estate import load_estate
 from multicloud.paths import DEFAULT_ESTATE_FILE
 from tests.dags.dr_fixtures import NEWEST_EVENT, REPLICA_LAG, teardown, write_events, write_model
+from tests.harness.airflow import AirflowInstance, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
-ROOT = Path(__file__).resolve().parents[2]
-AIRFLOW = [sys.executable, "-m", "airflow"]
 PAIR_BLOCK = """    endpoint: churn-eu.global
     health_check: {interval_s: 0.25, timeout_s: 0.5, unhealthy_threshold: 2, healthy_threshold: 2}
     fail_back: {healthy_checks: 4, stabilisation_s: 2}
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _estate_file(tmp_path: Path) -> Path:
@@ -78,103 +64,47 @@ def _estate_file(tmp_path: Path) -> Path:
     return path
 
 
-class Airflow:
-    """api-server, scheduler, dag-processor and triggerer; stop() ends every process tree."""
+class Stack:
+    """The real-scheduler harness (tests/harness/airflow.py) plus the waits this test needs."""
 
     def __init__(self, tmp_path: Path, estate_file: Path, estate_home: Path, airflow_db: Path) -> None:
-        home, dags, self.logs = tmp_path / "airflow", tmp_path / "dags", tmp_path / "logs"
-        for folder in (home, dags, self.logs, tmp_path / "no-plugins"):
-            folder.mkdir()
-        shutil.copy(ROOT / "dags" / "dr_failover.py", dags / "dr_failover.py")
-        self.db = home / "airflow.db"
-        shutil.copy(airflow_db, self.db)
-        port = _free_port()
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
-            "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-            # multicloud on the path without loading the UI plugin into every task process (speed)
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(tmp_path / "no-plugins"), "PYTHONPATH": str(ROOT / "plugins"),
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.db}",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor", "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-            "AIRFLOW__API__HOST": "127.0.0.1", "AIRFLOW__API__PORT": str(port), "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-            # One key for every component (else each may write its own config and key, and the
-            # triggerer cannot decrypt the watcher's kwargs the dag-processor stored).
-            "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "2",
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
-            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.logs), "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-            "AIRFLOW__OPENLINEAGE__DISABLED": "True",
+        self.af = AirflowInstance(tmp_path / "deployment", db_template=airflow_db, extra_env={
             "MULTICLOUD_ESTATE": str(estate_file), "MULTICLOUD_ESTATE_HOME": str(estate_home),
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        }
-        self.port = port
-        self.started: dict[str, subprocess.Popen] = {}
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1", "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "2",
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())})
 
     def start(self) -> None:
-        for name, args in (("api-server", ["api-server", "--port", str(self.port), "--host", "127.0.0.1"]),
-                           ("scheduler", ["scheduler"]), ("dag-processor", ["dag-processor"]),
-                           ("triggerer", ["triggerer"])):
-            log = (self.logs / f"{name}.log").open("wb")
-            self.started[name] = subprocess.Popen([*AIRFLOW, *args], env=self.env, stdout=log,
-                                                  stderr=subprocess.STDOUT, start_new_session=True)
-
-    def query(self, sql: str, *args) -> list[tuple]:
-        with suppress(sqlite3.OperationalError), sqlite3.connect(self.db, timeout=5) as conn:
-            return conn.execute(sql, args).fetchall()
-        return []
+        self.af.start()
+        self.af.wait_for_dags(["dr_failover"])
+        self.af.unpause("dr_failover")  # the harness starts DAGs paused; a deployment runs this one unpaused
 
     def runs(self) -> list[tuple[str, str, str]]:
-        return self.query("SELECT run_id, run_type, state FROM dag_run WHERE dag_id = 'dr_failover' ORDER BY id")
+        return [(r["dag_run_id"], r["run_type"], r["state"]) for r in self.af.runs("dr_failover")]
 
     def task_states(self, run_id: str) -> dict[str, str]:
-        return dict(self.query("SELECT task_id, state FROM task_instance WHERE dag_id = 'dr_failover' "
-                               "AND run_id = ?", run_id))
+        return {t["task_id"]: t["state"] for t in self.af.task_instances("dr_failover", run_id)}
 
-    def tail(self) -> str:
-        out = []
-        for name in self.started:
-            path = self.logs / f"{name}.log"
-            lines = path.read_text(errors="replace").splitlines()[-25:] if path.exists() else []
-            out.append(f"--- {name}\n" + "\n".join(lines))
-        return "\n".join(out)
+    def watcher_running(self) -> bool:
+        log = self.af.logs / "triggerer.log"
+        return log.exists() and "HealthSignalTrigger" in log.read_text(errors="replace") and "watching" in \
+            log.read_text(errors="replace")
 
     def wait_for(self, predicate, timeout: float, what: str, interval: float = 0.25):
         started = time.monotonic()
         deadline = started + timeout
         while time.monotonic() < deadline:
-            for name, process in self.started.items():
-                if process.poll() is not None:
-                    raise AssertionError(f"airflow {name} exited with {process.returncode}\n{self.tail()}")
+            self.af.check_alive()
             value = predicate()
             if value:
                 print(f"{time.monotonic() - started:6.1f}s  {what}")
                 return value
             time.sleep(interval)
-        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{self.tail()}")
+        tails = "\n".join(f"--- {name}\n{self.af.tail(name)}" for name in self.af.components)
+        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}\n{tails}")
 
-    def stop(self) -> list[int]:
-        import psutil
-
-        tree: list[psutil.Process] = []
-        for process in self.started.values():
-            with suppress(psutil.NoSuchProcess):
-                parent = psutil.Process(process.pid)
-                tree += [parent, *parent.children(recursive=True)]
-        for proc in tree:
-            with suppress(psutil.NoSuchProcess):
-                proc.terminate()
-        _, alive = psutil.wait_procs(tree, timeout=15)
-        for proc in alive:
-            with suppress(psutil.NoSuchProcess):
-                proc.kill()
-        _, alive = psutil.wait_procs(alive, timeout=5)
-        return [p.pid for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    def stop(self) -> None:
+        self.af.stop()
 
 
 def _serve(estate, home: Path) -> dict[str, LocalClusterDriver]:
@@ -201,7 +131,7 @@ def test_primary_fails_and_dr_failover_runs_by_itself_then_fails_back_exactly(tm
     estate = load_estate(estate_file, home=estate_home)
     pair = estate.dr_pair("eu-churn")
     drivers = _serve(estate, estate_home)
-    stack = Airflow(tmp_path, estate_file, estate_home, airflow_db)
+    stack = Stack(tmp_path, estate_file, estate_home, airflow_db)
     probe_file = tmp_path / "probe.jsonl"
     probe_pid = None
     try:
@@ -211,8 +141,7 @@ def test_primary_fails_and_dr_failover_runs_by_itself_then_fails_back_exactly(tm
         probe_pid = start_probe(armed["root"], probe_file, {}, 0.1, {"oke-fra": "oci-fra", "gke-euw4": "gcp-euw4"},
                                 smoke_cases=card["smoke_cases"])
         stack.start()
-        stack.wait_for(lambda: stack.query("SELECT id FROM trigger WHERE classpath LIKE '%HealthSignalTrigger' "
-                                           "AND triggerer_id IS NOT NULL"), 90, "the triggerer to run the watcher")
+        stack.wait_for(stack.watcher_running, 120, "the triggerer to run the watcher")
         assert stack.runs() == []  # nothing ran before the outage
 
         # ---- the outage: nobody triggers anything from here on ------------------------------------
@@ -278,6 +207,5 @@ def test_primary_fails_and_dr_failover_runs_by_itself_then_fails_back_exactly(tm
     finally:
         if probe_pid:
             stop_probe(probe_pid, probe_file)
-        leftover = stack.stop()
+        stack.stop()
         teardown(estate_home)
-    assert leftover == []
