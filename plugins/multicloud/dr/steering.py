@@ -10,6 +10,12 @@
 
 ``snapshot`` returns a JSON-able picture that ``restore`` puts back exactly; the fault ledger
 stores it before every switch, so fail-back and crash recovery share one path.
+
+Health-checked failover (the steering moves traffic by itself; ``arm_failover`` sets it up,
+``failed_over``/``region_health`` read it, ``fail_back`` re-arms it): the gateway's own checks
+(``dr.health``); Route 53 PRIMARY/SECONDARY failover records, each with a Route 53 health check
+from the estate's ``health_check``; an OCI DNS FAILOVER policy (FILTER, HEALTH, PRIORITY, LIMIT)
+with an HTTP health-check monitor. Load Balancer backend-set steering joins in its own module.
 """
 
 from __future__ import annotations
