@@ -12,14 +12,20 @@ from multicloud.operators.resource_manager import ResourceManagerJobOperator
 DOC = """
 ### DR rehearsal (game day)
 
-Fails a DR pair's primary region over to its secondary, measures **RTO** (fault injection to
-the first correct answer served from the secondary, seen by a continuous probe of the pair's
-global endpoint) and **RPO** (newest data at the primary at fault time minus newest data
-replicated to the secondary), then fails back once the primary stays healthy for
-`stabilisation_checks` checks, and confirms the estate is exactly as before.
+Injects a fault at a DR pair's primary region and measures **RTO** (fault injection to the first
+correct answer served from the secondary, seen by a continuous probe of the pair's global
+endpoint that checks every answer against the model card's smoke cases, with one client retry).
+On the `automated` path (default) the rehearsal only observes: the health-checked steering fails
+over by itself and the event-driven `dr_failover` DAG promotes the write target, scales the
+pilot light and later fails back; on the `orchestrated` path (today's, the peer) `fail_over`
+switches traffic itself. It also measures **RPO** (newest data at the primary at fault time minus
+newest data replicated to the secondary), availability seen by the retrying client and the
+downtime against the pair's monthly error budget, repairs the primary, sees traffic return once
+the primary stays healthy, and confirms the estate is exactly as before.
 
 preflight -> provision_standby (OCI Resource Manager, when the pair names a pilot-light stack)
--> baseline -> inject_fault -> fail_over -> verify -> fail_back -> restore (all_done) -> report (all_done)
+-> baseline -> inject_fault -> fail_over (automated: observe) -> verify -> fail_back -> restore (all_done)
+-> report (all_done)
 
 Every change goes to a fault ledger first; `restore` undoes whatever is still open, whatever
 happened. Stop conditions (`max_errors` failed probes after failover, `max_duration_s`) abort the
@@ -109,6 +115,11 @@ def _rehearsal_state() -> dict:
                                       description="healthy checks of the primary before traffic returns"),
         "fail_back": Param(True, type="boolean", description="return to the primary (false: stay on the secondary)"),
         "hold_s": Param(2, type="number", minimum=0, maximum=600, description="seconds to watch the secondary after RTO"),
+        "path": Param("automated", enum=["automated", "orchestrated"],
+                      description="automated: inject and only observe (health-checked steering and dr_failover "
+                                  "recover); orchestrated: this DAG switches traffic (today's path, the peer)"),
+        "dr_failover_wait_s": Param(120, type="number", minimum=0, maximum=3600,
+                                    description="automated: seconds to wait for dr_failover's actions (0: none)"),
         "oci_conn_id": Param("oci_default", type="string", description="OCI connection (FastConnect, stacks)"),
         "estate_file": Param("", type=["null", "string"], description="estate YAML (default: Variable/env/local)"),
     },

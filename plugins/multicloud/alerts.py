@@ -8,7 +8,8 @@ view) and counts it as the metric ``alerts.raised``. A retried task raising the 
 the same run is recorded once (the alert id hashes kind, dag, run, task and message).
 
 Kinds: ``residency_violation``, ``rehearsal_failed``, ``rollback``, ``task_failed``, ``drift``,
-``cost_divergence`` (the cost model disagrees with the bill).
+``cost_divergence`` (the cost model disagrees with the bill), ``failover`` (a DR pair failed over by
+itself: page people), ``fail_back``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from airflow.sdk import BaseNotifier
 from multicloud import paths
 
 KINDS = ("residency_violation", "residency_unverified", "rehearsal_failed", "rollback", "task_failed", "drift",
-         "cost_divergence")
+         "cost_divergence", "failover", "fail_back")
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
 

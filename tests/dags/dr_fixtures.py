@@ -8,6 +8,7 @@ older than the primary's (so RPO = 600 s). Teardown stops every process the esta
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from datetime import UTC, datetime, timedelta
@@ -33,7 +34,16 @@ def write_model(estate, version: str = "v1") -> str:
     root = Path(estate.region("oci-fra").storage.url.removeprefix("file://")) / "models" / "churn-eu" / version
     root.mkdir(parents=True, exist_ok=True)
     (root / "model.json").write_text(model.to_json())
+    (root / "card.json").write_text(json.dumps({"model": "churn-eu", "version": version,
+                                                "smoke_cases": smoke_cases(model)}))
     return f"file://{root}"
+
+
+def smoke_cases(model: LogisticModel) -> list[dict]:
+    """Model-card smoke cases: instances with the answers the model must give (both classes)."""
+    instances = [{"sessions_30d": 2, "spend_30d": 5.0, "support_tickets_90d": 4, "tenure_months": 2},
+                 {"sessions_30d": 25, "spend_30d": 200.0, "support_tickets_90d": 0, "tenure_months": 60}]
+    return [{"instance": i, "expected": model.predict(i)} for i in instances]
 
 
 def write_events(estate, region_id: str, newest: datetime) -> None:

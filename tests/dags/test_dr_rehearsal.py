@@ -25,7 +25,7 @@ from multicloud.reports import latest_summary
 from tests.dags.dr_fixtures import REPLICA_LAG, crash, serve_pair, teardown
 
 DAGS = Path(__file__).resolve().parents[2] / "dags"
-FAST = {"hold_s": 1, "stabilisation_checks": 2, "max_duration_s": 90}
+FAST = {"hold_s": 1, "stabilisation_checks": 2, "max_duration_s": 90, "path": "orchestrated"}
 
 
 def load_dag():
@@ -88,6 +88,29 @@ def test_full_rehearsal_measures_rto_rpo_and_leaves_the_estate_as_before(served_
     assert Path(report["html"]).read_text().count("data:image/png;base64,") == 1
     assert any(line.startswith("RTO ") for line in summary["headline"])
     assert read_history(estate_home)[-1]["outcome"] == "passed"
+
+
+@pytest.mark.timeout(300)
+def test_automated_path_only_observes_the_gateway_failing_over_by_itself(served_pair, estate_home):
+    """No dr_failover here (dag.test has no scheduler): the steering alone, and no failed request."""
+    run = load_dag().test(run_conf={**FAST, "path": "automated", "dr_failover_wait_s": 0})
+
+    assert run.state == "success"
+    report = latest_summary("dr_rehearsal", estate_home)["data"]
+    assert report["outcome"] == "passed", report
+    assert report["path"] == "automated"
+    assert report["probe"]["answers_checked"] == "smoke cases"
+    assert report["probe"]["availability"] == 1.0  # the gateway's retry on the standby: no failed request
+    assert report["probe"]["regions"] == ["gcp-euw4", "oci-fra"]
+    assert report["slo"]["monthly_error_budget_s"] == 2592.0  # 99.9% of 30 days = 43.2 min
+    assert report["slo"]["downtime_s"] == 0
+    # the failover event is the health checks' own, after the fault and before the first secondary answer
+    events = report["events"]
+    assert events["fault"] < events["failover"]
+    assert report["as_before"] == {"served": True, "route": True, "storage": True, "write_target": True}
+    assert {e["kind"] for e in FaultLedger("eu-churn", estate_home).entries()} >= {"route_set", "servers_stopped"}
+    assert "traffic_switched" not in {e["kind"] for e in FaultLedger("eu-churn", estate_home).entries()}
+    assert read_history(estate_home)[-1]["path"] == "automated"
 
 
 @pytest.mark.timeout(300)

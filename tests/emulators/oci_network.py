@@ -2,7 +2,13 @@
 
 Emulated for the real ``oci`` SDK on the ``OCIEmulator`` base (no OCI endpoint is reachable
 here). Tests set the objects' states in ``circuits``, ``drgs`` and ``policies``; ``PUT`` on a
-steering policy replaces its answers/rules as OCI's UpdateSteeringPolicy does.
+steering policy replaces its answers/rules/template/monitor as OCI's UpdateSteeringPolicy does.
+
+Health Checks (``/20180501``): ``POST httpMonitors`` creates a monitor (its interval must be one
+OCI allows: 10, 30, 60, 300), and ``GET httpProbeResults/{monitor}`` lists one result per target
+per ``probe(...)`` round: tests call ``probe(monitor_id, {target: healthy})`` to say what the
+vantage points saw. Not modelled: the vantage points themselves, DNS answering (tests read the
+policy and the results, as ``OCIDnsSteering`` does).
 """
 
 from __future__ import annotations
@@ -22,6 +28,35 @@ class NetworkEmulator:
         emulator.route("GET", "/20160918/drgs/(?P<id>[^/]+)")(self._getter(self.drgs))
         emulator.route("GET", "/20180115/steeringPolicies/(?P<id>[^/]+)")(self._getter(self.policies))
         emulator.route("PUT", "/20180115/steeringPolicies/(?P<id>[^/]+)")(self.update_policy)
+        self.monitors: dict[str, dict[str, Any]] = {}
+        self.probe_results: dict[str, list[dict[str, Any]]] = {}
+        emulator.route("POST", "/20180501/httpMonitors")(self.create_monitor)
+        emulator.route("GET", "/20180501/httpProbeResults/(?P<id>[^/?]+)")(self.list_results)
+
+    def create_monitor(self, request: OCIRequest):
+        body = request.body or {}
+        if body.get("intervalInSeconds") not in (10, 30, 60, 300):
+            raise OCIError(400, "InvalidParameter", f"intervalInSeconds {body.get('intervalInSeconds')} not allowed")
+        monitor_id = f"ocid1.httpmonitor.oc1..{len(self.monitors) + 1}"
+        self.monitors[monitor_id] = {**body, "id": monitor_id, "resultsUrl": f"/httpProbeResults/{monitor_id}",
+                                     "timeCreated": datetime.now(UTC).isoformat()}
+        self.probe_results[monitor_id] = []
+        return 200, self.monitors[monitor_id]
+
+    def probe(self, monitor_id: str, healthy_by_target: dict[str, bool]) -> None:
+        at = datetime.now(UTC).timestamp() * 1000 + len(self.probe_results[monitor_id])
+        for target, healthy in healthy_by_target.items():
+            if target not in self.monitors[monitor_id]["targets"]:
+                raise KeyError(f"{target} is not a target of {monitor_id}")
+            self.probe_results[monitor_id].append({
+                "key": f"{monitor_id}-{at}-{target}", "probeConfigurationId": monitor_id, "startTime": at,
+                "target": target, "vantagePointName": "goo-chs", "isHealthy": healthy, "isTimedOut": False,
+                "protocol": "HTTPS", "statusCode": 200 if healthy else 503})
+
+    def list_results(self, request: OCIRequest):
+        if request.params["id"] not in self.monitors:
+            raise OCIError(404, "NotAuthorizedOrNotFound", "monitor not found")
+        return 200, self.probe_results[request.params["id"]]
 
     @staticmethod
     def _getter(store: dict[str, dict[str, Any]]):
@@ -57,7 +92,7 @@ class NetworkEmulator:
         policy = self.policies.get(request.params["id"])
         if policy is None:
             raise OCIError(404, "NotAuthorizedOrNotFound", "steering policy not found")
-        for key in ("answers", "rules", "ttl", "template", "displayName"):
+        for key in ("answers", "rules", "ttl", "template", "displayName", "healthCheckMonitorId"):
             if request.body and request.body.get(key) is not None:
                 policy[key] = request.body[key]
         return 200, policy

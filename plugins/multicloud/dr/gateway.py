@@ -1,13 +1,19 @@
 """The local estate's traffic steering: a small HTTP reverse proxy on loopback.
 
-Stands in for a global DNS name / load balancer. Requests to ``/<endpoint>/<path>`` go to one of
-the endpoint's backends in the route table, a JSON file under the estate home::
+Stands in for a global DNS name / load balancer. Requests to ``/<endpoint>/<path>`` go to the
+endpoint's active backends in the route table, a JSON file under the estate home::
 
-    {"routes": {"churn-eu.global": {"region": "oci-fra", "backends": ["http://127.0.0.1:8101"]}}}
+    {"routes": {"churn-eu.global": {"region": "oci-fra", "backends": ["http://127.0.0.1:8101"],
+                                    "standby": {"region": "gcp-euw4", "backends": ["http://127.0.0.1:8201"]},
+                                    "health": {"path": "/healthz", "interval_s": 1, ...}, "pair": "eu-churn"}}}
 
-The file is re-read whenever it changes, so switching traffic is one atomic file write (see
-``steering.LocalGatewaySteering``). Every answer carries ``X-Served-Region`` and
-``X-Served-Backend`` so a probe knows which region answered. Run as its own process::
+The file is re-read whenever it changes, so switching traffic is one atomic file write (every
+writer takes the route lock: see ``update_routes``). A route with a ``standby`` is health-checked
+by the gateway itself (``dr.health.HealthMonitor``: it fails over by itself) and a request that
+fails on the active region (no answer, or a 5xx) is retried once on the standby, so a client sees
+no failed request while the health checks still count. Every answer carries ``X-Served-Region``,
+``X-Served-Backend`` and, when the retry answered, ``X-Gateway-Retried: 1``. Run as its own
+process::
 
     python -m multicloud.dr.gateway --routes FILE --info FILE
 """
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import http.client
 import itertools
 import json
@@ -30,6 +37,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from multicloud.dr import health
 from multicloud.dr.ledger import dr_state_dir
 from multicloud.reports import atomic_write_text
 
@@ -53,7 +61,29 @@ def read_routes(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def write_routes(path: Path, routes: dict[str, dict[str, Any]]) -> None:
+    with _route_lock(path):
+        _write_routes(path, routes)
+
+
+def _write_routes(path: Path, routes: dict[str, dict[str, Any]]) -> None:
     atomic_write_text(path, json.dumps({"routes": routes}, indent=2, sort_keys=True))
+
+
+@contextlib.contextmanager
+def _route_lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with (path.parent / f".{path.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def update_routes(path: Path, change) -> dict[str, dict[str, Any]]:
+    """Read, change (``change(routes)`` mutates the dict) and write the route file under one lock."""
+    with _route_lock(path):
+        routes = read_routes(path)
+        change(routes)
+        _write_routes(path, routes)
+        return routes
 
 
 class RouteTable:
@@ -66,7 +96,8 @@ class RouteTable:
         self._counters: dict[str, itertools.count] = {}
         self._lock = threading.Lock()
 
-    def lookup(self, endpoint: str) -> tuple[str | None, list[str]]:
+    def lookup(self, endpoint: str) -> tuple[dict[str, Any] | None, int]:
+        """The endpoint's route and this request's turn (round robin over backends)."""
         with self._lock:
             try:
                 stat = self.path.stat()
@@ -74,14 +105,30 @@ class RouteTable:
             except FileNotFoundError:
                 stamp = None
             if stamp != self._stamp:
-                self._routes = read_routes(self.path) if stamp else {}
+                try:
+                    self._routes = read_routes(self.path) if stamp else {}
+                except ValueError:
+                    return None, 0  # never half-written (atomic writes); a hand edit gone wrong
                 self._stamp = stamp
             route = self._routes.get(endpoint)
             if not route:
-                return None, []
-            backends = list(route.get("backends", []))
-            start = next(self._counters.setdefault(endpoint, itertools.count())) % max(1, len(backends))
-            return route.get("region"), backends[start:] + backends[:start]
+                return None, 0
+            return route, next(self._counters.setdefault(endpoint, itertools.count()))
+
+
+def attempts(route: dict[str, Any], turn: int) -> list[tuple[str | None, str]]:
+    """(region, backend) in the order a request tries them.
+
+    With a standby: one active backend (round robin), then one retry on the standby. Without
+    one (a plain route): every active backend in turn.
+    """
+    active = list(route.get("backends", []))
+    rotated = active[turn % len(active):] + active[:turn % len(active)] if active else []
+    standby = route.get("standby") or {}
+    if standby.get("backends"):
+        spare = standby["backends"][turn % len(standby["backends"])]
+        return [(route.get("region"), b) for b in rotated[:1]] + [(standby.get("region"), spare)]
+    return [(route.get("region"), b) for b in rotated]
 
 
 def make_server(routes_path: Path, port: int = 0) -> ThreadingHTTPServer:
@@ -98,15 +145,16 @@ def make_server(routes_path: Path, port: int = 0) -> ThreadingHTTPServer:
                 self._answer(200, b'{"status": "ok"}', {})
                 return
             endpoint, _, rest = self.path.lstrip("/").partition("/")
-            region, backends = table.lookup(endpoint)
+            route, turn = table.lookup(endpoint)
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length) if length else None
-            if not backends:
+            tries = attempts(route, turn) if route else []
+            if not tries:
                 self._answer(404, json.dumps({"error": f"no route for endpoint {endpoint!r}"}).encode(), {})
                 return
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS}
             last_error = "no backend tried"
-            for backend in backends:
+            for index, (region, backend) in enumerate(tries):
                 target = urlsplit(backend)
                 conn = http.client.HTTPConnection(target.hostname, target.port, timeout=BACKEND_TIMEOUT_S)
                 try:
@@ -119,12 +167,17 @@ def make_server(routes_path: Path, port: int = 0) -> ThreadingHTTPServer:
                     continue
                 finally:
                     conn.close()
+                if reply.status >= 500 and index < len(tries) - 1:
+                    last_error = f"{backend}: HTTP {reply.status}"
+                    continue
                 extra = {"X-Served-Region": region or "", "X-Served-Backend": backend}
+                if index and route.get("standby"):
+                    extra["X-Gateway-Retried"] = "1"
                 passed = {k: v for k, v in reply.getheaders() if k.lower() not in _HOP_HEADERS | {"content-length"}}
                 self._answer(reply.status, data, {**passed, **extra})
                 return
             self._answer(502, json.dumps({"error": f"every backend of {endpoint!r} failed; last: {last_error}"}).encode(),
-                         {"X-Served-Region": region or ""})
+                         {"X-Served-Region": route.get("region") or ""})
 
         def _answer(self, status: int, data: bytes, headers: dict[str, str]) -> None:
             self.send_response(status)
@@ -250,7 +303,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
     server = make_server(args.routes, args.port)
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start())
+    monitor = health.HealthMonitor(
+        args.routes, args.routes.with_name(health.HEALTH_FILE), args.routes.with_name(health.SIGNALS_FILE),
+        update_routes=lambda change: update_routes(args.routes, change),
+        read_routes=lambda: read_routes(args.routes))
+    threading.Thread(target=monitor.run_forever, name="health-monitor", daemon=True).start()
+
+    def _stop(*_: Any) -> None:
+        monitor.stop()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, _stop)
     port = server.server_address[1]
     atomic_write_text(args.info, json.dumps({"pid": os.getpid(), "port": port, "url": f"http://127.0.0.1:{port}"}))
     server.serve_forever(poll_interval=0.2)

@@ -6,6 +6,10 @@ and appends one JSON line per probe: wall-clock time, HTTP status, the region th
 (the gateway's ``X-Served-Region``, else the ``cluster`` the model server reports, mapped to its
 region), the version served, latency, error. ``scoring.Sample`` is the line's shape.
 
+With ``--smoke`` the request carries the model card's smoke cases and an answer counts only when
+every prediction matches its expected label and probability (a 200 with wrong answers is a
+failure). Like a real client, a failed request is retried once (``retried``/``first_error``).
+
     python -m multicloud.dr.probe --root http://127.0.0.1:PORT/churn-eu.global --out FILE
 """
 
@@ -27,6 +31,7 @@ from multicloud.dr.gateway import _alive, runs_module, terminate
 from multicloud.dr.scoring import Sample
 
 REQUEST_TIMEOUT_S = 2.0
+PROBABILITY_TOLERANCE = 1e-4
 
 
 def _call(url: str, payload: bytes | None) -> tuple[int, dict[str, str], bytes]:
@@ -39,14 +44,48 @@ def _call(url: str, payload: bytes | None) -> tuple[int, dict[str, str], bytes]:
         return err.code, dict(err.headers.items()), err.read()
 
 
-def probe_once(root: str, payload: dict[str, Any], cluster_regions: dict[str, str] | None = None) -> Sample:
+def probe_once(root: str, payload: dict[str, Any], cluster_regions: dict[str, str] | None = None,
+               smoke_cases: list[dict[str, Any]] | None = None, retry: bool = True) -> Sample:
+    """One client request; a failed one is retried once (a real client's single retry)."""
+    first = _attempt(root, payload, cluster_regions, smoke_cases)
+    if first.answered or not retry:
+        return first
+    second = _attempt(root, payload, cluster_regions, smoke_cases)
+    return Sample(first.t, second.status, second.region, second.version, _ms(first.t), second.error,
+                  retried=True, first_error=first.error)
+
+
+def wrong_answers(predictions: Any, smoke_cases: list[dict[str, Any]]) -> str | None:
+    """None when every smoke case got its expected label and probability (the model card's answers)."""
+    if not isinstance(predictions, list) or len(predictions) != len(smoke_cases):
+        return "malformed answer: expected one prediction per smoke case"
+    for case, got in zip(smoke_cases, predictions, strict=True):
+        expected = case["expected"]
+        try:
+            right = (got["label"] == expected["label"]
+                     and abs(got["probability"] - expected["probability"]) <= PROBABILITY_TOLERANCE)
+        except (KeyError, TypeError):
+            right = False
+        if not right:
+            return f"wrong answer {got} != {expected}"
+    return None
+
+
+def _attempt(root: str, payload: dict[str, Any], cluster_regions: dict[str, str] | None,
+             smoke_cases: list[dict[str, Any]] | None) -> Sample:
     started = time.time()
     root = root.rstrip("/")
+    if smoke_cases:
+        payload = {"instances": [case["instance"] for case in smoke_cases]}
     try:
         status, headers, body = _call(f"{root}/predict", json.dumps(payload).encode())
         region = headers.get("X-Served-Region") or None
         if status != 200:
             return Sample(started, status, region, None, _ms(started), f"predict answered {status}: {body[:120]!r}")
+        if smoke_cases:
+            wrong = wrong_answers(json.loads(body).get("predictions"), smoke_cases)
+            if wrong:
+                return Sample(started, status, region, None, _ms(started), wrong)
         v_status, _h, v_body = _call(f"{root}/version", None)
         version, cluster = _identity_of(v_body) if v_status == 200 else (None, None)
         region = region or (cluster_regions or {}).get(cluster or "")
@@ -85,14 +124,14 @@ def read_samples(path: Path) -> list[Sample]:
 
 
 def start_probe(root: str, out: Path, payload: dict[str, Any], interval_s: float = 0.2,
-                cluster_regions: dict[str, str] | None = None) -> int:
+                cluster_regions: dict[str, str] | None = None, smoke_cases: list[dict[str, Any]] | None = None) -> int:
     """Start the probe process; returns its pid (recorded in the fault ledger by the caller)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.with_suffix(".log").open("ab") as log_handle:  # the child keeps its own copy of the handle
         process = subprocess.Popen(
             [sys.executable, "-m", "multicloud.dr.probe", "--root", root, "--out", str(out),
              "--interval", str(interval_s), "--payload", json.dumps(payload),
-             "--cluster-regions", json.dumps(cluster_regions or {})],
+             "--cluster-regions", json.dumps(cluster_regions or {}), "--smoke", json.dumps(smoke_cases or [])],
             stdout=subprocess.DEVNULL, stderr=log_handle, stdin=subprocess.DEVNULL,
             start_new_session=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
         )
@@ -122,8 +161,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--interval", type=float, default=0.2)
     parser.add_argument("--payload", default="{}")
+    parser.add_argument("--smoke", default="[]", help="smoke cases [{instance, expected}] every answer is checked against")
     args = parser.parse_args(argv)
     payload = json.loads(args.payload)
+    smoke_cases = json.loads(args.smoke) or None
     cluster_regions = json.loads(args.cluster_regions)
     running = True
 
@@ -137,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     with args.out.open("a", encoding="utf-8") as out:
         while running:
             tick = time.monotonic()
-            out.write(json.dumps(probe_once(args.root, payload, cluster_regions).as_dict()) + "\n")
+            out.write(json.dumps(probe_once(args.root, payload, cluster_regions, smoke_cases).as_dict()) + "\n")
             out.flush()
             time.sleep(max(0.0, args.interval - (time.monotonic() - tick)))
 

@@ -29,11 +29,13 @@ from multicloud.dr.scoring import (
 )
 from multicloud.dr.steering import LocalGatewaySteering, steering_for
 from multicloud.dr.watermarks import dataset_watermarks
+from multicloud.dr.write_targets import set_write_target, write_targets, write_targets_file  # noqa: F401
 from multicloud.reports import atomic_write_text, safe_run_id
 
 log = logging.getLogger(__name__)
 
 SCENARIOS = tuple(faults.SCENARIO_FAULTS)
+PATHS = ("automated", "orchestrated")
 FAULT_KINDS = frozenset({"servers_stopped", "storage_offline"})
 TRAFFIC_KINDS = frozenset({"traffic_switched", "write_target_promoted", "standby_deployed"})
 # Staying on the secondary keeps traffic there (and the gateway that carries it) after restore.
@@ -61,6 +63,8 @@ class Settings:
     probe_interval_s: float = 0.1
     check_interval_s: float = 0.25
     oci_conn_id: str = "oci_default"
+    path: str = "automated"  # automated: health-checked steering + dr_failover act; orchestrated: this DAG switches
+    dr_failover_wait_s: float = 120.0  # automated: how long to wait for dr_failover's actions (0: do not wait)
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Settings:
@@ -68,6 +72,8 @@ class Settings:
         settings = cls(**known)
         if settings.scenario not in SCENARIOS:
             raise ValueError(f"scenario {settings.scenario!r} is not one of {SCENARIOS}")
+        if settings.path not in PATHS:
+            raise ValueError(f"path {settings.path!r} is not one of {PATHS}")
         if settings.stabilisation_checks < 1:
             raise ValueError("stabilisation_checks must be >= 1")
         StopConditions(int(settings.max_errors), float(settings.max_duration_s))  # validates
@@ -96,25 +102,6 @@ def save_run(state: dict[str, Any], home: Path | None = None) -> None:
 def _event(state: dict[str, Any], name: str, at: float | None = None) -> float:
     state["events"][name] = at if at is not None else time.time()
     return state["events"][name]
-
-
-# ---- write target (the data replica the pair's applications write to) --------------------------
-def write_targets_file(home: Path | None = None) -> Path:
-    return dr_state_dir(home) / "write_targets.json"
-
-
-def write_targets(home: Path | None = None) -> dict[str, dict[str, str]]:
-    path = write_targets_file(home)
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def set_write_target(pair_id: str, region_by_dataset: dict[str, str] | None, home: Path | None = None) -> None:
-    targets = write_targets(home)
-    if region_by_dataset is None:
-        targets.pop(pair_id, None)
-    else:
-        targets[pair_id] = region_by_dataset
-    atomic_write_text(write_targets_file(home), json.dumps(targets, indent=2, sort_keys=True))
 
 
 # ---- helpers ----------------------------------------------------------------------------------------
@@ -164,10 +151,14 @@ def undo_handlers(estate, pair, home: Path | None = None) -> dict[str, Any]:
     def remove_standby(undo: dict[str, Any]) -> None:
         _driver(estate, undo["cluster"]).remove(undo["model"], undo["version"])
 
+    def scale_standby_back(undo: dict[str, Any]) -> None:
+        _driver(estate, undo["cluster"]).scale(undo["model"], undo["version"], undo["replicas"])
+
     return {
         "servers_stopped": lambda undo: faults.undo_servers_stopped(estate, undo),
         "storage_offline": faults.undo_storage_offline,
         "standby_deployed": remove_standby,
+        "standby_scaled": scale_standby_back,
         "traffic_switched": restore_route,
         "route_set": restore_route,
         "write_target_promoted": lambda undo: set_write_target(pair.id, undo["previous"], home),
@@ -175,6 +166,19 @@ def undo_handlers(estate, pair, home: Path | None = None) -> dict[str, Any]:
         "gateway_started": lambda _undo: stop_gateway(home),
         "artifact_staged": _unstage,
     }
+
+
+def _smoke_cases(estate, model: str, version: str | None) -> list[dict[str, Any]] | None:
+    """The model card's smoke cases (instances with their expected answers); None without a card."""
+    if version is None:
+        return None
+    from multicloud.training.artifacts import ArtifactError, read_card
+
+    try:
+        return read_card(estate, model, version).get("smoke_cases") or None
+    except (ArtifactError, KeyError, OSError) as exc:
+        log.warning("no model card for %s %s (%s): answers are checked by version only", model, version, exc)
+        return None
 
 
 def _samples(state: dict[str, Any]):
@@ -186,6 +190,7 @@ def preflight(estate, settings: Settings, run_id: str, home: Path | None = None)
     pair = estate.dr_pair(settings.pair)
     state = load_run(pair.id, run_id, home)
     state.update(settings=asdict(settings), targets={"rto_s": pair.rto_target_s, "rpo_s": pair.rpo_target_s},
+                 slo_availability=pair.slo_availability,
                  primary=pair.primary, secondary=pair.secondary, endpoint=pair.endpoint)
     _event(state, "preflight")
     checks, extra = run_preflight(estate, pair, settings.oci_conn_id)
@@ -221,9 +226,15 @@ def baseline(estate, settings: Settings, run_id: str, home: Path | None = None) 
         else:
             info, _ = start_gateway(home)
         root = f"{info['url']}/{pair.endpoint}"
-        if steering.serving_region(pair.endpoint) != pair.primary:
+        route = steering.snapshot(pair.endpoint) or {}
+        armed = bool(route.get("standby") and route.get("health")) and not route.get("failed_over")
+        if route.get("region") != pair.primary or armed != (settings.path == "automated"):
             entry = ledger.record("route_set", pair.endpoint, {"snapshot": steering.snapshot(pair.endpoint)}, run_id)
-            steering.point_to(pair.endpoint, pair.primary, _backends(estate, pair.primary, models))
+            if settings.path == "automated":  # health-checked, the secondary as standby: it fails over by itself
+                steering.arm_failover(pair, _backends(estate, pair.primary, models),
+                                      _backends(estate, pair.secondary, models))
+            else:  # today's orchestrated path: a plain route that only this DAG switches
+                steering.point_to(pair.endpoint, pair.primary, _backends(estate, pair.primary, models))
             ledger.mark(entry, APPLIED)
     else:
         root = f"https://{pair.endpoint}"
@@ -234,7 +245,9 @@ def baseline(estate, settings: Settings, run_id: str, home: Path | None = None) 
         entry_id = probe_entry["id"] if probe_entry else ledger.record(
             "probe_started", pair.endpoint, {"pid": None, "file": str(probe_file)}, run_id)
         regions = {c.id: r.id for r, c in estate.clusters()}
-        pid = start_probe(root, probe_file, PROBE_PAYLOAD, settings.probe_interval_s, regions)
+        state["smoke_cases"] = _smoke_cases(estate, models[0], state["expected_version"])
+        pid = start_probe(root, probe_file, PROBE_PAYLOAD, settings.probe_interval_s, regions,
+                          smoke_cases=state["smoke_cases"])
         ledger.mark(entry_id, APPLIED, undo={"pid": pid, "file": str(probe_file)})
         state["probe_file"] = str(probe_file)
     else:
@@ -283,6 +296,55 @@ def inject(estate, settings: Settings, run_id: str, home: Path | None = None) ->
 
 
 def failover(estate, settings: Settings, run_id: str, home: Path | None = None) -> dict[str, Any]:
+    if settings.path == "automated":
+        return observe_failover(estate, settings, run_id, home)
+    return orchestrated_failover(estate, settings, run_id, home)
+
+
+def observe_failover(estate, settings: Settings, run_id: str, home: Path | None = None) -> dict[str, Any]:
+    """Automated path: change nothing; wait for the steering to fail over and for dr_failover's actions."""
+    pair = estate.dr_pair(settings.pair)
+    state = load_run(pair.id, run_id, home)
+    if settings.dry_run:
+        log.info("dry run: the steering would fail %s over to %s by itself", pair.endpoint, pair.secondary)
+        return {"dry_run": True}
+    from multicloud.dr import failover as automated
+
+    steering = steering_for(pair, home)
+    deadline = time.monotonic() + settings.max_duration_s
+    moved = steering.failed_over(pair.endpoint)
+    while moved is None:
+        if time.monotonic() > deadline:
+            _abort(estate, pair, state, f"the steering did not fail over within {settings.max_duration_s:g}s", home)
+        time.sleep(settings.check_interval_s)
+        moved = steering.failed_over(pair.endpoint)
+    _event(state, "failover", float(moved["at"]))
+    state["incident_signal"] = moved.get("incident")
+    save_run(state, home)
+    log.info("failover: the %s health checks moved %s to %s by themselves (%.2fs after the fault)", steering.name,
+             pair.endpoint, moved["to"], float(moved["at"]) - state["events"]["fault"])
+    incident = None
+    deadline = time.monotonic() + settings.dr_failover_wait_s
+    while settings.dr_failover_wait_s > 0 and time.monotonic() < deadline:
+        incident = automated.incidents(home).get(moved.get("incident") or "")
+        if incident and "write_target_promoted" in incident["events"] and "pilot_light_scaled" in incident["events"]:
+            break
+        time.sleep(settings.check_interval_s)
+    if incident:
+        state["dr_failover"] = {"run_id": incident["run_id"], "events": incident["events"]}
+        for name, at in incident["events"].items():
+            _event(state, f"dr_failover_{name}", at)
+    elif settings.dr_failover_wait_s > 0:
+        state["dr_failover"] = {"run_id": None, "error": f"dr_failover did not act within "
+                                                         f"{settings.dr_failover_wait_s:g}s"}
+    state.setdefault("watermarks_at_fault", {})["secondary"] = dataset_watermarks(estate, pair.secondary,
+                                                                                pair.datasets)
+    save_run(state, home)
+    return {"steering": steering.name, "incident": moved.get("incident"), "dr_failover": bool(incident)}
+
+
+def orchestrated_failover(estate, settings: Settings, run_id: str, home: Path | None = None) -> dict[str, Any]:
+    """Today's orchestrated path: this task deploys the standby and switches traffic itself."""
     pair = estate.dr_pair(settings.pair)
     ledger = FaultLedger(pair.id, home)
     state = load_run(pair.id, run_id, home)
@@ -455,8 +517,16 @@ def fail_back(estate, settings: Settings, run_id: str, home: Path | None = None)
         checks.append(all(v and driver.status(m, v).state == "complete" for m, v in versions))
         time.sleep(settings.check_interval_s)
     state["stabilisation"] = {"checks": len(checks), "needed": settings.stabilisation_checks}
-    failback_at = _event(state, "failback")
-    _check_undo(ledger.undo_all(handlers, only_kinds=TRAFFIC_KINDS))
+    if settings.path == "automated" and (state.get("dr_failover") or {}).get("run_id"):
+        failback_at = _await_automated_fail_back(estate, pair, settings, state, home)
+    else:
+        failback_at = _event(state, "failback")
+        _check_undo(ledger.undo_all(handlers, only_kinds=TRAFFIC_KINDS))
+        if settings.path == "automated":  # no dr_failover ran: re-arm the route on the primary ourselves
+            steering = steering_for(pair, home)
+            if isinstance(steering, LocalGatewaySteering) and (steering.snapshot(pair.endpoint) or {}).get(
+                    "failed_over"):
+                steering.fail_back(pair.endpoint, pair.primary, _backends(estate, pair.primary, _models(estate, pair)))
     save_run(state, home)
     deadline = time.monotonic() + FAILBACK_ANSWER_TIMEOUT_S
     back = None
@@ -470,6 +540,22 @@ def fail_back(estate, settings: Settings, run_id: str, home: Path | None = None)
     log.info("fail back: %s healthy for %d checks, traffic back at %.3f, first answer %.3fs later", pair.primary,
              settings.stabilisation_checks, failback_at, back.t - failback_at)
     return {"failback_s": round(back.t - failback_at, 3)}
+
+
+def _await_automated_fail_back(estate, pair, settings: Settings, state: dict[str, Any], home: Path | None) -> float:
+    """dr_failover fails back after its own healthy checks and window: observe it, change nothing."""
+    from multicloud.dr import failover as automated
+
+    incident_id = state.get("incident_signal") or ""
+    deadline = time.monotonic() + pair.fail_back.stabilisation_s + settings.max_duration_s
+    while time.monotonic() < deadline:
+        incident = automated.incidents(home).get(incident_id) or {}
+        if "failed_back" in incident.get("events", {}):
+            state["dr_failover"]["events"] = incident["events"]
+            return _event(state, "failback", incident["events"]["failed_back"])
+        time.sleep(settings.check_interval_s)
+    raise RuntimeError(f"dr_failover did not fail {pair.endpoint} back within "
+                       f"{pair.fail_back.stabilisation_s + settings.max_duration_s:g}s of the primary's repair")
 
 
 def _check_undo(outcome: list[dict[str, Any]]) -> None:

@@ -21,6 +21,8 @@ class Sample:
     version: str | None = None
     latency_ms: float | None = None
     error: str | None = None
+    retried: bool = False  # the client's single retry was needed (the first attempt failed)
+    first_error: str | None = None
 
     @property
     def answered(self) -> bool:
@@ -32,7 +34,8 @@ class Sample:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Sample:
-        return cls(**{k: raw.get(k) for k in ("t", "status", "region", "version", "latency_ms", "error")})
+        fields = ("t", "status", "region", "version", "latency_ms", "error", "first_error")
+        return cls(**{k: raw.get(k) for k in fields}, retried=bool(raw.get("retried")))
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -135,7 +138,51 @@ class Score:
 
 
 def availability(samples: Sequence[Sample]) -> float | None:
-    """Share of probes answered (any region, any version) over the whole rehearsal."""
+    """Share of requests a client with one retry got a correct answer for (any region)."""
     if not samples:
         return None
-    return round(sum(1 for s in samples if s.answered) / len(samples), 4)
+    return round(sum(1 for s in samples if s.answered) / len(samples), 6)
+
+
+def first_try_availability(samples: Sequence[Sample]) -> float | None:
+    """Share answered at the first attempt (no retry): what a client without a retry sees."""
+    if not samples:
+        return None
+    return round(sum(1 for s in samples if s.answered and not s.retried) / len(samples), 6)
+
+
+MONTH_S = 30 * 24 * 3600.0
+
+
+def error_budget_s(slo: float, period_s: float = MONTH_S) -> float:
+    """Downtime the SLO allows per period: 99.9% of a 30-day month is 43.2 minutes."""
+    if not 0 < slo < 1:
+        raise ValueError(f"an availability SLO is a fraction in (0, 1); got {slo}")
+    return round((1 - slo) * period_s, 3)
+
+
+def downtime_s(samples: Sequence[Sample]) -> float:
+    """Time clients had no answer: each failed request (after its retry) until the next good one."""
+    ordered = sorted(samples, key=lambda s: s.t)
+    down, since = 0.0, None
+    for sample in ordered:
+        if not sample.answered and since is None:
+            since = sample.t
+        elif sample.answered and since is not None:
+            down += sample.t - since
+            since = None
+    if since is not None and ordered:
+        down += ordered[-1].t - since
+    return round(down, 3)
+
+
+def budget_used(downtime: float, slo: float, period_s: float = MONTH_S) -> float:
+    """Share of the period's error budget one incident's downtime used."""
+    return round(downtime / error_budget_s(slo, period_s), 6)
+
+
+def mttr_ratio(automated_s: float | None, orchestrated_s: float | None) -> float | None:
+    """Automated / orchestrated time to recovery (the seed's goal: <= 0.5); None when either is unknown."""
+    if automated_s is None or orchestrated_s is None or orchestrated_s <= 0:
+        return None
+    return round(automated_s / orchestrated_s, 3)

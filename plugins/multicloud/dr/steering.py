@@ -10,6 +10,12 @@
 
 ``snapshot`` returns a JSON-able picture that ``restore`` puts back exactly; the fault ledger
 stores it before every switch, so fail-back and crash recovery share one path.
+
+Health-checked failover (the steering moves traffic by itself; ``arm_failover`` sets it up,
+``failed_over``/``region_health`` read it, ``fail_back`` re-arms it): the gateway's own checks
+(``dr.health``); Route 53 PRIMARY/SECONDARY failover records, each with a Route 53 health check
+from the estate's ``health_check``; an OCI DNS FAILOVER policy (FILTER, HEALTH, PRIORITY, LIMIT)
+with an HTTP health-check monitor. Load Balancer backend-set steering joins in its own module.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
-from multicloud.dr import gateway
+from multicloud.dr import gateway, health
 
 
 class TrafficSteering(ABC):
@@ -41,30 +47,108 @@ class TrafficSteering(ABC):
     def serving_region(self, endpoint: str) -> str | None:
         """Which region the endpoint sends traffic to now (None: none or several)."""
 
+    # ---- health-checked failover: the steering fails over by itself; these read and re-arm it ----
+    def arm_failover(self, pair, primary_backends: list[str], standby_backends: list[str]) -> None:
+        """Health-checked failover of the pair's endpoint: primary first, the secondary when it fails."""
+        raise NotImplementedError(f"{self.name} steering cannot arm health-checked failover")
+
+    def failed_over(self, endpoint: str) -> dict[str, Any] | None:
+        """The failover the health checks made ({from, to, ...}), None while the primary serves."""
+        return None
+
+    def region_health(self, endpoint: str) -> dict[str, dict[str, Any]]:
+        """Per region: {healthy, ok_in_row, healthy_since} as the steering's health checks see it."""
+        return {}
+
+    def set_backends(self, endpoint: str, region: str, backends: list[str]) -> None:
+        """Tell the steering where a region's replicas listen now (a no-op where DNS names stay)."""
+        return None
+
+    def fail_back(self, endpoint: str, primary: str, primary_backends: list[str]) -> None:
+        """Send traffic back to the primary and re-arm the health-checked failover."""
+        self.point_to(endpoint, primary, primary_backends)
+
 
 class LocalGatewaySteering(TrafficSteering):
     name = "local-gateway"
 
     def __init__(self, home: Path | None = None) -> None:
+        self.home = home
         self.path = gateway.routes_file(home)
+
+    # ---- health-checked failover (the gateway's own checks fail over; fail back is deliberate) ----
+    def arm_failover(self, pair, primary_backends: list[str], standby_backends: list[str]) -> None:
+        """Route the pair's endpoint to the primary, health-checked, with the secondary as standby."""
+        if not primary_backends:
+            raise ValueError(f"cannot arm {pair.endpoint!r}: no backend answers in the primary {pair.primary}")
+        route = {"pair": pair.id, "region": pair.primary, "backends": list(primary_backends),
+                 "standby": {"region": pair.secondary, "backends": list(standby_backends)},
+                 "health": pair.health_check.model_dump(mode="json", exclude={"port"})}
+
+        def arm(routes: dict[str, Any]) -> None:
+            routes[pair.endpoint] = route
+
+        gateway.update_routes(self.path, arm)
+
+    def failed_over(self, endpoint: str) -> dict[str, Any] | None:
+        """The failover the health checks made ({from, to, at, incident}), None while on the primary."""
+        route = self.snapshot(endpoint) or {}
+        return route.get("failed_over")
+
+    def region_health(self, endpoint: str) -> dict[str, dict[str, Any]]:
+        return health.read_health(self.home).get(endpoint, {})
+
+    def set_backends(self, endpoint: str, region: str, backends: list[str]) -> None:
+        """Service discovery: the region's replicas as they are now (restarted servers listen on new ports)."""
+        def change(routes: dict[str, Any]) -> None:
+            route = routes.get(endpoint)
+            if not route:
+                return
+            if route.get("region") == region:
+                route["backends"] = list(backends)
+            elif (route.get("standby") or {}).get("region") == region:
+                route["standby"]["backends"] = list(backends)
+
+        gateway.update_routes(self.path, change)
+
+    def fail_back(self, endpoint: str, primary: str, primary_backends: list[str]) -> None:
+        """Send traffic back to ``primary`` and re-arm the health checks (the failover's mirror)."""
+        if not primary_backends:
+            raise ValueError(f"cannot fail {endpoint!r} back: no backend answers in {primary}")
+
+        def change(routes: dict[str, Any]) -> None:
+            route = routes.get(endpoint)
+            if not route or (route.get("region") == primary and not route.get("failed_over")):
+                return  # already back
+            if route.get("region") != primary:
+                route["standby"] = {"region": route["region"], "backends": route.get("backends", [])}
+            route["region"], route["backends"] = primary, list(primary_backends)
+            route.pop("failed_over", None)
+
+        gateway.update_routes(self.path, change)
 
     def snapshot(self, endpoint: str) -> dict[str, Any] | None:
         return gateway.read_routes(self.path).get(endpoint)
 
     def point_to(self, endpoint: str, region: str, backends: list[str]) -> None:
+        """An orchestrated switch: a plain route (no health checks, no retry) to ``region``."""
         if not backends:
             raise ValueError(f"cannot route {endpoint!r} to {region}: no backend answers there")
-        routes = gateway.read_routes(self.path)
-        routes[endpoint] = {"region": region, "backends": list(backends)}
-        gateway.write_routes(self.path, routes)
+
+        def change(routes: dict[str, Any]) -> None:
+            pair = (routes.get(endpoint) or {}).get("pair")
+            routes[endpoint] = {"region": region, "backends": list(backends), **({"pair": pair} if pair else {})}
+
+        gateway.update_routes(self.path, change)
 
     def restore(self, endpoint: str, snapshot: dict[str, Any] | None) -> None:
-        routes = gateway.read_routes(self.path)
-        if snapshot is None:
-            routes.pop(endpoint, None)
-        else:
-            routes[endpoint] = snapshot
-        gateway.write_routes(self.path, routes)
+        def change(routes: dict[str, Any]) -> None:
+            if snapshot is None:
+                routes.pop(endpoint, None)
+            else:
+                routes[endpoint] = snapshot
+
+        gateway.update_routes(self.path, change)
 
     def serving_region(self, endpoint: str) -> str | None:
         route = self.snapshot(endpoint)
@@ -114,8 +198,74 @@ class Route53Steering(TrafficSteering):
         self._change([{"Action": "UPSERT", "ResourceRecordSet": r} for r in snapshot], f"DR restore of {endpoint}")
 
     def serving_region(self, endpoint: str) -> str | None:
+        if any(r.get("Failover") for r in self._region_records(endpoint)):
+            moved = self.failed_over(endpoint)
+            roles = {r.get("Failover"): r["SetIdentifier"] for r in self._region_records(endpoint)}
+            return moved["to"] if moved else roles.get("PRIMARY")
         live = [r["SetIdentifier"] for r in self._records(endpoint) if r.get("Weight", 0) > 0]
         return live[0] if len(live) == 1 else None
+
+    # ---- health-checked failover: PRIMARY/SECONDARY failover records, one health check each ----
+    def arm_failover(self, pair, primary_backends: list[str], standby_backends: list[str]) -> None:
+        """Turn the endpoint's per-region records into failover records with Route 53 health checks.
+
+        Each region's record keeps its type, TTL and values; its health check probes the first
+        value (an IP, else a host name) with the estate's path, port, interval (Route 53 allows 10
+        or 30 s) and failure threshold. Route 53 then answers with the SECONDARY by itself while the
+        PRIMARY's health check fails.
+        """
+        check = pair.health_check
+        name = _fqdn(pair.endpoint)
+        records = {r["SetIdentifier"]: r for r in self._region_records(pair.endpoint)}
+        missing = [r for r in (pair.primary, pair.secondary) if r not in records]
+        if missing:
+            raise LookupError(f"Route 53 zone {self.zone_id}: {name} has no record with SetIdentifier {missing}")
+        client = self._client()
+        changes = []
+        for region, role in ((pair.primary, "PRIMARY"), (pair.secondary, "SECONDARY")):
+            record = records[region]
+            target = record["ResourceRecords"][0]["Value"]
+            config = {"Type": "HTTPS", "Port": check.port or 443, "ResourcePath": check.path,
+                      "RequestInterval": 10 if check.interval_s <= 10 else 30,
+                      "FailureThreshold": check.unhealthy_threshold}
+            config["IPAddress" if _is_ip(target) else "FullyQualifiedDomainName"] = target
+            health_check = client.create_health_check(CallerReference=f"{pair.id}-{region}-{_digest(config)}",
+                                                      HealthCheckConfig=config)["HealthCheck"]
+            changes.append({"Action": "DELETE", "ResourceRecordSet": record})
+            changes.append({"Action": "CREATE", "ResourceRecordSet": {
+                "Name": name, "Type": record["Type"], "SetIdentifier": region, "Failover": role,
+                "TTL": record.get("TTL", 60), "ResourceRecords": record["ResourceRecords"],
+                "HealthCheckId": health_check["Id"]}})
+        self._change(changes, f"DR health-checked failover of {pair.endpoint}")
+
+    def _region_records(self, endpoint: str) -> list[dict[str, Any]]:
+        name, client = _fqdn(endpoint), self._client()
+        found = []
+        for page in client.get_paginator("list_resource_record_sets").paginate(HostedZoneId=self.zone_id,
+                                                                                StartRecordName=name):
+            found += [r for r in page["ResourceRecordSets"] if r["Name"] == name and "SetIdentifier" in r]
+        return found
+
+    def region_health(self, endpoint: str) -> dict[str, dict[str, Any]]:
+        """Per region, from Route 53's own checkers (GetHealthCheckStatus): healthy when most report Success."""
+        client, out = self._client(), {}
+        for record in self._region_records(endpoint):
+            if not record.get("HealthCheckId"):
+                continue
+            observations = client.get_health_check_status(HealthCheckId=record["HealthCheckId"])[
+                "HealthCheckObservations"]
+            good = sum(1 for o in observations if o["StatusReport"]["Status"].startswith("Success"))
+            out[record["SetIdentifier"]] = {"healthy": bool(observations) and good * 2 > len(observations),
+                                            "checkers": len(observations), "role": record.get("Failover")}
+        return out
+
+    def failed_over(self, endpoint: str) -> dict[str, Any] | None:
+        health = self.region_health(endpoint)
+        roles = {h["role"]: region for region, h in health.items()}
+        primary, secondary = roles.get("PRIMARY"), roles.get("SECONDARY")
+        if primary and secondary and not health[primary]["healthy"] and health[secondary]["healthy"]:
+            return {"from": primary, "to": secondary}
+        return None
 
     def _change(self, changes: list[dict[str, Any]], comment: str) -> None:
         client = self._client()
@@ -146,7 +296,8 @@ class OCIDnsSteering(TrafficSteering):
 
         policy = self._client().get_steering_policy(self.policy_id).data
         return {"answers": oci.util.to_dict(policy.answers), "rules": oci.util.to_dict(policy.rules),
-                "template": policy.template, "ttl": policy.ttl}
+                "template": policy.template, "ttl": policy.ttl,
+                "health_check_monitor_id": policy.health_check_monitor_id}
 
     def point_to(self, endpoint: str, region: str, backends: list[str]) -> None:
         current = self.snapshot(endpoint)
@@ -162,6 +313,75 @@ class OCIDnsSteering(TrafficSteering):
         live = {a["pool"] for a in self.snapshot(endpoint)["answers"] if not a.get("is_disabled")}
         return next(iter(live)) if len(live) == 1 else None
 
+    # ---- health-checked failover: the FAILOVER template with an HTTP health-check monitor ----
+    def arm_failover(self, pair, primary_backends: list[str], standby_backends: list[str]) -> None:
+        """Give the policy a health-check monitor on every answer and the FAILOVER rules.
+
+        Rules (OCI's FAILOVER template): FILTER (drop disabled answers), HEALTH (drop answers
+        whose monitor target is unhealthy), PRIORITY (the primary's pool first), LIMIT 1. The
+        monitor's interval is the nearest one OCI offers (10, 30, 60 or 300 s) at or above the
+        estate's.
+        """
+        import oci
+        from oci.healthchecks.models import CreateHttpMonitorDetails
+
+        policy = self._client().get_steering_policy(self.policy_id).data
+        pools = {a.pool for a in policy.answers}
+        missing = [r for r in (pair.primary, pair.secondary) if r not in pools]
+        if missing:
+            raise LookupError(f"OCI steering policy {self.policy_id}: no answer in pool(s) {missing}")
+        check = pair.health_check
+        interval = next((i for i in (10, 30, 60, 300) if i >= check.interval_s), 300)
+        monitor = self._health_client().create_http_monitor(CreateHttpMonitorDetails(
+            compartment_id=policy.compartment_id, display_name=f"{pair.id}-failover",
+            targets=sorted({a.rdata for a in policy.answers}), protocol="HTTPS", port=check.port or 443,
+            path=check.path, interval_in_seconds=interval, timeout_in_seconds=min(int(check.timeout_s) or 1, 60),
+            is_enabled=True)).data
+        priority = {pair.primary: 1, pair.secondary: 2}
+        rules = [
+            {"rule_type": "FILTER", "default_answer_data": [{"answer_condition": "answer.isDisabled != true",
+                                                             "should_keep": True}]},
+            {"rule_type": "HEALTH"},
+            {"rule_type": "PRIORITY", "default_answer_data": [
+                {"answer_condition": f"answer.pool == '{pool}'", "value": rank} for pool, rank in priority.items()]},
+            {"rule_type": "LIMIT", "default_count": 1},
+        ]
+        state = {"answers": oci.util.to_dict(policy.answers), "rules": rules, "template": "FAILOVER",
+                 "ttl": policy.ttl, "health_check_monitor_id": monitor.id}
+        self._update(state)
+
+    def _health_client(self):
+        import oci
+
+        from multicloud.hooks.oci import OCIHook
+
+        return OCIHook(self.oci_conn_id).get_client(oci.healthchecks.HealthChecksClient)
+
+    def region_health(self, endpoint: str) -> dict[str, dict[str, Any]]:
+        """Per pool, the newest probe result of its answer's target from the policy's monitor."""
+        policy = self._client().get_steering_policy(self.policy_id).data
+        if not policy.health_check_monitor_id:
+            return {}
+        results = self._health_client().list_http_probe_results(policy.health_check_monitor_id).data
+        newest: dict[str, Any] = {}
+        for result in sorted(results, key=lambda r: r.start_time or 0):
+            newest[result.target] = result
+        return {a.pool: {"healthy": bool(newest[a.rdata].is_healthy), "checked_at": newest[a.rdata].start_time}
+                for a in policy.answers if a.rdata in newest}
+
+    def failed_over(self, endpoint: str) -> dict[str, Any] | None:
+        """FAILOVER answers the highest-priority healthy pool: moved when that is not the first one."""
+        policy = self._client().get_steering_policy(self.policy_id).data
+        if policy.template != "FAILOVER":
+            return None
+        health = self.region_health(endpoint)
+        ranked = [d.answer_condition.split("'")[1] for r in policy.rules if r.rule_type == "PRIORITY"
+                  for d in sorted(r.default_answer_data or [], key=lambda d: d.value)]
+        live = [pool for pool in ranked if health.get(pool, {}).get("healthy")]
+        if ranked and live and live[0] != ranked[0]:
+            return {"from": ranked[0], "to": live[0]}
+        return None
+
     def _update(self, state: dict[str, Any]) -> None:
         from oci.dns.models import SteeringPolicyAnswer, UpdateSteeringPolicyDetails
 
@@ -171,7 +391,8 @@ class OCIDnsSteering(TrafficSteering):
         rules = [client.base_client.deserialize_response_data(json.dumps(_camel(r)).encode(), "SteeringPolicyRule")
                  for r in state.get("rules") or []]
         details = UpdateSteeringPolicyDetails(answers=answers, rules=rules, template=state.get("template"),
-                                              ttl=state.get("ttl"))
+                                              ttl=state.get("ttl"),
+                                              health_check_monitor_id=state.get("health_check_monitor_id"))
         client.update_steering_policy(self.policy_id, details)
 
 
@@ -186,6 +407,22 @@ def steering_for(pair, home: Path | None = None) -> TrafficSteering:
 
         return OCILoadBalancerSteering.for_pair(pair)
     return LocalGatewaySteering(home)
+
+
+def _is_ip(value: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _digest(config: dict[str, Any]) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _fqdn(name: str) -> str:

@@ -301,6 +301,26 @@ class OciLoadBalancerSteering(Strict):
     work_request_poll_s: float = Field(default=2.0, gt=0, description="first wait between work-request reads")
 
 
+class HealthCheck(Strict):
+    """Active health checks of a DR pair's regions (the gateway; Route 53 health checks; OCI monitors)."""
+
+    path: str = Field(default="/healthz", pattern=r"^/", description="HTTP path every backend answers 200 on")
+    port: int | None = Field(default=None, ge=1, le=65535, description="cloud checks: port (default 443)")
+    interval_s: float = Field(default=1.0, gt=0, description="seconds between checks of one region")
+    timeout_s: float = Field(default=1.0, gt=0)
+    unhealthy_threshold: int = Field(default=2, ge=1, le=10, description="failed checks in a row: unhealthy")
+    healthy_threshold: int = Field(default=2, ge=1, le=10, description="good checks in a row: healthy again")
+
+
+class FailBackPolicy(Strict):
+    """Fail back is deliberate: the primary must stay healthy, then (optionally) a person approves."""
+
+    healthy_checks: int = Field(default=5, ge=1, description="healthy checks of the primary in a row")
+    stabilisation_s: float = Field(default=60.0, ge=0, description="seconds the primary stays healthy first")
+    approval: bool = Field(default=False, description="a person approves fail back (Airflow HITL)")
+    timeout_s: float = Field(default=6 * 3600.0, gt=0, description="give up waiting (traffic stays put)")
+
+
 class DrPair(Strict):
     id: Identifier
     primary: Identifier = Field(description="region id")
@@ -322,6 +342,14 @@ class DrPair(Strict):
     )
     oci_load_balancer: OciLoadBalancerSteering | None = Field(
         default=None, description="OCI Load Balancer whose backend sets (one per region) steer the endpoint"
+    )
+    health_check: HealthCheck = Field(default_factory=HealthCheck)
+    fail_back: FailBackPolicy = Field(default_factory=FailBackPolicy)
+    slo_availability: float = Field(
+        default=0.999, gt=0, lt=1, description="the pair's availability SLO (monthly error budget)"
+    )
+    pilot_light_replicas: int = Field(
+        default=1, ge=0, description="replicas the secondary keeps warm; failover scales up to the primary's"
     )
 
     @model_validator(mode="after")

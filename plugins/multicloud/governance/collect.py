@@ -142,8 +142,24 @@ def dr(home: Path) -> dict[str, Any]:
         "rpo_s": last.get("rpo_s", _find_number(data, ("rpo_s",))),
         "rto_target_s": last.get("rto_target_s", _find_number(data, ("rto_target_s",))),
         "rpo_target_s": last.get("rpo_target_s", _find_number(data, ("rpo_target_s",))),
+        "availability": last.get("availability"), "budget_used": last.get("budget_used"),
+        "mttr_ratio": _mttr_ratio(history),
         "trend": history[-30:],
     }
+
+
+def _mttr_ratio(history: list[dict[str, Any]]) -> float | None:
+    """Automated / orchestrated MTTR: the newest rehearsal that measured both, else the newest of each path."""
+    for line in reversed(history):
+        if line.get("mttr_ratio") is not None:
+            return line["mttr_ratio"]
+    newest = {}
+    for line in history:
+        if line.get("mttr_s") is not None and line.get("path"):
+            newest[line["path"]] = line["mttr_s"]
+    if newest.get("automated") is None or not newest.get("orchestrated"):
+        return None
+    return round(newest["automated"] / newest["orchestrated"], 3)
 
 
 def alerts(home: Path) -> dict[str, Any]:

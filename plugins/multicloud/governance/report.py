@@ -51,6 +51,8 @@ def headline(report: dict[str, Any]) -> list[str]:
         lines.append(f"Cost: {cost['status'] if cost['status'] != 'ok' else 'no total in the report'}")
     dr = report["dr"]
     lines.append(f"Last DR rehearsal: {dr.get('outcome')}, RTO {format_seconds(dr.get('rto_s'))} / RPO {format_seconds(dr.get('rpo_s'))}"
+                 + (f", availability {dr['availability']:.2%}" if dr.get("availability") is not None else "")
+                 + (f", MTTR automated/orchestrated {dr['mttr_ratio']:.2f}" if dr.get("mttr_ratio") is not None else "")
                  if dr["status"] == "ok" else f"Last DR rehearsal: {dr['status']}")
     if report["alerts"]["status"] == "ok":
         lines.append(f"Alerts: {report['alerts']['count']} ({', '.join(f'{k} {v}' for k, v in report['alerts']['by_kind'].items())})")
@@ -214,6 +216,9 @@ def _dr_chart(dr: dict[str, Any]) -> tuple[str, str] | None:
         return None
     figure, axes = _figure()
     axes.plot(range(len(points)), [p["rto_s"] for p in points], marker="o", label="RTO (s)")
+    downtime = [(i, p["downtime_s"]) for i, p in enumerate(points) if p.get("downtime_s") is not None]
+    if downtime:
+        axes.plot([i for i, _ in downtime], [d for _, d in downtime], marker="x", label="client downtime (s)")
     axes.axhline(points[-1].get("rto_target_s") or 0, color="#b00020", linestyle="--", label="RTO target")
     axes.set_title("DR rehearsals: measured RTO")
     _number_runs(axes, len(points), "rehearsal")

@@ -38,6 +38,7 @@ CLIENT_KEYS = {
     "VirtualNetworkClient": "virtual_network",
     "IdentityClient": "identity",
     "DnsClient": "dns",
+    "HealthChecksClient": "health_checks",
     "LoadBalancerClient": "load_balancer",
     "ObjectStorageClient": "object_storage",
     "LoggingClient": "logging_ingestion",

@@ -109,3 +109,62 @@ def test_steering_is_chosen_by_what_the_pair_names(estate_home):
     assert steering_for(pair, estate_home).name == "local-gateway"
     assert steering_for(pair.model_copy(update={"route53_zone_id": "Z1"})).name == "route53"
     assert steering_for(pair.model_copy(update={"oci_steering_policy_id": "ocid1.x"})).name == "oci-dns"
+
+
+# ---- health-checked failover steering (fails over by itself; the project only arms and reads it) ----
+def test_route53_arm_turns_region_records_into_primary_secondary_failover_records_with_health_checks(
+        moto_route53, estate_home):
+    client, zone = moto_route53
+    pair = load_estate(home=estate_home).dr_pair("eu-churn").model_copy(update={"endpoint": NAME})
+    steering = Route53Steering(zone, aws_conn_id="aws_dr")
+
+    steering.arm_failover(pair, [], [])
+
+    records = {r["SetIdentifier"]: r for r in client.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+               if r["Name"] == NAME + "."}
+    assert {region: r["Failover"] for region, r in records.items()} == {"oci-fra": "PRIMARY", "gcp-euw4": "SECONDARY"}
+    assert all("Weight" not in r for r in records.values())
+    checks = {c["Id"]: c["HealthCheckConfig"] for c in client.list_health_checks()["HealthChecks"]}
+    primary_check = checks[records["oci-fra"]["HealthCheckId"]]
+    assert (primary_check["IPAddress"], primary_check["ResourcePath"], primary_check["Port"]) == (
+        "10.0.0.1", "/healthz", 443)
+    assert (primary_check["RequestInterval"], primary_check["FailureThreshold"]) == (10, 2)  # from the estate
+    # moto's checkers always report Success: healthy, so Route 53 answers with the PRIMARY
+    assert steering.region_health(NAME)["oci-fra"]["healthy"] is True
+    assert steering.failed_over(NAME) is None
+    assert steering.serving_region(NAME) == "oci-fra"
+
+
+def test_oci_failover_policy_with_a_health_check_monitor_moves_by_itself_when_the_primary_fails(
+        oci_conn, oci_emulator, estate_home):
+    from multicloud.dr import failover
+    from multicloud.dr.write_targets import write_target
+
+    network = NetworkEmulator(oci_emulator)
+    network.add_policy("ocid1.dnspolicy.oc1..churn", {"oci-fra": "10.0.0.1", "gcp-euw4": "10.1.0.1"})
+    estate = load_estate(home=estate_home)
+    pair = estate.dr_pair("eu-churn").model_copy(update={"oci_steering_policy_id": "ocid1.dnspolicy.oc1..churn"})
+    steering = OCIDnsSteering("ocid1.dnspolicy.oc1..churn", oci_conn_id=oci_conn)
+
+    steering.arm_failover(pair, [], [])
+
+    policy = network.policies["ocid1.dnspolicy.oc1..churn"]
+    assert policy["template"] == "FAILOVER"
+    assert [r["ruleType"] for r in policy["rules"]] == ["FILTER", "HEALTH", "PRIORITY", "LIMIT"]
+    [monitor] = network.monitors.values()
+    assert policy["healthCheckMonitorId"] == monitor["id"]
+    assert (monitor["targets"], monitor["path"], monitor["intervalInSeconds"]) == (
+        ["10.0.0.1", "10.1.0.1"], "/healthz", 10)
+    assert all(r.signed for r in oci_emulator.requests)
+
+    network.probe(monitor["id"], {"10.0.0.1": True, "10.1.0.1": True})
+    assert steering.failed_over("churn-eu.global") is None
+    network.probe(monitor["id"], {"10.0.0.1": False, "10.1.0.1": True})  # the primary's vantage points fail
+    moved = steering.failed_over("churn-eu.global")
+    assert moved == {"from": "oci-fra", "to": "gcp-euw4"}
+    # dr_failover's steps act on what the steering did by itself
+    incident = failover.open_incident(estate, {**moved, "pair": pair.id, "incident": "oci:1"}, estate_home)
+    failover.promote_write_target(estate, incident, estate_home)
+    assert write_target(pair, "customer-events", estate_home) == "gcp-euw4"
+    network.probe(monitor["id"], {"10.0.0.1": True, "10.1.0.1": True})
+    assert steering.failed_over("churn-eu.global") is None  # the policy answers the primary again
