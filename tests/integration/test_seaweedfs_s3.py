@@ -9,13 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -27,61 +21,18 @@ from multicloud.sync.copier import TMP_MARK, list_objects, sync_tree
 from multicloud.sync.demo_data import customer_events
 from multicloud.sync.planner import plan_sync
 from multicloud.sync.runner import execute_item
-from multicloud.sync.storage import location, s3_storage_options
+from multicloud.sync.storage import OCI_S3_COMPAT_CONFIG, location, s3_storage_options
+from tests.seaweedfs import ACCESS, SECRET, make_bucket, seaweedfs
 
 pytestmark = pytest.mark.integration
 
-ACCESS, SECRET = "mc-test-access", "mc-test-secret-key"
-PORT_FLAGS = ("master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port", "filer.port.grpc",
-              "s3.port", "s3.port.grpc", "admin.port", "admin.port.grpc", "webdav.port", "debug.port", "metricsPort",
-              "s3.port.iceberg", "s3.port.lance", "s3.debug.port", "s3.metricsPort")
 HOUR = datetime(2026, 3, 1, 14, tzinfo=UTC)
-
-
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 @pytest.fixture(scope="module")
 def seaweed(tmp_path_factory):
-    work = tmp_path_factory.mktemp("seaweed")
-    config = work / "s3.json"
-    config.write_text(json.dumps({"identities": [{"name": "sync", "credentials": [
-        {"accessKey": ACCESS, "secretKey": SECRET}], "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
-    ports = dict(zip(PORT_FLAGS, _free_ports(len(PORT_FLAGS)), strict=True))
-    weed = Path(sys.executable).parent / "weed"
-    command = [str(weed), "mini", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={work / 'data'}",
-               f"-s3.config={config}", *(f"-{k}={v}" for k, v in ports.items())]
-    log = (work / "weed.log").open("w")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    endpoint = f"http://127.0.0.1:{ports['s3.port']}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"weed mini exited: {(work / 'weed.log').read_text()[-2000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", ports["s3.port"]), timeout=0.5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("weed mini S3 did not come up in 30 s") from None
-                time.sleep(0.2)
+    with seaweedfs(tmp_path_factory.mktemp("seaweed")) as endpoint:
         yield endpoint
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
 
 
 @pytest.fixture
@@ -167,3 +118,88 @@ def test_wrong_secret_is_refused(s3_conns, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_S3_BAD", json.dumps(conn))
     with pytest.raises(PermissionError, match="signature"):
         location("s3://sync-bucket", "s3_bad").fs.ls("sync-bucket")
+
+
+# ---- object-store-native copies: one write under the final name, verified by the store -----------
+def _s3_location(endpoint: str, url: str, s3_compat: str | None = None):
+    import fsspec
+
+    from multicloud.sync.storage import Location, strip_scheme
+
+    fs = fsspec.filesystem("s3", key=ACCESS, secret=SECRET, client_kwargs={"endpoint_url": endpoint},
+                           config_kwargs=OCI_S3_COMPAT_CONFIG if s3_compat == "oci" else {})
+    return Location(fs, strip_scheme(url), url, s3_compat)
+
+
+def _client(endpoint: str):
+    import botocore.session
+
+    return botocore.session.get_session().create_client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=ACCESS, aws_secret_access_key=SECRET)
+
+
+def test_native_copy_writes_once_with_store_kept_checksums(seaweed, tmp_path):
+    import base64
+    import hashlib
+
+    make_bucket(seaweed, "native-bucket")
+    client = _client(seaweed)
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    payloads = {"small.bin": os.urandom(300_000), "d/big.bin": os.urandom(12 << 20)}  # big: 3 parts of 5 MiB
+    for rel, data in payloads.items():
+        (src / rel).write_bytes(data)
+
+    target = _s3_location(seaweed, "s3://native-bucket/aws/part")
+    stats = sync_tree(location(f"file://{src}"), target, part_size=5 << 20)
+    assert (stats.copied, stats.bytes_copied) == (2, sum(map(len, payloads.values())))
+    head = client.head_object(Bucket="native-bucket", Key="aws/part/small.bin", ChecksumMode="ENABLED")
+    assert head["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(payloads["small.bin"]).digest()).decode()
+    big = client.head_object(Bucket="native-bucket", Key="aws/part/d/big.bin", ChecksumMode="ENABLED")
+    assert big["ContentLength"] == 12 << 20
+    assert big["ETag"].endswith('-3"')  # one multipart upload, 3 parts
+    for rel, data in payloads.items():
+        assert client.get_object(Bucket="native-bucket", Key=f"aws/part/{rel}")["Body"].read() == data
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket="native-bucket")["Contents"]]
+    assert sorted(keys) == ["aws/part/_manifest.json", "aws/part/d/big.bin", "aws/part/small.bin"]
+    assert not client.list_multipart_uploads(Bucket="native-bucket").get("Uploads")
+
+    again = sync_tree(location(f"file://{src}"), target)
+    assert (again.copied, again.skipped) == (0, 2)
+
+
+def test_native_copy_s3_to_s3_with_oci_settings_and_stale_uploads_aborted(seaweed):
+    make_bucket(seaweed, "oci-bucket")
+    client = _client(seaweed)
+    for i in range(5):
+        client.put_object(Bucket="oci-bucket", Key=f"src/obj-{i}.bin", Body=os.urandom(1000 + i))
+    stale = client.create_multipart_upload(Bucket="oci-bucket", Key="dst/obj-0.bin")  # as a killed run leaves it
+    client.upload_part(Bucket="oci-bucket", Key="dst/obj-0.bin", UploadId=stale["UploadId"], PartNumber=1,
+                       Body=b"partial")
+    source = _s3_location(seaweed, "s3://oci-bucket/src")
+    target = _s3_location(seaweed, "s3://oci-bucket/dst", "oci")  # Content-MD5, checksums when_required
+    stats = sync_tree(source, target)
+    assert stats.copied == 5
+    assert not client.list_multipart_uploads(Bucket="oci-bucket").get("Uploads")
+    for i in range(5):
+        body = client.get_object(Bucket="oci-bucket", Key=f"dst/obj-{i}.bin")["Body"].read()
+        assert body == client.get_object(Bucket="oci-bucket", Key=f"src/obj-{i}.bin")["Body"].read()
+
+
+@pytest.mark.parametrize("s3_compat", ["aws", "oci"])
+def test_the_store_refuses_bytes_that_do_not_match_their_checksum(seaweed, tmp_path, monkeypatch, s3_compat):
+    """Verification is the store's: a checksum that does not match what arrives is refused (BadDigest)."""
+    from botocore.exceptions import ClientError
+
+    from multicloud.sync import objectstore
+
+    make_bucket(seaweed, "digest-bucket")
+    (tmp_path / "a.bin").write_bytes(os.urandom(6 << 20))
+    real = objectstore.S3Store._checksum_args
+    monkeypatch.setattr(objectstore.S3Store, "_checksum_args", lambda self, data: real(self, bytes(data)[:-1] + b"?"))
+    target = _s3_location(seaweed, f"s3://digest-bucket/{s3_compat}", s3_compat)
+    with pytest.raises(ClientError, match="BadDigest"):
+        sync_tree(location(f"file://{tmp_path}"), target, part_size=5 << 20)
+    client = _client(seaweed)
+    assert not client.list_objects_v2(Bucket="digest-bucket", Prefix=s3_compat).get("Contents")
+    assert not client.list_multipart_uploads(Bucket="digest-bucket").get("Uploads")

@@ -4,13 +4,20 @@
   modification time seen at the last copy and the SHA-256 of what was committed. An object
   whose source size and mtime match is skipped without reading it; one whose mtime changed but
   whose size did not is hashed and skipped when the checksum still matches.
-- Atomic: each object is streamed to a hidden temporary name beside its final name
-  (``.name.mcsync-tmp-<id>``), checked, then renamed. Readers never see a partial object:
-  pyarrow datasets (and our readers) ignore names starting with ``.`` or ``_``. Temporary
-  objects a killed run left behind are removed by the next run.
-- Verified: the temporary object is read back and its SHA-256 and size must equal the
-  source's before the commit; a mismatch raises and nothing is committed.
-- Bounded memory: objects stream in ``chunk_size`` pieces; at most ``workers`` in flight.
+- Atomic, per storage kind:
+  - Object stores (``s3://``, see objectstore.py): each object is written once under its final
+    name, in one PUT or one multipart upload, both atomic by the store. The store verifies every
+    byte against the checksum sent with it (SHA-256 additional checksums, or Content-MD5 with
+    ``s3_compat: oci``) and keeps it; nothing is read back. Incomplete multipart uploads a killed
+    run left behind are never visible and are aborted by the next run.
+  - Filesystems (``file://``) and stores without a native path (``memory://``, ``oci://``): each
+    object is streamed to a hidden temporary name beside its final name
+    (``.name.mcsync-tmp-<id>``), read back and checked (SHA-256 and size equal to the source's),
+    then renamed. Readers never see a partial object: pyarrow datasets (and our readers) ignore
+    names starting with ``.`` or ``_``. Temporary objects a killed run left behind are removed
+    by the next run; a mismatch raises and nothing is committed.
+- Bounded memory: objects stream in ``chunk_size`` pieces (object stores: one part, 8 MiB, per
+  writer); at most ``workers`` in flight.
 - Sync semantics: objects at the target that the source no longer has are removed (like
   ``rclone sync``), so a rerun converges to the source and never duplicates.
 """
@@ -25,15 +32,19 @@ import posixpath
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from fsspec.implementations.local import LocalFileSystem
 
+from multicloud.sync.objectstore import PART_SIZE, S3Store, store_for
 from multicloud.sync.storage import Location
 
 MANIFEST = "_manifest.json"
 TMP_MARK = ".mcsync-tmp-"
 CHUNK_SIZE = 8 << 20
+LOCAL_WORKERS = 8
+OBJECT_STORE_WORKERS = 16  # per-request latency, not bandwidth, bounds one stream to a store
 
 
 class ChecksumMismatch(IOError):
@@ -85,6 +96,14 @@ def _walk(loc: Location) -> tuple[dict[str, dict[str, Any]], list[str]]:
                     info = entry.stat()
                     objects[rel] = {"size": info.st_size, "mtime": info.st_mtime}
         return objects, temps
+    store = store_for(loc)
+    if store is not None:
+        for rel, size, modified in store.list(loc.path):
+            if TMP_MARK in posixpath.basename(rel):
+                temps.append(f"{loc.path.rstrip('/')}/{rel}")
+            elif not is_hidden(rel):
+                objects[rel] = {"size": size, "mtime": modified}
+        return objects, temps
     if not loc.fs.exists(loc.path):
         return objects, temps
     root = loc.path.rstrip("/")
@@ -99,14 +118,19 @@ def _walk(loc: Location) -> tuple[dict[str, dict[str, Any]], list[str]]:
     return objects, temps
 
 
-def sync_tree(src: Location, dst: Location, *, workers: int = 8, chunk_size: int = CHUNK_SIZE,
-              fsync: bool = True) -> CopyStats:
+def sync_tree(src: Location, dst: Location, *, workers: int | None = None, chunk_size: int = CHUNK_SIZE,
+              fsync: bool = True, part_size: int = PART_SIZE) -> CopyStats:
     """Make ``dst`` hold exactly ``src``'s visible objects; return what was done."""
+    if workers is None:
+        workers = OBJECT_STORE_WORKERS if store_for(src) or store_for(dst) else LOCAL_WORKERS
+    started = datetime.now(UTC)
     sources = list_objects(src)
     manifest = read_manifest(dst)
     existing, temps = _walk(dst)
-    for path in temps:  # left by a killed run: never visible, now removed
-        _quiet_rm(dst.fs, path)
+    for path in temps:  # left by a killed run (or an older version of this copier): never visible
+        _quiet_rm(dst, path)
+    if (store := store_for(dst)) is not None:
+        store.abort_stale_uploads(dst.path, before=started)
     stats = CopyStats()
 
     def unchanged(rel: str) -> bool:
@@ -122,7 +146,8 @@ def sync_tree(src: Location, dst: Location, *, workers: int = 8, chunk_size: int
             digest = hash_object(src.child(rel), chunk_size)
             if digest == entry["sha256"]:
                 return rel, {**entry, "mtime": info["mtime"]}, False, 0
-        digest, size = copy_object(src.child(rel), dst.child(rel), chunk_size=chunk_size, fsync=fsync)
+        digest, size = copy_object(src.child(rel), dst.child(rel), chunk_size=chunk_size, fsync=fsync,
+                                   part_size=part_size)
         return rel, {"size": size, "mtime": info["mtime"], "sha256": digest}, True, size
 
     todo = []
@@ -141,15 +166,38 @@ def sync_tree(src: Location, dst: Location, *, workers: int = 8, chunk_size: int
             else:
                 stats.skipped += 1
     for rel in sorted(set(existing) - set(sources)):
-        dst.fs.rm_file(dst.child(rel).path)
+        remove_object(dst.child(rel))
         stats.deleted += 1
     if stats.copied or stats.deleted or stats.objects != manifest:
         _write_manifest(dst, stats.objects)
     return stats
 
 
-def copy_object(src: Location, dst: Location, *, chunk_size: int = CHUNK_SIZE, fsync: bool = True) -> tuple[str, int]:
-    """Stream one object to a temporary name, verify it, commit it. Returns (sha256, size)."""
+def copy_object(src: Location, dst: Location, *, chunk_size: int = CHUNK_SIZE, fsync: bool = True,
+                part_size: int = PART_SIZE) -> tuple[str, int]:
+    """Copy one object, verified, committed atomically. Returns (sha256, size)."""
+    store = store_for(dst)
+    if store is not None:
+        return _copy_to_store(store, src, dst, part_size)
+    return _copy_via_temporary(src, dst, chunk_size, fsync)
+
+
+def _copy_to_store(store: S3Store, src: Location, dst: Location, part_size: int) -> tuple[str, int]:
+    """Stream into one PUT or multipart upload under the final name; the store verifies each byte."""
+    writer = store.writer(dst.path, part_size)
+    try:
+        with open_source(src, part_size) as reader:
+            while block := reader.read(writer.part_size):
+                writer.write(block)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.sha256, writer.size
+
+
+def _copy_via_temporary(src: Location, dst: Location, chunk_size: int, fsync: bool) -> tuple[str, int]:
+    """Stream to a hidden temporary name, read it back and compare, then rename it into place."""
     parent, name = posixpath.split(dst.path)
     tmp = f"{parent}/.{name}{TMP_MARK}{uuid.uuid4().hex}"
     local = isinstance(dst.fs, LocalFileSystem)
@@ -158,7 +206,7 @@ def copy_object(src: Location, dst: Location, *, chunk_size: int = CHUNK_SIZE, f
     digest = hashlib.sha256()
     size = 0
     try:
-        with src.fs.open(src.path, "rb", block_size=chunk_size) as reader, _open_write(dst.fs, tmp, local) as writer:
+        with open_source(src, chunk_size) as reader, _open_write(dst.fs, tmp, local) as writer:
             while block := reader.read(chunk_size):
                 digest.update(block)
                 writer.write(block)
@@ -174,19 +222,32 @@ def copy_object(src: Location, dst: Location, *, chunk_size: int = CHUNK_SIZE, f
         else:
             dst.fs.mv(tmp, dst.path)
     except BaseException:
-        _quiet_rm(dst.fs, tmp)
+        _quiet_rm(dst, tmp)
         raise
     return digest.hexdigest(), size
 
 
+def open_source(loc: Location, chunk_size: int = CHUNK_SIZE) -> Any:
+    """A binary reader of one object: one GET on object stores, a file otherwise."""
+    if isinstance(loc.fs, LocalFileSystem):
+        return open(loc.path, "rb")  # the caller's with closes it
+    store = store_for(loc)
+    if store is not None:
+        return contextlib.closing(store.open_read(loc.path))
+    return loc.fs.open(loc.path, "rb", block_size=chunk_size)
+
+
+def remove_object(loc: Location) -> None:
+    store = store_for(loc)
+    if store is not None:
+        store.delete(loc.path)
+    else:
+        loc.fs.rm_file(loc.path)
+
+
 def hash_object(loc: Location, chunk_size: int = CHUNK_SIZE) -> str:
     digest = hashlib.sha256()
-    if isinstance(loc.fs, LocalFileSystem):
-        with open(loc.path, "rb") as handle:
-            while block := handle.read(chunk_size):
-                digest.update(block)
-        return digest.hexdigest()
-    with loc.fs.open(loc.path, "rb", block_size=chunk_size) as handle:
+    with open_source(loc, chunk_size) as handle:
         while block := handle.read(chunk_size):
             digest.update(block)
     return digest.hexdigest()
@@ -198,12 +259,15 @@ def _open_write(fs: Any, path: str, local: bool):
 
 
 def read_manifest(loc: Location) -> dict[str, dict[str, Any]]:
-    path = loc.child(MANIFEST).path
     try:
-        with loc.fs.open(path, "rb") as handle:
+        with open_source(loc.child(MANIFEST)) as handle:
             return json.loads(handle.read()).get("objects", {})
     except FileNotFoundError:
         return {}
+    except Exception as exc:  # an object store's NoSuchKey
+        if _missing(exc):
+            return {}
+        raise
     except ValueError:  # a corrupt manifest only costs a re-hash, never a wrong skip
         return {}
 
@@ -217,19 +281,30 @@ def _write_manifest(loc: Location, objects: dict[str, dict[str, Any]]) -> None:
         with open(tmp.path, "wb") as handle:
             handle.write(body)
         os.replace(tmp.path, final.path)
+    elif (store := store_for(loc)) is not None:
+        store.put(final.path, body)  # a single verified PUT: atomic on object stores
     else:
         with loc.fs.open(final.path, "wb") as handle:  # a single PUT: atomic on object stores
             handle.write(body)
 
 
 def remove_stale_temps(loc: Location) -> None:
+    """Remove what a killed run left behind under ``loc``: temporary objects, incomplete uploads."""
+    started = datetime.now(UTC)
     for path in _walk(loc)[1]:
-        _quiet_rm(loc.fs, path)
+        _quiet_rm(loc, path)
+    if (store := store_for(loc)) is not None:
+        store.abort_stale_uploads(loc.path, before=started)
 
 
-def _quiet_rm(fs: Any, path: str) -> None:
+def _quiet_rm(loc: Location, path: str) -> None:
     with contextlib.suppress(FileNotFoundError, OSError):
-        fs.rm_file(path)
+        remove_object(Location(loc.fs, path, path, loc.s3_compat))
+
+
+def _missing(exc: Exception) -> bool:
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+    return code in ("NoSuchKey", "404", "NotFound")
 
 
 def _strip_protocol(fs: Any, path: str) -> str:

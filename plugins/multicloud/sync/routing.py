@@ -7,8 +7,10 @@ missing, unknown, or has no data class in the dataset's routing. The quarantine 
 source region, so an unknown row never leaves it.
 
 Memory is bounded by ``batch_size`` rows per output: source files are read with
-``ParquetFile.iter_batches`` and every output is a ``ParquetWriter`` streaming to a hidden
-temporary object that is checksum-verified and renamed only when complete (see copier.py).
+``ParquetFile.iter_batches`` and every output is a ``ParquetWriter`` streaming, on object stores,
+into one PUT or multipart upload under the final name that the store verifies and commits
+atomically, and on filesystems to a hidden temporary object that is checksum-verified and
+renamed only when complete (see copier.py).
 """
 
 from __future__ import annotations
@@ -28,7 +30,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
-from multicloud.sync.copier import TMP_MARK, ChecksumMismatch, hash_object, list_objects, remove_stale_temps
+from multicloud.sync.copier import (
+    TMP_MARK,
+    ChecksumMismatch,
+    hash_object,
+    list_objects,
+    remove_object,
+    remove_stale_temps,
+)
+from multicloud.sync.objectstore import store_for
 from multicloud.sync.storage import Location
 
 BATCH_ROWS = 131_072
@@ -113,7 +123,7 @@ def route_partition(source: Location, outputs: Mapping[str, Output], router: Rou
             stats.rows_out[name] += rows
     for output in outputs.values():
         for rel in set(list_objects(output.location)) - set(relpaths):
-            output.location.fs.rm_file(output.location.child(rel).path)
+            remove_object(output.location.child(rel))
     return stats
 
 
@@ -173,16 +183,19 @@ class _HashingWriter:
 
 
 class _AtomicParquet:
-    """A ParquetWriter onto a hidden temporary object, verified and renamed on commit."""
+    """A ParquetWriter onto one store-verified upload, or a hidden temporary object verified and renamed."""
 
     def __init__(self, target: Location, schema: pa.Schema, row_group_rows: int = BATCH_ROWS,
                  fsync: bool = True) -> None:
         self.fsync = fsync
         self.target = target
+        self.store_writer = store.writer(target.path) if (store := store_for(target)) is not None else None
         parent, name = posixpath.split(target.path)
         self.tmp = f"{parent}/.{name}{TMP_MARK}{uuid.uuid4().hex}"
         self.local = isinstance(target.fs, LocalFileSystem)
-        if self.local:
+        if self.store_writer is not None:
+            self.raw = self.store_writer
+        elif self.local:
             os.makedirs(parent, exist_ok=True)
             self.raw = open(self.tmp, "wb")  # noqa: SIM115 - closed in commit/abort
         else:
@@ -210,6 +223,10 @@ class _AtomicParquet:
     def commit(self) -> None:
         self._flush()
         self.writer.close()
+        if self.store_writer is not None:  # the store verifies every part and commits atomically
+            self.store_writer.commit()
+            self.done = True
+            return
         if self.local and self.fsync:  # durability across power loss; atomicity needs only the rename
             self.raw.flush()
             os.fsync(self.raw.fileno())
@@ -225,6 +242,12 @@ class _AtomicParquet:
 
     def abort(self) -> None:
         if self.done:
+            return
+        if self.store_writer is not None:
+            with contextlib.suppress(Exception):
+                self.writer.close()
+            self.store_writer.abort()
+            self.done = True
             return
         try:
             with contextlib.suppress(Exception):  # only to release the writer; the object is discarded

@@ -36,6 +36,7 @@ class Location:
     fs: Any
     path: str
     url: str
+    s3_compat: str | None = None  # "oci": the object store's checksums are Content-MD5 (see objectstore.py)
 
     def child(self, *parts: str) -> Location:
         """An object or folder below this one; refuses any part that would leave it (``..``,
@@ -43,7 +44,8 @@ class Location:
         suffix = "/".join(paths.clean_relative(p, f"object path under {self.url}") for p in parts if p)
         if isinstance(self.fs, LocalFileSystem):
             paths.join_within(self.path, suffix, what=f"object path under {self.url}")
-        return Location(self.fs, f"{self.path.rstrip('/')}/{suffix}", f"{self.url.rstrip('/')}/{suffix}")
+        return Location(self.fs, f"{self.path.rstrip('/')}/{suffix}", f"{self.url.rstrip('/')}/{suffix}",
+                        self.s3_compat)
 
 
 def s3_storage_options(connection_id: str | None, s3_compat: str | None = None) -> dict[str, Any]:
@@ -101,7 +103,7 @@ def strip_scheme(url: str) -> str:
 
 def location(url: str, connection_id: str | None = None, s3_compat: str | None = None) -> Location:
     paths.check_url(url)
-    return Location(filesystem_for(url, connection_id, s3_compat), strip_scheme(url), url)
+    return Location(filesystem_for(url, connection_id, s3_compat), strip_scheme(url), url, s3_compat)
 
 
 def location_for(storage: StorageSpec, url: str) -> Location:

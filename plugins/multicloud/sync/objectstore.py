@@ -1,0 +1,257 @@
+"""Object-store-native writes and reads for ``s3://`` locations (AWS S3, OCI's S3 compatibility).
+
+On an object store a PUT, or a completed multipart upload, is atomic: readers see the whole
+object or the previous version, never a part. So each object is written once, under its final
+name, and verified end to end by the store itself with a checksum sent alongside the bytes:
+
+- ``s3_compat: aws`` (and unset): S3 additional checksums, SHA-256 (``x-amz-checksum-sha256``)
+  per PUT or per part; the store rejects a mismatch (``BadDigest``), keeps the checksum with the
+  object and echoes it, and we compare the echo with what we hashed.
+- ``s3_compat: oci``: ``Content-MD5`` per PUT or per part, which OCI Object Storage's
+  S3-compatibility API verifies. botocore's own checksums stay ``when_required`` there (OCI
+  rejects the aws-chunked uploads they imply), so the MD5 is computed here and sent as a header.
+
+Nothing is read back. Objects up to ``part_size`` go in one PUT; larger ones in a multipart
+upload whose parts stream (memory: about one part per writer). A killed process can leave an
+incomplete multipart upload, which is never visible; ``abort_stale_uploads`` removes those the
+next run finds under its prefix.
+
+One botocore client per filesystem, built from the same storage options as the s3fs filesystem
+(credentials and endpoint from the Airflow connection, see storage.py); botocore clients are
+thread-safe, so the copier's worker threads share it.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from multicloud.sync.storage import Location
+
+PART_SIZE = 8 << 20  # S3's minimum part is 5 MiB (SeaweedFS enforces it too)
+MIN_PART_SIZE = 5 << 20
+POOL_CONNECTIONS = 64
+_LOCK = threading.Lock()
+
+
+class StoreChecksumMismatch(IOError):
+    """The store did not confirm the checksum of what we sent; the object was not committed as verified."""
+
+
+def is_object_store(loc: Location) -> bool:
+    return type(loc.fs).__name__ == "S3FileSystem"
+
+
+def store_for(loc: Location) -> S3Store | None:
+    """The native store behind ``loc`` (None: a filesystem, or a store without a native path)."""
+    if not is_object_store(loc):
+        return None
+    mode = "md5" if loc.s3_compat == "oci" else "sha256"
+    with _LOCK:
+        cache = loc.fs.__dict__.setdefault("_mcsync_stores", {})
+        if mode not in cache:
+            cache[mode] = S3Store(_client_for(loc.fs), mode)
+        return cache[mode]
+
+
+def _client_for(fs: Any) -> Any:
+    import botocore.session
+    from botocore.config import Config
+
+    options = dict(fs.storage_options)
+    config_kwargs = dict(options.get("config_kwargs") or {})
+    config_kwargs.setdefault("max_pool_connections", POOL_CONNECTIONS)
+    config_kwargs.setdefault("retries", {"max_attempts": 4, "mode": "standard"})
+    client_kwargs = dict(options.get("client_kwargs") or {})
+    credentials = {"aws_access_key_id": options.get("key"), "aws_secret_access_key": options.get("secret"),
+                   "aws_session_token": options.get("token")}
+    return botocore.session.get_session().create_client(
+        "s3", config=Config(**config_kwargs), **{k: v for k, v in credentials.items() if v}, **client_kwargs)
+
+
+def split(path: str) -> tuple[str, str]:
+    bucket, _, key = path.lstrip("/").partition("/")
+    return bucket, key
+
+
+def _b64(digest: bytes) -> str:
+    return base64.b64encode(digest).decode()
+
+
+class S3Store:
+    """PUT, multipart, GET, list and delete through one botocore client; checksums per ``mode``."""
+
+    def __init__(self, client: Any, mode: str) -> None:
+        self.client = client
+        self.mode = mode  # "sha256" (S3 additional checksums) or "md5" (Content-MD5)
+
+    # ---- writes ----------------------------------------------------------------------------------
+    def _checksum_args(self, data: bytes | memoryview) -> dict[str, str]:
+        if self.mode == "md5":
+            return {"ContentMD5": _b64(hashlib.md5(data, usedforsecurity=False).digest())}
+        return {"ChecksumSHA256": _b64(hashlib.sha256(data).digest())}
+
+    def _confirm(self, response: dict[str, Any], sent: dict[str, str], what: str) -> None:
+        """The store verified the bytes against ``sent`` (else it answers BadDigest); check its echo."""
+        if self.mode == "sha256" and response.get("ChecksumSHA256") != sent["ChecksumSHA256"]:
+            raise StoreChecksumMismatch(
+                f"{what}: the store answered checksum {response.get('ChecksumSHA256')!r}, "
+                f"we sent {sent['ChecksumSHA256']!r}")
+
+    def put(self, path: str, data: bytes | memoryview) -> None:
+        bucket, key = split(path)
+        sent = self._checksum_args(data)
+        response = self.client.put_object(Bucket=bucket, Key=key, Body=bytes(data), **sent)
+        self._confirm(response, sent, f"s3://{path}")
+
+    def writer(self, path: str, part_size: int = PART_SIZE) -> AtomicObjectWriter:
+        return AtomicObjectWriter(self, path, part_size)
+
+    def abort_stale_uploads(self, prefix: str, before: datetime | None = None) -> int:
+        """Abort incomplete multipart uploads under ``prefix`` (left by killed runs). Returns how many."""
+        bucket, key = split(prefix)
+        key = key.rstrip("/") + "/" if key else ""
+        aborted = 0
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        for page in paginator.paginate(Bucket=bucket, Prefix=key):
+            for upload in page.get("Uploads", []):
+                if before is not None and upload.get("Initiated") and upload["Initiated"] >= before:
+                    continue
+                self.client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+                aborted += 1
+        return aborted
+
+    def uploads_in_flight(self, prefix: str) -> list[str]:
+        bucket, key = split(prefix)
+        page = self.client.list_multipart_uploads(Bucket=bucket, Prefix=key.rstrip("/") + "/" if key else "")
+        return [u["Key"] for u in page.get("Uploads", [])]
+
+    # ---- reads -----------------------------------------------------------------------------------
+    def list(self, prefix: str) -> Iterator[tuple[str, int, str]]:
+        """(key relative to ``prefix``, size, last modified) of every object under it."""
+        bucket, key = split(prefix)
+        root = key.rstrip("/") + "/" if key else ""
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=root):
+            for item in page.get("Contents", []):
+                if item["Key"].endswith("/"):
+                    continue
+                yield item["Key"][len(root):], int(item["Size"]), item["LastModified"].isoformat()
+
+    def open_read(self, path: str) -> Any:
+        bucket, key = split(path)
+        return self.client.get_object(Bucket=bucket, Key=key)["Body"]
+
+    def delete(self, path: str) -> None:
+        bucket, key = split(path)
+        self.client.delete_object(Bucket=bucket, Key=key)
+
+
+class AtomicObjectWriter:
+    """A write-only file object committed as one object: one PUT, or a multipart upload.
+
+    ``commit()`` makes the object visible (atomically, by the store); ``abort()`` (or an
+    exception inside ``with``) discards it. It hashes (SHA-256) everything written, for the
+    manifest. Memory: at most one part buffered.
+    """
+
+    def __init__(self, store: S3Store, path: str, part_size: int = PART_SIZE) -> None:
+        self.store = store
+        self.path = path
+        self.bucket, self.key = split(path)
+        self.part_size = max(part_size, MIN_PART_SIZE)
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.closed = False
+        self.done = False
+        self._chunks: list[bytes] = []
+        self._buffered = 0
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+
+    # file-object protocol (what pyarrow's ParquetWriter and the copier use)
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        if not view.nbytes:
+            return 0
+        self.digest.update(view)
+        self.size += view.nbytes
+        self._chunks.append(data if isinstance(data, bytes) else view.tobytes())
+        self._buffered += view.nbytes
+        while self._buffered >= self.part_size:
+            self._upload_part(self._take(self.part_size))
+        return view.nbytes
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        pass
+
+    def writable(self) -> bool:
+        return True
+
+    def close(self) -> None:  # the ParquetWriter closes its sink; commit/abort decide the object
+        self.closed = True
+
+    @property
+    def sha256(self) -> str:
+        return self.digest.hexdigest()
+
+    def _take(self, n: int) -> bytes:
+        joined = b"".join(self._chunks)
+        head, rest = joined[:n], joined[n:]
+        self._chunks = [rest] if rest else []
+        self._buffered = len(rest)
+        return head
+
+    def _upload_part(self, data: bytes) -> None:
+        if self._upload_id is None:
+            extra = {"ChecksumAlgorithm": "SHA256"} if self.store.mode == "sha256" else {}
+            self._upload_id = self.store.client.create_multipart_upload(
+                Bucket=self.bucket, Key=self.key, **extra)["UploadId"]
+        number = len(self._parts) + 1
+        sent = self.store._checksum_args(data)
+        response = self.store.client.upload_part(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id,
+                                                 PartNumber=number, Body=data, **sent)
+        self.store._confirm(response, sent, f"s3://{self.path} part {number}")
+        part = {"PartNumber": number, "ETag": response["ETag"]}
+        if self.store.mode == "sha256":
+            part["ChecksumSHA256"] = sent["ChecksumSHA256"]
+        self._parts.append(part)
+
+    def commit(self) -> None:
+        """Make the object visible under its final name; every byte verified by the store."""
+        rest = self._take(self._buffered)
+        if self._upload_id is None:
+            self.store.put(self.path, rest)
+        else:
+            if rest:
+                self._upload_part(rest)
+            self.store.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, MultipartUpload={"Parts": self._parts})
+        self.done = self.closed = True
+
+    def abort(self) -> None:
+        if self.done:
+            return
+        self.done = self.closed = True
+        self._chunks = []
+        if self._upload_id is not None:
+            # an upload left behind is invisible, and the next run aborts it
+            with contextlib.suppress(Exception):
+                self.store.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id)
+
+    def __enter__(self) -> AtomicObjectWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
