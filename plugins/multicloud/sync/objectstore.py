@@ -104,9 +104,11 @@ class S3Store:
                 f"{what}: the store answered checksum {response.get('ChecksumSHA256')!r}, "
                 f"we sent {sent['ChecksumSHA256']!r}")
 
-    def put(self, path: str, data: bytes | memoryview) -> None:
+    def put(self, path: str, data: bytes | memoryview, sha256: bytes | None = None) -> None:
+        """One PUT; ``sha256``: the body's digest when the caller has it already (hashed once, not twice)."""
         bucket, key = split(path)
-        sent = self._checksum_args(data)
+        sent = {"ChecksumSHA256": _b64(sha256)} if sha256 is not None and self.mode == "sha256" else \
+            self._checksum_args(data)
         response = self.client.put_object(Bucket=bucket, Key=key, Body=bytes(data), **sent)
         self._confirm(response, sent, f"s3://{path}")
 
@@ -229,7 +231,7 @@ class AtomicObjectWriter:
         """Make the object visible under its final name; every byte verified by the store."""
         rest = self._take(self._buffered)
         if self._upload_id is None:
-            self.store.put(self.path, rest)
+            self.store.put(self.path, rest, sha256=self.digest.digest())
         else:
             if rest:
                 self._upload_part(rest)

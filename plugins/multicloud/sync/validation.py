@@ -1,4 +1,4 @@
-"""Validation at the target with Great Expectations 1.x.
+"""Validation at the target: Great Expectations suites, checked batch by batch on streamed data.
 
 A dataset's suite (``include/expectations/<file>.json``, GX's own suite JSON: ``name`` and a list
 of ``{"type", "kwargs"}`` expectations) is extended per run with what only the run knows:
@@ -7,24 +7,37 @@ of ``{"type", "kwargs"}`` expectations) is extended per run with what only the r
 - not-null keys (the dataset's ``key_columns``);
 - residency: every row's country/jurisdiction is one this region may hold, and never null.
 
-GX is imported here, inside the task, never at DAG parse time. An ephemeral context: no files,
-no network, no progress bars.
+The target is read as a stream of record batches (Parquet row groups, CSV and JSON-lines
+blocks), never as one table, so memory is bounded by the batch size whatever the partition's
+size. Each GX expectation is evaluated with GX's semantics, batch by batch, with pyarrow
+kernels, and its counts are combined over the batches: column-map expectations (not null, in
+set, between, regex, with ``mostly``) sum their unexpected counts; table expectations check the
+schema of every batch and the total row count; uniqueness keeps one 64-bit hash per value (8
+bytes a row) and is decided over the whole partition. An expectation type this module does not
+implement fails the validation (fail closed) with a message naming it.
+``tests/unit/sync/test_validation.py`` checks that outcomes equal Great Expectations' own on
+whole tables.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.compute as pc
 
 from multicloud import paths
 from multicloud.sync.copier import list_objects
 from multicloud.sync.storage import Location
+
+BATCH_ROWS = 262_144
+BLOCK_BYTES = 16 << 20  # CSV / JSON-lines read block
+SHOWN_UNEXPECTED = 20
 
 EXPECTATIONS_DIR = paths.INCLUDE_DIR / "expectations"
 
@@ -60,7 +73,7 @@ def load_suite(name: str | None) -> list[dict[str, Any]]:
 
 
 def run_expectations(
-    table: pa.Table,
+    data: pa.Table | Iterable[pa.RecordBatch],
     suite: Iterable[dict[str, Any]],
     *,
     expected_rows: int | None,
@@ -69,11 +82,7 @@ def run_expectations(
     residency_values: Iterable[str] | None = None,
     name: str = "target",
 ) -> ValidationOutcome:
-    import great_expectations as gx
-    from great_expectations.core.expectation_suite import ExpectationSuite
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
-
+    """Evaluate the suite (plus the run's expectations) over a table or a stream of record batches."""
     configs = [dict(e) for e in suite]
     if expected_rows is not None:
         configs.append({"type": "expect_table_row_count_to_equal", "kwargs": {"value": int(expected_rows)}})
@@ -86,38 +95,237 @@ def run_expectations(
         configs.append({"type": "expect_column_values_to_be_in_set",
                         "kwargs": {"column": residency_column, "value_set": allowed},
                         "meta": {"residency": True}})
-
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch_definition = (
-        context.data_sources.add_pandas("sync")
-        .add_dataframe_asset(name)
-        .add_batch_definition_whole_dataframe("whole")
-    )
-    suite_obj = ExpectationSuite(name=f"{name}-suite")
-    for config in configs:
-        suite_obj.add_expectation_configuration(
-            ExpectationConfiguration(type=config["type"], kwargs=config.get("kwargs", {}), meta=config.get("meta")))
-    suite_obj = context.suites.add(suite_obj)
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": table.to_pandas()})
-    result = batch.validate(suite_obj)
-    failures = []
-    for item in result.results:
-        if not item.success:
-            cfg = item.expectation_config
-            observed = (item.result or {}).get("observed_value")
-            unexpected = (item.result or {}).get("partial_unexpected_list")
-            detail = f"observed {observed!r}" if observed is not None else f"unexpected {unexpected!r}"
-            failures.append(f"{cfg.type}({_kwargs(cfg.kwargs)}): {detail}")
-    return ValidationOutcome(bool(result.success), len(result.results), failures)
+    checks = [_check_for(c) for c in configs]
+    batches = data.to_batches(max_chunksize=BATCH_ROWS) if isinstance(data, pa.Table) else data
+    seen_schema = False
+    for batch in batches:
+        seen_schema = True
+        for check in checks:
+            check.add(batch)
+    if not seen_schema:  # nothing landed: an empty table still has to meet the table expectations
+        empty = data.schema if isinstance(data, pa.Table) else pa.schema([])
+        for check in checks:
+            check.add(pa.RecordBatch.from_pylist([], schema=empty))
+    failures = [f"{c.type}({_kwargs(c.kwargs)}): {detail}" for c in checks if (detail := c.failure()) is not None]
+    return ValidationOutcome(not failures, len(checks), failures)
 
 
-def read_location(loc: Location) -> pa.Table:
-    """Every visible Parquet object under ``loc`` as one table (empty when there is none)."""
-    tables = []
+# ---- GX expectations evaluated batch by batch ----------------------------------------------------
+class _Check:
+    """One expectation: ``add`` each batch, then ``failure()`` is None (met) or the reason (not met)."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.type = config["type"]
+        self.kwargs = dict(config.get("kwargs") or {})
+        self.problem: str | None = None
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        raise NotImplementedError
+
+    def failure(self) -> str | None:
+        return self.problem
+
+
+class _Unsupported(_Check):
+    def add(self, batch: pa.RecordBatch) -> None:
+        self.problem = "this expectation type cannot be checked on streamed batches (validation fails closed)"
+
+
+class _ColumnsOrdered(_Check):
+    def add(self, batch: pa.RecordBatch) -> None:
+        if self.problem is None and list(batch.schema.names) != list(self.kwargs["column_list"]):
+            self.problem = f"observed {list(batch.schema.names)!r}"
+
+
+class _ColumnsSet(_Check):
+    def add(self, batch: pa.RecordBatch) -> None:
+        observed, wanted = set(batch.schema.names), set(self.kwargs["column_set"])
+        exact = self.kwargs.get("exact_match", True)
+        if self.problem is None and (observed != wanted if exact else not wanted <= observed):
+            self.problem = f"observed {sorted(observed)!r}"
+
+
+class _RowCount(_Check):
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        self.rows = 0
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        self.rows += batch.num_rows
+
+    def failure(self) -> str | None:
+        if self.type == "expect_table_row_count_to_equal":
+            ok = self.rows == int(self.kwargs["value"])
+        else:
+            low, high = self.kwargs.get("min_value"), self.kwargs.get("max_value")
+            ok = (low is None or self.rows >= low) and (high is None or self.rows <= high)
+        return None if ok else f"observed {self.rows!r}"
+
+
+class _ColumnMap(_Check):
+    """A per-row condition; nulls are not evaluated (GX: they are neither expected nor unexpected),
+    except for not-null itself. ``mostly``: the share of evaluated rows that must pass."""
+
+    def __init__(self, config: dict[str, Any], unexpected: Callable[[pa.Array, dict[str, Any]], pa.Array],
+                 counts_nulls: bool = False) -> None:
+        super().__init__(config)
+        self.unexpected_mask = unexpected
+        self.counts_nulls = counts_nulls
+        self.evaluated = self.unexpected = 0
+        self.examples: list[Any] = []
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        column = self.kwargs["column"]
+        if column not in batch.schema.names:
+            self.problem = f"column {column!r} is missing (columns: {batch.schema.names})"
+            return
+        values = batch.column(column)
+        if self.counts_nulls:
+            self.evaluated += len(values)
+            bad = values.is_null()
+        else:
+            values = values.drop_null()
+            self.evaluated += len(values)
+            bad = pc.fill_null(self.unexpected_mask(values, self.kwargs), True)
+        count = int(pc.sum(bad).as_py() or 0)
+        if count:
+            self.unexpected += count
+            if len(self.examples) < SHOWN_UNEXPECTED:
+                shown = values.filter(bad).slice(0, SHOWN_UNEXPECTED - len(self.examples)).to_pylist()
+                self.examples += shown
+
+    def failure(self) -> str | None:
+        if self.problem is not None:
+            return self.problem
+        mostly = float(self.kwargs.get("mostly", 1.0))
+        if self.unexpected == 0 or (self.evaluated and 1 - self.unexpected / self.evaluated >= mostly):
+            return None
+        return f"unexpected {self.examples!r} ({self.unexpected:,} of {self.evaluated:,} rows)"
+
+
+def _in_set(values: pa.Array, kwargs: dict[str, Any]) -> pa.Array:
+    value_set = pa.array(list(kwargs["value_set"]))
+    if value_set.type != values.type:  # e.g. [0, 1] against an int8 column
+        try:
+            value_set = value_set.cast(values.type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            values = values.cast(pa.string())
+            value_set = value_set.cast(pa.string())
+    return pc.invert(pc.is_in(values, value_set=value_set))
+
+
+def _not_in_set(values: pa.Array, kwargs: dict[str, Any]) -> pa.Array:
+    return pc.invert(_in_set(values, kwargs))
+
+
+def _between(values: pa.Array, kwargs: dict[str, Any]) -> pa.Array:
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    bad = pa.array([False] * len(values))
+    if low is not None:
+        bad = pc.or_(bad, pc.less_equal(values, low) if kwargs.get("strict_min") else pc.less(values, low))
+    if high is not None:
+        bad = pc.or_(bad, pc.greater_equal(values, high) if kwargs.get("strict_max") else pc.greater(values, high))
+    return bad
+
+
+def _regex(values: pa.Array, kwargs: dict[str, Any]) -> pa.Array:
+    return pc.invert(pc.match_substring_regex(values.cast(pa.string()), kwargs["regex"]))
+
+
+class _Unique(_Check):
+    """Every value occurs once (nulls ignored), over the whole partition: one 64-bit hash per value is
+    kept (8 bytes a row). Two distinct values sharing a hash (odds about n²/2⁶⁵) would be reported
+    as a duplicate: a false failure, never a false pass."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__(config)
+        self.hashes: list[np.ndarray] = []
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        column = self.kwargs["column"]
+        if column not in batch.schema.names:
+            self.problem = f"column {column!r} is missing (columns: {batch.schema.names})"
+            return
+        import pandas as pd
+
+        values = batch.column(column).drop_null()
+        if len(values):
+            self.hashes.append(pd.util.hash_array(values.to_numpy(zero_copy_only=False)))
+
+    def failure(self) -> str | None:
+        if self.problem is not None or not self.hashes:
+            return self.problem
+        hashes = np.concatenate(self.hashes)
+        hashes.sort()
+        duplicated = int(np.count_nonzero(hashes[1:] == hashes[:-1]))
+        return None if duplicated == 0 else f"{duplicated:,} duplicate value(s) of {len(hashes):,}"
+
+
+_MAPS: dict[str, tuple[Callable[[pa.Array, dict[str, Any]], pa.Array] | None, bool]] = {
+    "expect_column_values_to_not_be_null": (None, True),
+    "expect_column_values_to_be_in_set": (_in_set, False),
+    "expect_column_values_to_not_be_in_set": (_not_in_set, False),
+    "expect_column_values_to_be_between": (_between, False),
+    "expect_column_values_to_match_regex": (_regex, False),
+}
+_TABLE: dict[str, type[_Check]] = {
+    "expect_table_columns_to_match_ordered_list": _ColumnsOrdered,
+    "expect_table_columns_to_match_set": _ColumnsSet,
+    "expect_table_row_count_to_equal": _RowCount,
+    "expect_table_row_count_to_be_between": _RowCount,
+    "expect_column_values_to_be_unique": _Unique,
+}
+
+
+def _check_for(config: dict[str, Any]) -> _Check:
+    kind = config["type"]
+    if kind in _MAPS:
+        unexpected, counts_nulls = _MAPS[kind]
+        return _ColumnMap(config, unexpected or (lambda v, k: v.is_null()), counts_nulls)
+    return _TABLE.get(kind, _Unsupported)(config)
+
+
+# ---- reading the target as a stream ------------------------------------------------------------
+def iter_batches(loc: Location, fmt: str = "parquet", batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+    """Every visible object under ``loc`` as record batches, one object at a time (bounded memory)."""
     for rel in sorted(list_objects(loc)):
         with loc.fs.open(loc.child(rel).path, "rb") as handle:
-            tables.append(pq.read_table(handle))
+            yield from _batches_of(handle, fmt, batch_rows)
+
+
+def _batches_of(handle: Any, fmt: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        yield from pq.ParquetFile(handle).iter_batches(batch_size=batch_rows)
+    elif fmt == "csv":
+        from pyarrow import csv
+
+        yield from csv.open_csv(handle, read_options=csv.ReadOptions(block_size=BLOCK_BYTES))
+    elif fmt == "jsonl":
+        from pyarrow import json as pajson
+
+        yield from pajson.open_json(handle, read_options=pajson.ReadOptions(block_size=BLOCK_BYTES))
+    else:
+        raise ValueError(f"no record reader for format {fmt!r}: validation reads parquet, csv and jsonl")
+
+
+def count_rows(loc: Location, fmt: str = "parquet") -> int:
+    """Rows under ``loc``: Parquet footers only; CSV and JSON-lines by a streamed read."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        total = 0
+        for rel in list_objects(loc):
+            with loc.fs.open(loc.child(rel).path, "rb") as handle:
+                total += pq.ParquetFile(handle).metadata.num_rows
+        return total
+    return sum(batch.num_rows for batch in iter_batches(loc, fmt))
+
+
+def read_location(loc: Location, fmt: str = "parquet") -> pa.Table:
+    """Every visible object under ``loc`` as one table (small partitions and tests only)."""
+    tables = [pa.Table.from_batches([batch]) for batch in iter_batches(loc, fmt)]
     if not tables:
         return pa.table({})
     return pa.concat_tables(tables, promote_options="default")
