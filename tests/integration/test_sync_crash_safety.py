@@ -175,8 +175,11 @@ def test_sigkill_mid_upload_to_s3_never_exposes_a_partial_object(tmp_path, estat
             return {o["Key"][len(prefix) + 1:]: client.get_object(Bucket="crash-bucket", Key=o["Key"])["Body"].read()
                     for o in listed if not o["Key"].rsplit("/", 1)[-1].startswith(("_", "."))}
 
-        def upload_in_flight() -> bool:
-            return bool(client.list_multipart_uploads(Bucket="crash-bucket", Prefix="copied/").get("Uploads"))
+        def writes() -> set[str]:
+            """Uploads in flight and committed object versions under copied/: a change means writing."""
+            uploads = client.list_multipart_uploads(Bucket="crash-bucket", Prefix="copied/").get("Uploads", [])
+            objects = client.list_objects_v2(Bucket="crash-bucket", Prefix="copied/").get("Contents", [])
+            return {u["UploadId"] for u in uploads} | {o["Key"] + o["ETag"] for o in objects}
 
         command = [sys.executable, "-c", S3_SYNC_SCRIPT, str(src), str(rsrc), endpoint, ACCESS, SECRET]
         env = {**os.environ, "PYTHONPATH": str(ROOT / "plugins")}
@@ -187,11 +190,12 @@ def test_sigkill_mid_upload_to_s3_never_exposes_a_partial_object(tmp_path, estat
                 data = os.urandom((src / rel).stat().st_size)
                 (src / rel).write_bytes(data)
                 versions[rel].add(hashlib.sha256(data).hexdigest())
+            before = writes()  # left by earlier runs (stale uploads included): they do not count here
             process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             deadline = time.monotonic() + 60
-            while process.poll() is None and not upload_in_flight() and time.monotonic() < deadline:
+            while process.poll() is None and not writes() - before and time.monotonic() < deadline:
                 time.sleep(0.01)
-            time.sleep(rng.uniform(0.0, 0.1))
+            time.sleep(rng.uniform(0.0, 0.05))  # the first write seen: the other workers are mid-upload
             if process.poll() is None:
                 process.send_signal(signal.SIGKILL)
                 killed += 1
@@ -201,7 +205,7 @@ def test_sigkill_mid_upload_to_s3_never_exposes_a_partial_object(tmp_path, estat
             for rel, body in visible("routed").items():
                 table = pq.read_table(pa.BufferReader(body))  # a truncated Parquet object would not read
                 assert table.num_rows == expected_uk[rel]
-        assert killed == S3_KILLS, f"only {killed} of {attempts} kills landed while an upload was under way"
+        assert killed == S3_KILLS, f"only {killed} of {attempts} kills landed while the copy was writing"
 
         final = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180, check=False)
         assert final.returncode == 0, final.stderr[-2000:]
