@@ -16,6 +16,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
     ("sync_throughput.py", r"^full sync throughput ours/rclone: \d+\.\d\dx"),
     ("routing.py", r"^routing time ours/plain rewrite: \d+\.\d\dx"),
     ("sync_peak_rss.py", r"^peak RSS ours \d+ MiB .*ours/rclone: \d+\.\d\dx"),
+    ("validation.py", r"^validation time ours/routing: \d+\.\d\dx .*peak RSS \d+ MiB"),
 ])
 def test_quick_run_prints_its_ratio_last(script, headline):
     result = subprocess.run([sys.executable, str(BENCH / script), "--quick"], capture_output=True, text=True, check=False,
