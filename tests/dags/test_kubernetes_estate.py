@@ -184,7 +184,8 @@ def test_dr_rehearsal_on_kubernetes_fails_over_and_back(kube_estate, estate_home
     first_pods = {p["metadata"]["name"] for p in primary.list("pods")}
     try:
         run = load_dag("dr_rehearsal").test(run_conf={"scenario": "region_outage", "hold_s": 1,
-                                                      "stabilisation_checks": 2, "max_duration_s": 90})
+                                                      "stabilisation_checks": 2, "max_duration_s": 90,
+                                                      "path": "orchestrated"})
     finally:
         teardown(estate_home)
     assert run.state == "success"

@@ -213,13 +213,26 @@ class AirflowInstance:
         return self._token
 
     def request(self, method: str, path: str, **kwargs: Any):
+        """One REST call: a 401 re-logs in once; a 500 "Database error" is retried twice.
+
+        The LocalExecutor tier runs on SQLite, whose single writer lock the scheduler holds at times:
+        the api-server then answers 500 and rolls back (nothing was written). A UI user would click
+        again; the harness does the same, and says so in the response it finally returns.
+        """
         import requests
 
-        for attempt in (1, 2):
-            headers = {"Authorization": f"Bearer {self.token(refresh=attempt == 2)}", **kwargs.pop("headers", {})}
+        extra_headers = kwargs.pop("headers", {})
+        refresh = False
+        for attempt in range(4):
+            headers = {"Authorization": f"Bearer {self.token(refresh=refresh)}", **extra_headers}
             response = requests.request(method, f"{self.base_url}{path}", headers=headers, timeout=60, **kwargs)
-            if response.status_code != 401:
-                return response
+            if response.status_code == 401 and not refresh:
+                refresh = True
+                continue
+            if response.status_code == 500 and "Database error" in response.text and attempt < 3:
+                time.sleep(1 + attempt)
+                continue
+            return response
         return response
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:

@@ -98,6 +98,7 @@ def test_residency_sync_manual_run_with_a_logical_date_syncs_the_hour_before_it(
     assert not _partition(af, "oci-fra", "customer-events", logical).exists()
 
 
+@pytest.mark.e2e
 def test_model_training_and_rollout_without_logical_date(airflow_local):
     af = airflow_local
     trained = af.trigger("model_training")
@@ -113,6 +114,7 @@ def test_cost_rebalance_without_logical_date(airflow_local):
     af.wait_for_run("cost_rebalance", af.trigger("cost_rebalance", conf={"dry_run": True}), timeout=RUN_TIMEOUT)
 
 
+@pytest.mark.e2e
 def test_dr_rehearsal_without_logical_date(airflow_local):
     af = airflow_local
     af.wait_for_run("dr_rehearsal", af.trigger("dr_rehearsal", conf={"hold_s": 0.5}), timeout=RUN_TIMEOUT)
@@ -141,12 +143,14 @@ def test_unknown_ids_fail_the_first_task_naming_them(airflow_local):
     assert "XComNotFound" not in report
 
 
+@pytest.mark.e2e
 def test_estate_governance_without_logical_date(airflow_local):
     af = airflow_local
     af.wait_for_run("estate_governance", af.trigger("estate_governance"), timeout=RUN_TIMEOUT)
 
 
 # ---- the scheduler's own runs --------------------------------------------------------------------
+@pytest.mark.e2e
 def test_the_scheduler_runs_three_catch_up_intervals_and_each_lands_data(airflow_local):
     """The deployment starts residency_sync 3 intervals back with catchup on (unpaused by the story)."""
     af = airflow_local

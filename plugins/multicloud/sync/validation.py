@@ -317,8 +317,12 @@ def count_rows(loc: Location, fmt: str = "parquet") -> int:
 
         total = 0
         for rel in list_objects(loc):
-            with loc.fs.open(loc.child(rel).path, "rb") as handle:
-                total += pq.ParquetFile(handle).metadata.num_rows
+            obj = loc.child(rel)
+            with obj.fs.open(obj.path, "rb") as handle:
+                try:
+                    total += pq.ParquetFile(handle).metadata.num_rows
+                except pa.ArrowInvalid as exc:
+                    raise ValueError(f"{obj.url}: not a readable parquet object: {exc}") from exc
         return total
     return sum(batch.num_rows for batch in iter_batches(loc, fmt))
 
