@@ -24,9 +24,14 @@ jurisdiction may hold; rows with a missing or unknown jurisdiction go to the sou
 Objects are copied incrementally (size + checksum), atomically and verified; Great Expectations
 validates every target. Each successful (dataset, region) publishes the Asset
 `multicloud://<dataset>/<region>` (through the alias `multicloud-residency-sync`).
-Datasets with `engine: oci-data-integration` run their published OCI Data Integration task instead
-(quarantine still routed at the source); `land` then validates each target like the fsspec path
-(rows, keys, residency expectation) and publishes the same Asset.
+
+**Shape.** `plan` writes the run's plan to files under the estate's state home (one shard per
+region, written atomically; XCom carries only their digests) and the run maps one `sync` task per
+region: it moves every item of that region, a bounded number at once
+(`MULTICLOUD_SYNC_ITEM_WORKERS`, default 8), publishes one Asset event per (dataset, region) that
+landed when it succeeds, and fails (then retries) while any item failed. `publish_partial`
+publishes the Assets of what did land in a region whose `sync` failed for good. Task instances
+per run: one per region plus a constant, however many datasets.
 
 **What a run covers** (no task assumes a data interval exists):
 
@@ -80,23 +85,33 @@ def residency_sync():
     @task
     def plan(params=None, run_id=None, data_interval_start=None, data_interval_end=None, dag_run=None,
              ti=None) -> list[dict]:
-        """Decide every (dataset, region); audit denials. Returns the items to move (the map)."""
+        """Decide every (dataset, region); audit denials; write the plan files. Returns one shard per region."""
         from multicloud.sync.tasks import plan_task
 
-        planned = plan_task(params, run_id, data_interval_start, data_interval_end, dag_run.run_after)
-        ti.xcom_push(key="plan", value=planned)
-        return planned["items"]
+        reference, shards = plan_task(params, run_id, data_interval_start, data_interval_end, dag_run.run_after)
+        ti.xcom_push(key="plan", value=reference)  # a digest and counts: the plan itself is a file
+        return shards
 
     @task
-    def handoffs(planned: dict) -> list[dict]:
-        """Items of datasets whose estate entry says engine: oci-data-integration."""
-        return planned["data_integration"]
+    def handoffs(reference: dict, run_id=None) -> list[dict]:
+        """Operator arguments of the items whose dataset says engine: oci-data-integration."""
+        from multicloud.sync.plan_store import read_manifest
+
+        return read_manifest(run_id, reference["digest"])["data_integration"]
 
     @task(outlets=[AssetAlias(SYNC_ALIAS)], map_index_template="{{ sync_label }}")
-    def sync(item: dict, params=None, run_id=None, outlet_events=None) -> dict:
-        from multicloud.sync.tasks import sync_one
+    def sync(shard: dict, params=None, run_id=None, outlet_events=None) -> dict:
+        """One region's share of the plan, a bounded number of items at once; its Assets on success."""
+        from multicloud.sync.tasks import sync_region
 
-        return sync_one(item, params, run_id, outlet_events, SYNC_ALIAS)
+        return sync_region(shard, params, run_id, outlet_events, SYNC_ALIAS)
+
+    @task(outlets=[AssetAlias(SYNC_ALIAS)], trigger_rule="all_done")
+    def publish_partial(params=None, run_id=None, ti=None, outlet_events=None) -> int:
+        """The Assets of what landed in regions whose sync task failed (its other datasets still count)."""
+        from multicloud.sync.tasks import publish_partial_regions
+
+        return publish_partial_regions(ti, params, run_id, outlet_events, SYNC_ALIAS)
 
     # Finishing a run goes before starting another run's copies (runs end in order under load).
     @task(trigger_rule="all_done", weight_rule="absolute", priority_weight=100)
@@ -108,9 +123,11 @@ def residency_sync():
         return summarize_run(ti.xcom_pull(task_ids="plan", key="plan", default=None), params, run_id)
 
     @task
-    def handoff_items(planned: dict) -> list[dict]:
+    def handoff_items(reference: dict, run_id=None) -> list[dict]:
         """The same items as ``handoffs``, in the same order (map index i lands task run i)."""
-        return planned["data_integration_items"]
+        from multicloud.sync.plan_store import read_manifest
+
+        return read_manifest(run_id, reference["digest"])["data_integration_items"]
 
     @task(outlets=[AssetAlias(SYNC_ALIAS)], map_index_template="{{ sync_label }}", trigger_rule="all_done")
     def land(item: dict, params=None, run_id=None, outlet_events=None) -> dict:
@@ -119,15 +136,16 @@ def residency_sync():
 
         return land_handoff(item, params, run_id, outlet_events, SYNC_ALIAS)
 
-    items = plan()
-    planned = XComArg(items.operator, key="plan")
-    moved = sync.expand(item=items)
+    shards = plan()
+    reference = XComArg(shards.operator, key="plan")
+    moved = sync.expand(shard=shards)
+    partial = publish_partial()
+    moved >> partial
     handed_off = OCIDataIntegrationRunTaskOperator.partial(
         task_id="data_integration", poll_interval=15, max_poll_interval=120, deferrable=True,
-    ).expand_kwargs(handoffs(planned))
-    landed = land.expand(item=handoff_items(planned))
+    ).expand_kwargs(handoffs(reference))
+    landed = land.expand(item=handoff_items(reference))
     handed_off >> landed
-    [moved, landed] >> summarize()
-
+    [partial, landed] >> summarize()
 
 residency_sync()

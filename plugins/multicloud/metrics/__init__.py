@@ -6,7 +6,7 @@ OpenTelemetry as [metrics] configures), ``oci`` (OCI Monitoring) and ``cloudwatc
 sink never fails the business task: it logs and counts the failure.
 """
 
-from multicloud.metrics.core import SINK_FAILURES, MetricPoint, emit, read_points
+from multicloud.metrics.core import SINK_FAILURES, MetricPoint, emit, emit_points, read_points
 from multicloud.metrics.sinks import metrics_file, reset_clients
 
-__all__ = ["SINK_FAILURES", "MetricPoint", "emit", "metrics_file", "read_points", "reset_clients"]
+__all__ = ["SINK_FAILURES", "MetricPoint", "emit", "emit_points", "metrics_file", "read_points", "reset_clients"]

@@ -57,6 +57,15 @@ def file_sink(point: MetricPoint, _sink: MetricsSink | None, home: Path | None) 
         handle.write(json.dumps(asdict(point), sort_keys=True) + "\n")
 
 
+def file_sink_many(points: list[MetricPoint], home: Path | None) -> None:
+    """Every point as one JSON line, appended in one write."""
+    path = metrics_file(home)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(json.dumps(asdict(point), sort_keys=True) + "\n" for point in points)
+    with _file_lock, path.open("a", encoding="utf-8") as handle:
+        handle.write(text)
+
+
 # ---- Airflow Stats (StatsD / OpenTelemetry, as configured in [metrics]) -------------------------
 def statsd_sink(point: MetricPoint, sink: MetricsSink | None, _home: Path | None) -> None:
     """A gauge through Airflow's own Stats, so it goes wherever [metrics] sends Airflow's metrics.

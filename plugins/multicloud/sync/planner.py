@@ -9,7 +9,7 @@ whose jurisdiction is missing or unknown always go to the quarantine item at the
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
@@ -37,10 +37,10 @@ class SyncItem:
     would_deny: tuple[str, ...] = field(default=())  # audit-mode classes copied anyway
 
     def as_dict(self) -> dict[str, object]:
-        data = asdict(self)
-        data["jurisdictions"] = list(self.jurisdictions)
-        data["would_deny"] = list(self.would_deny)
-        return data
+        # by hand, not dataclasses.asdict (a deep copy): a plan holds tens of thousands of items
+        return {"dataset": self.dataset, "region": self.region, "kind": self.kind, "partition": self.partition,
+                "engine": self.engine, "data_class": self.data_class, "jurisdictions": list(self.jurisdictions),
+                "would_deny": list(self.would_deny)}
 
     @classmethod
     def from_dict(cls, data: dict) -> SyncItem:

@@ -1,4 +1,4 @@
-"""Airflow adapters behind dags/residency_sync.py: plan, sync one item, summarize.
+"""Airflow adapters behind dags/residency_sync.py: plan, sync a region, publish its Assets, summarize.
 
 Imported inside tasks only. The business logic is in planner/runner/routing/copier; these
 functions read the run's context (params, interval, run id), publish Asset events, record
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from multicloud import metrics, reports
 from multicloud.dagkit import estate_for
 from multicloud.residency.policy import ResidencyPolicy
-from multicloud.sync import audit, data_integration, interval, runner, sources
+from multicloud.sync import audit, data_integration, interval, plan_store, runner, sources
 from multicloud.sync.planner import SyncItem, plan_sync
 from multicloud.sync.summary import build_summary
 
@@ -27,21 +28,26 @@ def _policy(estate, params: dict[str, Any]) -> ResidencyPolicy:
 
 
 def plan_task(params: dict[str, Any] | None, run_id: str, interval_start: datetime | None,
-              interval_end: datetime | None, run_after: datetime | None) -> dict[str, Any]:
-    """``plan_run`` for the DAG: a decided refusal (bad Param, unknown name) fails without retries."""
+              interval_end: datetime | None, run_after: datetime | None) -> tuple[dict[str, Any], list[dict]]:
+    """``plan_run`` for the DAG: (the plan's XCom reference, one shard reference per region to map
+    over). A decided refusal (bad Param, unknown name) fails without retries."""
     from airflow.sdk.exceptions import AirflowFailException
 
     from multicloud.estate import EstateError
 
     try:
-        return plan_run(params, run_id, interval_start, interval_end, run_after)
+        written = plan_run(params, run_id, interval_start, interval_end, run_after)
+        return plan_reference(written), written["shards"]
     except (ValueError, KeyError, EstateError) as exc:
         raise AirflowFailException(f"residency_sync plan refused: {exc}") from exc
 
 
 def plan_run(params: dict[str, Any] | None, run_id: str, interval_start: datetime | None,
-             interval_end: datetime | None = None, run_after: datetime | None = None) -> dict[str, Any]:
-    """Plan one run. ``interval_start`` may be None (a manual run without a logical date): see
+             interval_end: datetime | None = None, run_after: datetime | None = None,
+             home: Path | None = None) -> dict[str, Any]:
+    """Plan one run and write it to the run's plan files (``plan_store``); returns the manifest.
+
+    ``interval_start`` may be None (a manual run without a logical date): see
     ``multicloud.sync.interval`` for which interval the run then covers."""
     params = dict(params or {})
     estate = estate_for(params)
@@ -64,7 +70,6 @@ def plan_run(params: dict[str, Any] | None, run_id: str, interval_start: datetim
     dry_run = bool(params.get("dry_run"))
     # quarantine items stay on the fsspec path whatever the engine: those rows never leave the source
     fsspec_plan, di_items = data_integration.split_items(plan.items)
-    fsspec_items = [i.as_dict() for i in fsspec_plan]
     # a dry run copies nothing: an OCI Data Integration task run would copy, so none is started
     di_kwargs = [] if dry_run else [data_integration.operator_kwargs(estate, i, run_id) for i in di_items]
     denials = [d.__dict__ for d in plan.denials]
@@ -74,15 +79,24 @@ def plan_run(params: dict[str, Any] | None, run_id: str, interval_start: datetim
     if not dry_run:
         audit.record_denials(plan.denials, run_id, interval_start.isoformat())
         audit.log_decisions(estate, plan, run_id)
-        for d in plan.denials:
-            metrics.emit("sync.denied" if d.blocks else "sync.would_deny", 1, estate=estate,
-                         dimensions={"dataset": d.dataset, "region": d.region, "class": d.data_class})
-    log.info("planned %d items (%d via OCI Data Integration%s), %d denials", len(fsspec_items), len(di_items),
+        metrics.emit_points([metrics.MetricPoint("sync.denied" if d.blocks else "sync.would_deny", 1.0, "count",
+                                                 {"dataset": d.dataset, "region": d.region, "class": d.data_class})
+                             for d in plan.denials], estate=estate)
+    log.info("planned %d items (%d via OCI Data Integration%s), %d denials", len(fsspec_plan), len(di_items),
              ", not started: dry run" if dry_run and di_items else "", len(denials))
-    return {"items": fsspec_items, "data_integration": di_kwargs, "denials": denials, "partitions": partitions,
-            "data_integration_items": [] if dry_run else [i.as_dict() for i in di_items],
-            "interval_start": interval_start.isoformat(), "interval_end": interval_end.isoformat(),
-            "interval_source": chosen.source}
+    manifest = {"data_integration": di_kwargs, "denials": denials, "partitions": partitions,
+                "data_integration_items": [] if dry_run else [i.as_dict() for i in di_items],
+                "interval_start": interval_start.isoformat(), "interval_end": interval_end.isoformat(),
+                "interval_source": chosen.source, "dry_run": dry_run}
+    return plan_store.write_plan(run_id, manifest, [i.as_dict() for i in fsspec_plan], home)
+
+
+def plan_reference(written: dict[str, Any]) -> dict[str, Any]:
+    """What XCom carries of a written plan (key ``plan``): its digest and a few counts, never items."""
+    return {"digest": written["digest"], "interval_start": written["interval_start"],
+            "interval_end": written["interval_end"], "interval_source": written["interval_source"],
+            "items": sum(ref["items"] for ref in written["shards"]), "regions": len(written["shards"]),
+            "denials": len(written["denials"]), "data_integration": len(written["data_integration"])}
 
 
 def _refuse_unknown_ids(estate, params: dict[str, Any]) -> None:
@@ -96,32 +110,139 @@ def _refuse_unknown_ids(estate, params: dict[str, Any]) -> None:
         raise ValueError("; ".join(problems))
 
 
-def sync_one(item_dict: dict[str, Any], params: dict[str, Any] | None, run_id: str, outlet_events: Any,
-             alias: str) -> dict[str, Any]:
-    from airflow.sdk import Asset, AssetAlias, get_current_context
+ITEM_WORKERS_ENV = "MULTICLOUD_SYNC_ITEM_WORKERS"
+DEFAULT_ITEM_WORKERS = 8
+
+
+class ItemsFailed(RuntimeError):
+    """Some items of a region failed (each recorded with its error); the region's task retries."""
+
+
+def item_workers() -> int:
+    """How many items a region task moves at once (``MULTICLOUD_SYNC_ITEM_WORKERS``, default 8)."""
+    import os
+
+    raw = os.environ.get(ITEM_WORKERS_ENV, "").strip()
+    try:
+        workers = int(raw) if raw else DEFAULT_ITEM_WORKERS
+    except ValueError:
+        raise ValueError(f"{ITEM_WORKERS_ENV}={raw!r} is not a whole number") from None
+    if workers < 1:
+        raise ValueError(f"{ITEM_WORKERS_ENV}={workers} must be at least 1")
+    return workers
+
+
+def shard_label(shard: dict[str, Any]) -> str:
+    return f"{shard['region']} ({shard['items']} items)"
+
+
+def sync_items(estate, items: list[SyncItem], run_id: str, *, dry_run: bool = False,
+               workers: int | None = None) -> tuple[dict[SyncItem, dict[str, Any]], dict[SyncItem, str]]:
+    """Run every item with at most ``workers`` at once: (details of those that succeeded, errors).
+
+    Each item records its own outcome (``runner.run_item``), so one failing item never hides the
+    others' results; the caller decides what a failure means for the task."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    done: dict[SyncItem, dict[str, Any]] = {}
+    failed: dict[SyncItem, str] = {}
+    with ThreadPoolExecutor(max_workers=workers or item_workers(), thread_name_prefix="sync-item") as pool:
+        futures = {pool.submit(runner.run_item, estate, item, run_id, dry_run=dry_run): item for item in items}
+        for future, item in futures.items():
+            try:
+                done[item] = future.result()
+            except Exception as exc:  # recorded by run_item with its trace; reported together below
+                failed[item] = f"{type(exc).__name__}: {exc}"
+    return done, failed
+
+
+def sync_region(shard: dict[str, Any], params: dict[str, Any] | None, run_id: str, outlet_events: Any,
+                alias: str) -> dict[str, Any]:
+    """Airflow task body: move every item of one region's plan shard, a bounded number at once.
+
+    Lineage is recorded per item that moved. When every item succeeded, one Asset event per
+    (dataset, region) that landed is published; while any item failed the task fails (and retries),
+    and if it fails for good ``publish_partial_regions`` publishes what did land."""
+    from airflow.sdk import get_current_context
 
     from multicloud.lineage import record_transfer
 
     params = dict(params or {})
-    item = SyncItem.from_dict(item_dict)
     context = get_current_context()
-    context["sync_label"] = f"{item.dataset} → {item.region} ({item.kind})"
+    context["sync_label"] = shard_label(shard)
+    items = [SyncItem.from_dict(i) for i in plan_store.read_shard(run_id, shard["region"], shard["digest"])]
     estate = estate_for(params)
-    detail = runner.run_item(estate, item, run_id, dry_run=bool(params.get("dry_run")))
-    if params.get("dry_run"):
-        return detail
-    record_transfer([detail["source_url"]], [detail["target_url"]],
-                    component="sync" if item.kind == "copy" else "routing")
-    if item.kind != "quarantine":
-        outlet_events[AssetAlias(alias)].add(
-            Asset(name=runner.asset_uri(item.dataset, item.region), uri=runner.asset_uri(item.dataset, item.region)),
-            extra={"partition": item.partition, "rows": detail.get("rows"), "run_id": run_id,
-                   "run_type": _run_type(context)},
-        )
-    log.info("%s → %s (%s): %s rows, %s", item.dataset, item.region, item.kind, detail.get("rows"),
-             detail.get("copy") or detail.get("route"))
-    return {k: v for k, v in detail.items() if k != "validation"} | {
-        "validation": (detail.get("validation") or {}).get("success")}
+    dry_run = bool(params.get("dry_run"))
+    done, failed = sync_items(estate, items, run_id, dry_run=dry_run)
+    if not dry_run:
+        for item, detail in done.items():
+            record_transfer([detail["source_url"]], [detail["target_url"]],
+                            component="sync" if item.kind == "copy" else "routing")
+    rows = sum(int(d.get("rows") or 0) for d in done.values())
+    log.info("%s: %d of %d items done (%s rows), %d failed", shard["region"], len(done), len(items), f"{rows:,}",
+             len(failed))
+    if failed:
+        for item, error in failed.items():
+            log.error("%s → %s (%s) failed: %s", item.dataset, item.region, item.kind, error)
+        raise ItemsFailed(f"{shard['region']}: {len(failed)} of {len(items)} item(s) failed: "
+                          + "; ".join(f"{i.dataset} ({i.kind}): {e}" for i, e in sorted(
+                              failed.items(), key=lambda kv: kv[0].dataset))[:4000])
+    published = 0
+    if not dry_run:
+        published = publish(outlet_events, alias, [(i, d) for i, d in done.items() if i.kind != "quarantine"],
+                            run_id, _run_type(context))
+    return {"region": shard["region"], "items": len(items), "done": len(done), "rows": rows, "assets": published}
+
+
+def publish(outlet_events: Any, alias: str, landed: list[tuple[SyncItem, dict[str, Any]]], run_id: str,
+            run_type: str) -> int:
+    """One Asset event (through the alias) per (dataset, region) in ``landed``."""
+    from airflow.sdk import Asset, AssetAlias
+
+    for item, detail in landed:
+        uri = runner.asset_uri(item.dataset, item.region)
+        outlet_events[AssetAlias(alias)].add(Asset(name=uri, uri=uri), extra={
+            "partition": item.partition, "rows": detail.get("rows"), "run_id": run_id, "run_type": run_type})
+    return len(landed)
+
+
+def landed_items(shard_items: list[SyncItem], outcomes: dict[str, dict[str, Any]]) -> list[tuple[SyncItem, dict]]:
+    """The (item, outcome) pairs of a shard that landed: status ok, and not a quarantine item."""
+    landed = []
+    for item in shard_items:
+        outcome = outcomes.get(runner.item_name(item))
+        if item.kind != "quarantine" and outcome and outcome.get("status") == "ok" \
+                and outcome.get("item") == item.as_dict():
+            landed.append((item, outcome))
+    return landed
+
+
+def publish_partial_regions(ti: Any, params: dict[str, Any] | None, run_id: str, outlet_events: Any,
+                            alias: str) -> int:
+    """Airflow task body: the Assets of what landed in each region whose ``sync`` did not succeed.
+
+    A region's ``sync`` publishes its Assets only when all its items succeeded (a failed task
+    publishes nothing), so one broken dataset would keep the region's other datasets from their
+    consumers; this task runs after every ``sync`` ended, asks Airflow which did not succeed, and
+    publishes those regions' landed items. A dry run publishes nothing."""
+    from airflow.sdk import get_current_context
+
+    shards = ti.xcom_pull(task_ids="plan", default=None)
+    if not shards or (params or {}).get("dry_run"):
+        return 0
+    states = ti.get_task_states(dag_id=ti.dag_id, task_ids=["sync"], run_ids=[run_id]).get(run_id, {})
+    unfinished = [s for n, s in enumerate(shards) if states.get(f"sync_{n}") != "success"]
+    if not unfinished:
+        return 0
+    outcomes = runner.read_outcomes(run_id)
+    run_type = _run_type(get_current_context())
+    total = 0
+    for shard in unfinished:
+        items = [SyncItem.from_dict(i) for i in plan_store.read_shard(run_id, shard["region"], shard["digest"])]
+        landed = landed_items(items, outcomes)
+        total += publish(outlet_events, alias, landed, run_id, run_type)
+        log.info("%s: sync did not succeed; %d Asset event(s) published for what landed", shard["region"], len(landed))
+    return total
 
 
 def _run_type(context: Any) -> str:
@@ -130,15 +251,17 @@ def _run_type(context: Any) -> str:
     return str(getattr(run_type, "value", run_type))
 
 
-def summarize_run(planned: dict[str, Any] | None, params: dict[str, Any] | None, run_id: str) -> list[str]:
-    """The run's summary. ``planned`` is None when plan failed: the summary says so (no XCom error)."""
+def summarize_run(reference: dict[str, Any] | None, params: dict[str, Any] | None, run_id: str) -> list[str]:
+    """The run's summary. ``reference`` (the plan's XCom) is None when plan failed: the summary says so."""
     from airflow.sdk.exceptions import AirflowFailException
 
     params = dict(params or {})
-    if planned is None:
+    if reference is None:
         headline = ["residency_sync: plan failed, nothing was synced (see the plan task log)"]
         reports.write_summary(runner.DAG_ID, run_id, headline, {"failed": ["plan"], "error": headline[0]})
         raise AirflowFailException(headline[0])
+    planned = plan_store.read_manifest(run_id, reference["digest"])
+    items = plan_store.read_items(run_id, planned)
     outcomes = runner.read_outcomes(run_id)
     handed_off = planned.get("data_integration") or []
     extra_lines: list[str] = []
@@ -151,8 +274,8 @@ def summarize_run(planned: dict[str, Any] | None, params: dict[str, Any] | None,
         extra_lines.append(f"OCI Data Integration: {len(finished)}/{len(handed_off)} task runs succeeded")
         failed_handoffs = len(handed_off) - len(finished)
     # the extra line counts in the headline's budget, so the FAILED line is never cut off
-    landed_items = (planned.get("items") or []) + (planned.get("data_integration_items") or [])
-    headline, data = build_summary(planned.get("partitions") or {}, landed_items,
+    landed = items + (planned.get("data_integration_items") or [])
+    headline, data = build_summary(planned.get("partitions") or {}, landed,
                                    planned.get("denials") or [], outcomes, dry_run=bool(params.get("dry_run")),
                                    extra_lines=extra_lines)
     if failed_handoffs:
@@ -162,5 +285,6 @@ def summarize_run(planned: dict[str, Any] | None, params: dict[str, Any] | None,
     for line in headline:
         log.info("%s", line)
     if data["failed"]:
-        raise AirflowFailException(f"residency_sync: {len(data['failed'])} item(s) failed: {', '.join(data['failed'])}")
+        raise AirflowFailException(f"residency_sync: {len(data['failed'])} item(s) failed: "
+                                   + ", ".join(data["failed"])[:4000])
     return headline
