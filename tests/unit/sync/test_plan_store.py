@@ -8,7 +8,6 @@ import time
 from datetime import UTC, datetime
 
 import pytest
-import yaml
 
 from multicloud.sync import plan_store, runner, tasks
 from multicloud.sync.planner import SyncItem
@@ -17,33 +16,34 @@ HOUR = datetime(2026, 3, 1, 14, tzinfo=UTC)
 
 
 @pytest.fixture
-def big_estate(tmp_path, monkeypatch):
+def big_estate(estate_home):
     """The local estate plus 150 public datasets replicated everywhere: 1,350+ items (> max_map_length 1,024)."""
-    from multicloud.paths import DEFAULT_ESTATE_FILE
-
-    raw = yaml.safe_load(DEFAULT_ESTATE_FILE.read_text())
-    raw["datasets"] += [{"id": f"ref-{i:03d}", "source": "aws-use1", "path": f"ref-{i:03d}", "data_class": "public",
-                         "replicate_to": "all", "key_columns": ["sku"]} for i in range(150)]
-    path = tmp_path / "big.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    monkeypatch.setenv("MULTICLOUD_ESTATE_FILES_ALLOWED", str(path))
-    monkeypatch.setenv("MULTICLOUD_LOCAL_SOURCES", "off")
-    return path
-
-
-def test_a_plan_beyond_max_map_length_maps_one_task_per_region_and_xcom_carries_a_digest(estate_home, big_estate):
     from multicloud.estate import load_estate
 
-    written = tasks.plan_run({"estate_file": str(big_estate)}, "manual__big", HOUR)
+    estate = load_estate(home=estate_home)
+    (catalog,) = [d for d in estate.datasets if d.id == "product-catalog"]
+    extra = [catalog.model_copy(update={"id": f"ref-{i:03d}", "path": f"ref-{i:03d}", "schedule": None,
+                                        "partitioning": "hourly"}) for i in range(150)]
+    return estate.model_copy(update={"datasets": [*estate.datasets, *extra]})
+
+
+def test_a_plan_beyond_max_map_length_maps_one_task_per_region_and_xcom_carries_a_digest(big_estate):
+    from multicloud.residency.policy import ResidencyPolicy
+    from multicloud.sync.planner import plan_sync
+
+    plan = plan_sync(big_estate, ResidencyPolicy.from_estate(big_estate), HOUR, interval_end=HOUR.replace(hour=15))
+    manifest = {"data_integration": [], "denials": [d.__dict__ for d in plan.denials],
+                "interval_start": HOUR.isoformat(), "interval_end": HOUR.isoformat(), "interval_source": "test"}
+    written = plan_store.write_plan("manual__big", manifest, [i.as_dict() for i in plan.items])
     reference = tasks.plan_reference(written)
-    regions = {r.id for r in load_estate(big_estate).regions}
     assert reference["items"] > 1024  # what made the old per-item map fail
-    assert {s["region"] for s in written["shards"]} <= regions  # the map: at most one entry per region
+    # the map: at most one entry per region
+    assert {s["region"] for s in written["shards"]} <= {r.id for r in big_estate.regions}
     assert len(json.dumps(written["shards"])) < 4096
     assert len(json.dumps(reference)) < 1024
     items = plan_store.read_items("manual__big", plan_store.read_manifest("manual__big", reference["digest"]))
-    assert len(items) == reference["items"]
-    assert len({(i["dataset"], i["region"], i["kind"]) for i in items}) == len(items)
+    assert sorted(json.dumps(i, sort_keys=True) for i in items) == sorted(
+        json.dumps(i.as_dict(), sort_keys=True) for i in plan.items)
     for shard in written["shards"]:
         assert {i["region"] for i in plan_store.read_shard("manual__big", shard["region"], shard["digest"])} == {
             shard["region"]}
