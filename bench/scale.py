@@ -174,6 +174,26 @@ def residency_problems(estate, home: Path, run_id: str) -> list[str]:
     return problems
 
 
+def wait_for_run(af, run_id: str, timeout: float) -> dict:
+    """Poll the run until it ends; an API call that times out on a loaded machine is retried."""
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            run = af.run("residency_sync", run_id)
+        except (requests.RequestException, AssertionError) as exc:
+            print(f"(poll retried: {type(exc).__name__})", flush=True)
+            time.sleep(5)
+            continue
+        if run["state"] in ("success", "failed"):
+            if run["state"] == "failed":
+                print(af.failure_report("residency_sync", run_id)[-6000:])
+            return run
+        time.sleep(3)
+    raise TimeoutError(f"residency_sync run {run_id} did not end within {timeout:.0f} s")
+
+
 def scheduler_run(estate_file: Path, home_root: Path, datasets: int, regions: int, timeout: float) -> dict:
     from multicloud.estate import load_estate
     from tests.harness.airflow import AirflowInstance
@@ -187,7 +207,7 @@ def scheduler_run(estate_file: Path, home_root: Path, datasets: int, regions: in
         af.wait_for_dags(["residency_sync"])
         run_id = af.trigger("residency_sync", conf={
             "estate_file": str(estate_file), "interval_start": HOUR.isoformat().replace("+00:00", "Z")})
-        run = af.wait_for_run("residency_sync", run_id, timeout=timeout)
+        run = wait_for_run(af, run_id, timeout)
         tis = af.task_instances("residency_sync", run_id)
         from multicloud.sync import plan_store
 
