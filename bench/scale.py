@@ -22,7 +22,7 @@ the quarantine), the rest object-level with classes in rotation. No expectation 
 count and residency are validated. The run reaches the estate through the ``estate_file`` Param
 and the deployment's allowlist (``MULTICLOUD_ESTATE_FILES_ALLOWED``).
 
-    python bench/scale.py [--datasets 1000] [--regions 20] [--plan-only] [--quick]
+    python bench/scale.py [--datasets 1000] [--regions 20] [--plan-only] [--in-process N] [--quick]
 
 ``--quick``: 60 datasets x 6 regions (a smoke run). The last line prints the ratios to the goals.
 """
@@ -143,6 +143,26 @@ def measure_plan(estate_file: Path, home: Path) -> tuple[float, float, dict]:
     return time.perf_counter() - start, time.process_time() - cpu, written
 
 
+def in_process_items(estate_file: Path, home: Path, written: dict, count: int) -> tuple[int, float, float]:
+    """(items, wall s, CPU s) of ``sync_items`` on the plan's first ``count`` items, in this process.
+
+    The region task's own work without the scheduler: a load-robust view of the per-item cost
+    (CPU time; threads of this process only)."""
+    from multicloud.estate import load_estate
+    from multicloud.sync import plan_store
+    from multicloud.sync.planner import SyncItem
+    from multicloud.sync.tasks import sync_items
+
+    estate = load_estate(estate_file, home=home)
+    write_sources(estate, home)
+    items = [SyncItem.from_dict(i) for i in plan_store.read_items("bench__plan", written, home)[:count]]
+    start, cpu = time.perf_counter(), time.process_time()
+    done, failed = sync_items(estate, items, "bench__plan")
+    if failed:
+        raise RuntimeError(f"{len(failed)} in-process item(s) failed: {list(failed.values())[:3]}")
+    return len(done), time.perf_counter() - start, time.process_time() - cpu
+
+
 def residency_problems(estate, home: Path, run_id: str) -> list[str]:
     """Denials missing from the audit log, copies where denied, rows where their jurisdiction may not be."""
     import pyarrow.parquet as pq
@@ -228,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--regions", type=int, default=20)
     parser.add_argument("--plan-only", action="store_true", help="measure the plan only (no scheduler run)")
     parser.add_argument("--quick", action="store_true", help="60 datasets x 6 regions")
+    parser.add_argument("--in-process", type=int, default=0, metavar="N",
+                        help="also move the plan's first N items in this process (CPU per item)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds the scheduler run may take")
     args = parser.parse_args(argv)
     if args.quick:
@@ -244,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"estate: {args.datasets} datasets x {regions} regions ({estate_file.stat().st_size:,} bytes); "
               f"plan: {items:,} items in {len(written['shards'])} region shards, {len(written['denials']):,} denials, "
               f"{plan_s:.2f} s CPU ({plan_wall:.2f} s wall; the ratio uses CPU, steady under load)")
+        if args.in_process:
+            n, wall, cpu = in_process_items(estate_file, plan_home, written, args.in_process)
+            print(f"in process: {n} items in {wall:.1f} s wall, {cpu:.1f} s CPU: {cpu / n * 1000:.1f} ms CPU per item")
         if args.plan_only:
             print(f"scale ratios: plan {plan_s / GOAL_PLAN_S:.2f}x of {GOAL_PLAN_S:.0f} s")
             return 0
