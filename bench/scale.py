@@ -220,7 +220,9 @@ def scheduler_run(estate_file: Path, home_root: Path, datasets: int, regions: in
 
     template = ROOT / ".airflow" / "test-template-3.3.2.db"
     with AirflowInstance(home_root, db_template=template if template.exists() else None, extra_env={
-            "MULTICLOUD_ESTATE_FILES_ALLOWED": str(estate_file), "MULTICLOUD_LOCAL_SOURCES": "off"}) as af:
+            "MULTICLOUD_ESTATE_FILES_ALLOWED": str(estate_file), "MULTICLOUD_LOCAL_SOURCES": "off",
+            # trigger() unpauses the DAG: no scheduled run of the configured estate may compete with ours
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"}) as af:
         estate = load_estate(estate_file, home=af.estate_home)
         total_bytes, files = write_sources(estate, af.estate_home)
         sources = {f.parts[-4]: f for f in files}
