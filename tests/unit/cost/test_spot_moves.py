@@ -191,4 +191,5 @@ def serve_on_drivers(estate, home: Path) -> None:
             driver = driver_for(estate, cluster, home)
             driver.deploy(ModelDeployment(workload.model, "v1", replicas, uri,
                                           runtime=estate.runtime.model_dump(mode="json")))
-            assert driver.wait_ready(workload.model, "v1", 90).state == "complete"
+            status = driver.wait_ready(workload.model, "v1", 90)
+            assert status.state == "complete", f"{cluster}: {status.message}"
