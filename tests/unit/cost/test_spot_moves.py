@@ -80,9 +80,13 @@ def test_a_plan_with_a_spot_move_is_applied_on_the_local_driver(spot_estate, est
     assert data["achieved_savings_monthly"] >= move["monthly_saving"] > 0
     assert data["spot"]["spot_replicas"] == 1
 
+    # On the same served estate (the plan left churn-eu-serving where it was): the critical floor.
+    critical_workload_keeps_an_on_demand_replica_where_it_runs_spot(spot_estate, estate_home)
 
-def test_a_critical_workload_keeps_an_on_demand_replica_where_it_runs_spot(spot_estate, estate_home):
+
+def critical_workload_keeps_an_on_demand_replica_where_it_runs_spot(spot_estate, estate_home) -> None:
     workload = "churn-eu-serving"
+    assert current_placement(spot_estate, estate_home)[workload] == {"oke-fra": 1, "gke-euw4": 1}
     to_spot = {"workload": workload, "source": "gke-euw4", "target": "gke-euw4.spot", "replicas": 1}
     refused = apply_move(spot_estate, to_spot, "floor", home=estate_home)
     assert refused["status"] == "refused"
@@ -104,13 +108,69 @@ def test_a_critical_workload_keeps_an_on_demand_replica_where_it_runs_spot(spot_
     assert LocalClusterDriver("gke-euw4", estate_home, pool="spot").served()["churn-eu"]["versions"] == {"v1": 1}
 
 
-def test_a_spot_id_needs_a_spot_pool(spot_estate, estate_home):
+def test_a_spot_id_needs_a_spot_pool(tmp_path, monkeypatch, estate_home):
+    (tmp_path / "spot.yaml").write_text(spot_estate_text())
+    monkeypatch.setenv("MULTICLOUD_ESTATE", str(tmp_path / "spot.yaml"))
+    spot_estate = load_estate(home=estate_home)
     with pytest.raises(ValueError, match="has no spot pool"):
         driver_for(spot_estate, "oke-fra.spot", estate_home)
     with pytest.raises(ValueError, match="unknown node pool"):
         driver_for(spot_estate, "oke-ash.gpu", estate_home)
 
 
+def test_kubernetes_driver_scoped_to_a_spot_pool(monkeypatch):
+    """API semantics (SIMULATED image: pods Ready without a process): a spot Deployment beside an
+    on-demand one of the same version, each driver seeing only its pool, shared Services kept
+    until no pool runs the version."""
+    from kubernetes import config
+
+    from multicloud.drivers import ModelDeployment
+    from multicloud.drivers.kubernetes import KubernetesClusterDriver
+    from tests.emulators.kubernetes import SIMULATED, KubernetesEmulator
+
+    runtime = {"image": "img", "python": "3.11", "env": {}, "limits": {"cpu": 1, "memory_gb": 1}}
+    off_spot = {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "eks.amazonaws.com/capacityType", "operator": "NotIn", "values": ["SPOT"]}]}]}}}}
+    kube = KubernetesEmulator(images={"img": SIMULATED}).start()
+    try:
+        api = config.new_client_from_config_dict(kube.kubeconfig())
+        on_demand = KubernetesClusterDriver("eks-use1", api, poll_s=0.02, scheduling=off_spot)
+        spot = KubernetesClusterDriver("eks-use1", api, poll_s=0.02, pool="spot", scheduling={
+            "nodeSelector": {"eks.amazonaws.com/capacityType": "SPOT"}})
+        assert spot.cluster_id == "eks-use1.spot"
+        on_demand.deploy(ModelDeployment("churn-us", "v1", 2, "file:///m", runtime))
+        spot.deploy(ModelDeployment("churn-us", "v1", 1, "file:///m", runtime))
+        assert spot.wait_ready("churn-us", "v1", 20).state == "complete"
+        assert on_demand.wait_ready("churn-us", "v1", 20).state == "complete"
+        assert on_demand.served()["churn-us"]["versions"] == {"v1": 2}
+        assert spot.served()["churn-us"]["versions"] == {"v1": 1}
+        pods = kube.list("pods", selector="multicloud.io/model=churn-us")
+        by_pool = sorted((p["metadata"]["labels"].get("multicloud.io/pool", "-"),
+                          json.dumps({k: p["spec"].get(k) for k in ("nodeSelector", "affinity") if p["spec"].get(k)},
+                                     sort_keys=True)) for p in pods)
+        assert by_pool == [("-", json.dumps(off_spot, sort_keys=True))] * 2 + [
+            ("spot", json.dumps({"nodeSelector": {"eks.amazonaws.com/capacityType": "SPOT"}}))]
+        assert kube.get("services", "models", "churn-us-v1-spot")["spec"]["selector"]["multicloud.io/pool"] == "spot"
+        assert spot.endpoints("churn-us", "v1")[0].endswith("/churn-us-v1-spot:8080/proxy")
+        on_demand.scale("churn-us", "v1", 1)
+        assert kube.get("deployments", "models", "churn-us-v1")["spec"]["replicas"] == 1
+        assert kube.get("deployments", "models", "churn-us-v1-spot")["spec"]["replicas"] == 1
+
+        on_demand.remove("churn-us")   # the spot pool still serves v1: the shared Services stay
+        assert kube.get("deployments", "models", "churn-us-v1") is None
+        assert kube.get("services", "models", "churn-us-v1") is not None
+        assert kube.get("services", "models", "churn-us") is not None
+        assert on_demand.endpoints("churn-us")[0].endswith("/churn-us-v1:8080/proxy")  # traffic: spot pods
+        spot.remove("churn-us")        # nothing left anywhere: every Service goes
+        for name in ("churn-us-v1-spot", "churn-us-v1", "churn-us"):
+            assert kube.get("services", "models", name) is None, name
+    finally:
+        kube.stop()
+    assert not kube.errors
+
+
+@pytest.mark.e2e
 @pytest.mark.timeout(300)
 def test_a_plan_with_a_spot_move_is_applied_on_the_kubernetes_driver(estate_home, tmp_path, monkeypatch):
     from tests.kube_estate import estate_yaml, start_clusters, stop_all, use_estate
