@@ -158,7 +158,8 @@ def cost_rebalance():
             print(line)
         failed = [a for a in applied if a["status"] != "applied"]
         if failed:
-            raise AirflowFailException(f"{len(failed)} move(s) rolled back: {failed[0].get('error')}")
+            raise AirflowFailException(f"{len(failed)} move(s) not applied (rolled back or refused): "
+                                       f"{failed[0].get('error')}")
 
     costs = collect.expand(cloud=clouds())
     result = optimise(costs)

@@ -110,8 +110,18 @@ def test_model_training_and_rollout_without_logical_date(airflow_local):
 
 
 def test_cost_rebalance_without_logical_date(airflow_local):
+    """On a fresh estate (nothing rolled out yet) the defaults -- not a dry run -- give a green run
+    whose summary says there is nothing to do; later in the session (models served) a dry run."""
     af = airflow_local
-    af.wait_for_run("cost_rebalance", af.trigger("cost_rebalance", conf={"dry_run": True}), timeout=RUN_TIMEOUT)
+    fresh = not af.runs("model_rollout")
+    run_id = af.trigger("cost_rebalance", conf={} if fresh else {"dry_run": True})
+    af.wait_for_run("cost_rebalance", run_id, timeout=RUN_TIMEOUT)
+    if fresh:
+        summary = _summary(af, "cost_rebalance", run_id)
+        assert summary["data"]["status"] == "nothing_to_do", summary["headline"]
+        assert summary["headline"][0] == "Nothing to do: no workload is served yet", summary["headline"]
+        assert summary["data"]["not_served"] == ["churn-eu-serving", "churn-us-serving"]
+        assert summary["data"]["applied"] == []
 
 
 @pytest.mark.e2e

@@ -16,6 +16,15 @@ capacity too); after step 5 the source's pool shrinks to what is still placed th
 cluster autoscaler runs, the move waits for its node count to drop. The result lists every pool
 change, so the report counts released nodes rather than moved replicas.
 
+Spot pools: ``<cluster>.spot`` is the cluster's spot node pool, served by the cluster's driver
+scoped to that pool (``multicloud.drivers.scheduling``: the Kubernetes pods get the pool's
+``nodeSelector`` and tolerations, the local driver records each replica's pool), so a move onto
+or off a spot pool is make-before-break like any other, and its node pool is the spot one. Before
+anything starts, a move of a critical workload is checked against the placement store and the
+drivers: every region where it would run a spot replica keeps at least one on-demand replica that
+is really served there; what cannot be verified refuses the move (status ``refused``), never
+applies it.
+
 Right-sizing actions are moves with one end missing: no ``source`` adds replicas at the target
 (steps 1-3 and 5), no ``target`` removes replicas at the source (steps 4-5). Desired replica counts come from the placement store (the truth of
 what runs), so a retried move converges instead of adding replicas twice; the run's move ledger
@@ -34,7 +43,6 @@ from typing import TYPE_CHECKING, Any
 
 from multicloud import paths
 from multicloud.cost import pools
-from multicloud.cost.pools import SPOT_SUFFIX
 from multicloud.drivers import ModelDeployment, driver_for
 from multicloud.placement import current_placement, placement_file, save_placement
 from multicloud.reports import atomic_write_text, safe_run_id
@@ -87,15 +95,18 @@ def _record(run_id: str, home: Path | None, result: dict[str, Any], estate: Esta
         "steps")}}, estate=estate, home=home)
 
 
-def serving_version(estate: Estate, driver: ClusterDriver, model: str) -> tuple[str, str]:
-    """(version, artifact_uri) the source serves now; else the newest trained version."""
-    info = driver.served().get(model)
-    if info and info.get("versions"):
-        weights = info.get("weights") or {}
-        version = max(info["versions"], key=lambda v: (weights.get(v, 0), v))
-        artifact = (info.get("artifacts") or {}).get(version)
-        if artifact:
-            return version, artifact
+def serving_version(estate: Estate, driver: ClusterDriver, model: str,
+                    *more: ClusterDriver | None) -> tuple[str, str]:
+    """(version, artifact_uri) the first of ``driver``, ``more`` serving ``model`` serves now; else
+    the newest trained version."""
+    for each in (driver, *more):
+        info = each.served().get(model) if each is not None else None
+        if info and info.get("versions"):
+            weights = info.get("weights") or {}
+            version = max(info["versions"], key=lambda v: (weights.get(v, 0), v))
+            artifact = (info.get("artifacts") or {}).get(version)
+            if artifact:
+                return version, artifact
     from multicloud.training.artifacts import artifact_uri, latest_version
 
     version = latest_version(estate, model)
@@ -133,20 +144,31 @@ def apply_move(estate: Estate, move: dict[str, Any], run_id: str, *, home: Path 
     if target_id:
         row[target_id] = row.get(target_id, 0) + count
 
-    source = driver_for(estate, _physical(source_id), home=home) if source_id else None
+    problem = on_demand_floor(estate, workload, after, move, home)
+    if problem:
+        result.update(status="refused", error=problem, seconds=round(time.monotonic() - started, 3))
+        result["steps"].append(f"refused before any change: {problem}")
+        _record(run_id, home, result, estate)
+        from multicloud.alerts import alert
+
+        alert("rollback", f"cost move of {model} {source_id} -> {target_id} refused: {problem}"[:300],
+              {"move": move}, home=home)
+        return result
+    source = driver_for(estate, source_id, home=home) if source_id else None
     version = None
     if target_id:
-        target = driver_for(estate, _physical(target_id), home=home)
+        target = driver_for(estate, target_id, home=home)
         before_target = target.served().get(model, {})
         try:
-            if target_id.endswith(SPOT_SUFFIX) or (source_id or "").endswith(SPOT_SUFFIX):
-                raise MoveFailed("spot pool placement needs node selectors in the cluster driver, which it has not")
             grown = pools.grow_for(estate, target_id, after, **(pool_options or {}))
             if grown:
                 result["nodes"].append(grown)
                 result["steps"].append(f"{target_id}: node pool {grown['pool']} {grown['action']} "
                                        f"({grown['before']} -> {grown['after']} nodes)")
-            version, artifact = serving_version(estate, source or target, model)
+            # A move runs what its source serves; replicas added run what the target (or, for a
+            # spot pool, the cluster's on-demand nodes) serves.
+            version, artifact = (serving_version(estate, source, model) if source is not None else
+                                 serving_version(estate, target, model, _sibling(estate, target_id, home)))
             result["version"] = version
             desired = here.get(target_id, 0) + count
             target.deploy(ModelDeployment(model, version, desired, artifact, baseline_runtime(estate),
@@ -209,8 +231,54 @@ def apply_move(estate: Estate, move: dict[str, Any], run_id: str, *, home: Path 
     return result
 
 
-def _physical(cluster_id: str) -> str:
-    return cluster_id.removesuffix(SPOT_SUFFIX)
+def _sibling(estate: Estate, cluster_id: str, home: Path | None) -> ClusterDriver | None:
+    """For replicas added to a spot pool: the driver of the cluster's on-demand nodes (whose
+    served version the new replicas run); None for an on-demand cluster."""
+    from multicloud.drivers.scheduling import split_pool
+
+    physical, pool = split_pool(cluster_id)
+    return driver_for(estate, physical, home=home) if pool else None
+
+
+def on_demand_floor(estate: Estate, workload: Any, after: dict[str, dict[str, int]], move: dict[str, Any],
+                    home: Path | None = None) -> str | None:
+    """Why ``move`` would leave a critical workload with spot but no on-demand replica in a region
+    (None: it would not). Checked on the placement after the move and, for the on-demand replicas
+    the move relies on but does not start itself, against what the drivers really serve; a driver
+    that cannot be asked makes the answer "unverified", which refuses the move."""
+    from multicloud.drivers.scheduling import split_pool
+
+    if not workload.critical:
+        return None
+    spot: dict[str, int] = {}
+    on_demand: dict[str, dict[str, int]] = {}
+    for cluster_id, n in after.get(workload.id, {}).items():
+        if n <= 0:
+            continue
+        physical, pool = split_pool(cluster_id)
+        region = estate.cluster(physical)[0].id
+        if pool:
+            spot[region] = spot.get(region, 0) + n
+        else:
+            on_demand.setdefault(region, {})[cluster_id] = n
+    for region in sorted(r for r, n in spot.items() if n):
+        held = on_demand.get(region, {})
+        if not held:
+            return (f"{workload.id} is critical: {spot[region]} spot replica(s) in {region} would have no on-demand "
+                    "replica beside them")
+        if move.get("target") in held:
+            continue  # the move starts that on-demand replica itself, behind its health gate
+        served = 0
+        for cluster_id in held:
+            try:
+                served += sum((driver_for(estate, cluster_id, home=home).served().get(workload.model) or {})
+                              .get("versions", {}).values())
+            except Exception as exc:  # cannot be checked: unverified, so refused
+                return f"{workload.id} is critical: on-demand replicas in {region} unverified ({type(exc).__name__}: {exc})"
+        if served < 1:
+            return (f"{workload.id} is critical: the placement store says {sum(held.values())} on-demand replica(s) in "
+                    f"{region}, but {', '.join(sorted(held))} serve(s) none")
+    return None
 
 
 def _already_applied(here: dict[str, int], source_id: str | None, target_id: str | None, count: int,

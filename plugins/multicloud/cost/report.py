@@ -30,8 +30,13 @@ def plan_moves(problem: Problem, target: Assignment) -> list[dict[str, Any]]:
     moves: list[dict[str, Any]] = []
     for w in problem.workloads:
         after = target.get(w.id, {})
-        leaving = [[c, n - after.get(c, 0)] for c, n in sorted(w.current.items()) if n > after.get(c, 0)]
-        arriving = [[c, n - w.current.get(c, 0)] for c, n in sorted(after.items()) if n > w.current.get(c, 0)]
+        # Spot last in, first out: a critical workload's on-demand replicas arrive before and leave
+        # after its spot ones (each move is checked again when applied: ``apply.on_demand_floor``).
+        spot = {c.id for c in problem.clusters if c.spot}
+        leaving = [[c, n - after.get(c, 0)] for c, n in sorted(w.current.items(), key=lambda i: (i[0] not in spot, i[0]))
+                   if n > after.get(c, 0)]
+        arriving = [[c, n - w.current.get(c, 0)] for c, n in sorted(after.items(), key=lambda i: (i[0] in spot, i[0]))
+                    if n > w.current.get(c, 0)]
         for dest in arriving:
             while dest[1] > 0 and leaving:
                 src = leaving[0]

@@ -71,7 +71,7 @@ def unserved(estate: Estate, home: Path | None = None) -> list[str]:
     def models_on(cluster_id: str) -> set[str]:
         if cluster_id not in served:
             try:
-                served[cluster_id] = set(driver_for(estate, cluster_id.removesuffix(".spot"), home=home).served())
+                served[cluster_id] = set(driver_for(estate, cluster_id, home=home).served())
             except Exception:  # unreachable or unknown: not verified as serving
                 served[cluster_id] = set()
         return served[cluster_id]

@@ -28,6 +28,14 @@ annotation; ``rollback`` then does what ``kubectl rollout undo`` does: the previ
 replaces the whole current one (a JSON-patch ``replace``, so nothing the newer template added
 survives), else it removes the newest version in favour of the older one running beside it.
 
+Node pools (``multicloud.drivers.scheduling``): the driver of ``<cluster>.spot`` (``pool="spot"``)
+manages Deployments ``<model>-<version>-spot`` (label ``multicloud.io/pool: spot``) whose pods
+carry the spot pool's ``nodeSelector`` and tolerations, and a Service of the same name for the
+health gate; the per-version and per-model Services (and HTTPRoutes) are shared by every pool, so
+traffic reaches spot and on-demand pods alike. On a cluster with a spot pool, on-demand pods get a
+node affinity keeping them off spot nodes. A driver sees and changes only its own pool's
+Deployments; shared Services are deleted only when no pool runs the version or model any more.
+
 Credentials per cluster kind: a ``kubernetes`` Airflow connection (any cluster); OKE through the
 Container Engine API (``create_kubeconfig``, token version 2.0.0), with the cluster token
 generated in-process by the OCIHook's signer (``hooks/oke_token.py``, the algorithm of ``oci ce
@@ -45,6 +53,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from multicloud.drivers.base import ClusterDriver, ModelDeployment, RolloutStatus
+from multicloud.drivers.scheduling import POOL_LABEL
 
 if TYPE_CHECKING:
     from multicloud.estate.models import ClusterSpec, Estate, Region
@@ -87,13 +96,18 @@ class KubernetesClusterDriver(ClusterDriver):
     :param gateway: Gateway API parentRef (``name``, optional ``namespace``/``section_name``) for HTTPRoutes.
     :param artifact_secret: Secret whose keys become the server's environment (artifact credentials).
     :param service_account: service account bound to a cloud identity (workload identity / IRSA).
+    :param pool: the node pool this driver manages (``spot``), None: the on-demand nodes.
+    :param scheduling: pod-spec fields pinning pods to that pool (``scheduling.pool_scheduling``).
     """
 
     def __init__(self, cluster_id: str, api_client: Any, namespace: str = "models", poll_s: float = 0.25,
                  progress_deadline_s: int = 120, external_url: str | None = None,
                  gateway: dict[str, Any] | None = None, artifact_secret: str | None = None,
-                 service_account: str | None = None) -> None:
-        super().__init__(cluster_id)
+                 service_account: str | None = None, pool: str | None = None,
+                 scheduling: dict[str, Any] | None = None) -> None:
+        super().__init__(cluster_id if pool is None or cluster_id.endswith(f".{pool}") else f"{cluster_id}.{pool}")
+        self.pool = pool
+        self.scheduling = dict(scheduling or {})
         self.progress_deadline_s = progress_deadline_s
         from kubernetes import client
 
@@ -109,18 +123,23 @@ class KubernetesClusterDriver(ClusterDriver):
         self.custom = client.CustomObjectsApi(api_client)
 
     @classmethod
-    def from_estate(cls, estate: Estate, cluster_id: str, home: Path | None = None) -> KubernetesClusterDriver:
+    def from_estate(cls, estate: Estate, cluster_id: str, home: Path | None = None,
+                    pool: str | None = None) -> KubernetesClusterDriver:
+        from multicloud.drivers.scheduling import pool_scheduling
+
         region, cluster = estate.cluster(cluster_id)
         if cluster.driver != "kubernetes":
             raise ValueError(f"cluster {cluster_id!r} uses driver {cluster.driver!r}, not 'kubernetes'")
+        scheduling = pool_scheduling(cluster, pool)
         return cls(cluster_id, kubernetes_hook_for(region, cluster).get_conn(), cluster.namespace,
                    external_url=cluster.external_url,
                    gateway=cluster.gateway.model_dump() if cluster.gateway else None,
-                   artifact_secret=cluster.artifact_secret, service_account=cluster.service_account)
+                   artifact_secret=cluster.artifact_secret, service_account=cluster.service_account,
+                   pool=pool, scheduling=scheduling)
 
     # ---- the contract ----------------------------------------------------------------------------
     def deploy(self, deployment: ModelDeployment) -> None:
-        name = dns_name(deployment.model, deployment.version)
+        name = self._name(deployment.model, deployment.version)
         body = self._deployment_body(deployment, name)
         existing = self._read(name)
         if existing is not None:
@@ -133,7 +152,11 @@ class KubernetesClusterDriver(ClusterDriver):
                 (existing.metadata.annotations or {}).get(DEPLOYED_AT_ANNOTATION) or body["metadata"]["annotations"][
                     DEPLOYED_AT_ANNOTATION])
         self._apply_deployment(name, body)
-        self._apply_service(name, {MODEL_LABEL: deployment.model, VERSION_LABEL: deployment.version},
+        if self.pool:  # the pool's own Service (the health gate reaches only this pool's pods)
+            self._apply_service(name, {MODEL_LABEL: deployment.model, VERSION_LABEL: deployment.version,
+                                       POOL_LABEL: self.pool}, deployment.model, deployment.version)
+        self._apply_service(dns_name(deployment.model, deployment.version),
+                            {MODEL_LABEL: deployment.model, VERSION_LABEL: deployment.version},
                             deployment.model, deployment.version)
         weights = self._weights(deployment.model)
         if not weights or sum(weights.values()) == 0:
@@ -146,7 +169,7 @@ class KubernetesClusterDriver(ClusterDriver):
 
     def status(self, model: str, version: str | None = None) -> RolloutStatus:
         version = version or self._newest(model)
-        obj = self._read(dns_name(model, version)) if version else None
+        obj = self._read(self._name(model, version)) if version else None
         if obj is None:
             return RolloutStatus(self.cluster_id, model, version, 0, 0, 0, "absent", "not deployed here")
         return rollout_status(self.cluster_id, model, version, self.api_client.sanitize_for_serialization(obj))
@@ -165,7 +188,7 @@ class KubernetesClusterDriver(ClusterDriver):
     def scale(self, model: str, version: str, replicas: int) -> None:
         if replicas < 0:
             raise ValueError(f"replicas must be >= 0; got {replicas}")
-        self.apps.patch_namespaced_deployment(dns_name(model, version), self.namespace,
+        self.apps.patch_namespaced_deployment(self._name(model, version), self.namespace,
                                               {"spec": {"replicas": replicas}})
 
     def shift(self, model: str, weights: dict[str, int]) -> None:
@@ -190,7 +213,7 @@ class KubernetesClusterDriver(ClusterDriver):
             self.shift(model, {previous: 100})
             self.remove(model, current)
             return previous
-        obj = self._read(dns_name(model, current))
+        obj = self._read(self._name(model, current))
         template = (obj.metadata.annotations or {}).get(PREVIOUS_ANNOTATION)
         if not template:
             self.remove(model)
@@ -215,10 +238,15 @@ class KubernetesClusterDriver(ClusterDriver):
 
         targets = [version] if version else self._versions(model)
         for v in targets:
-            delete_if_present(self.apps.delete_namespaced_deployment, dns_name(model, v))
-            delete_if_present(self.core.delete_namespaced_service, dns_name(model, v))
+            delete_if_present(self.apps.delete_namespaced_deployment, self._name(model, v))
+            if self.pool:
+                delete_if_present(self.core.delete_namespaced_service, self._name(model, v))
+        everywhere = self._versions(model, every_pool=True)
+        for v in targets:  # a version's shared Service goes when no pool runs that version any more
+            if v not in everywhere:
+                delete_if_present(self.core.delete_namespaced_service, dns_name(model, v))
         remaining = self._versions(model)
-        if not remaining:
+        if not everywhere:
             delete_if_present(self.core.delete_namespaced_service, dns_name(model))
             if self.gateway:
                 try:
@@ -227,7 +255,7 @@ class KubernetesClusterDriver(ClusterDriver):
                 except ApiException as exc:
                     if exc.status != 404:
                         raise
-        else:
+        elif remaining:
             weights = {v: w for v, w in self._weights(model).items() if v in remaining}
             if sum(weights.values()) != 100:
                 weights = {self._newest(model): 100}
@@ -237,9 +265,12 @@ class KubernetesClusterDriver(ClusterDriver):
 
     def endpoints(self, model: str, version: str | None = None) -> list[str]:
         """Base URLs of each version's Service, reachable from outside the cluster (see ``fetch``)."""
-        versions = [version] if version else [v for v, w in self._weights(model).items() if w > 0]
-        deployed = set(self._versions(model))
-        return [self.service_url(dns_name(model, v)) for v in versions if v in deployed]
+        if version:  # this pool's pods of one version (a health gate)
+            return [self.service_url(self._name(model, version))] if version in self._versions(model) else []
+        # What traffic reaches: the shared per-version Services select the pods of every pool.
+        deployed = set(self._versions(model, every_pool=True))
+        return [self.service_url(dns_name(model, v)) for v, w in self._weights(model).items()
+                if w > 0 and v in deployed]
 
     def service_url(self, service: str) -> str:
         if self.external_url:
@@ -268,7 +299,7 @@ class KubernetesClusterDriver(ClusterDriver):
             return 0, f"{type(exc).__name__}: {exc}".encode()
 
     def served(self) -> dict[str, dict[str, Any]]:
-        items = self.apps.list_namespaced_deployment(self.namespace, label_selector=MODEL_LABEL).items
+        items = self.apps.list_namespaced_deployment(self.namespace, label_selector=self._pool_selector(MODEL_LABEL)).items
         out: dict[str, dict[str, Any]] = {}
         for obj in sorted(items, key=_deployed_at):
             labels = obj.metadata.labels or {}
@@ -286,6 +317,9 @@ class KubernetesClusterDriver(ClusterDriver):
     def _deployment_body(self, d: ModelDeployment, name: str) -> dict[str, Any]:
         runtime = d.runtime or {}
         pod_labels = {MODEL_LABEL: d.model, VERSION_LABEL: d.version, MANAGED_LABEL: FIELD_MANAGER}
+        selector = {MODEL_LABEL: d.model, VERSION_LABEL: d.version}
+        if self.pool:
+            pod_labels[POOL_LABEL] = selector[POOL_LABEL] = self.pool
         # Run-specific labels go on the Deployment only: on the pod template they would restart pods.
         labels = {**{f"multicloud.io/{k}": dns_name(v) for k, v in d.labels.items() if k not in ("model", "version")},
                   **pod_labels}
@@ -322,6 +356,7 @@ class KubernetesClusterDriver(ClusterDriver):
             "securityContext": {"runAsNonRoot": True, "runAsUser": SERVER_UID, "runAsGroup": SERVER_UID,
                                 "seccompProfile": {"type": "RuntimeDefault"}},
             "containers": [container],
+            **self.scheduling,  # the node pool: nodeSelector + tolerations, or off-spot affinity
         }
         if self.service_account:  # workload identity: the cloud grants the pod's service account access
             pod_spec["serviceAccountName"] = self.service_account
@@ -335,7 +370,7 @@ class KubernetesClusterDriver(ClusterDriver):
                                          DEPLOYED_AT_ANNOTATION: f"{time.time():.6f}"}},
             "spec": {
                 "replicas": d.replicas, "progressDeadlineSeconds": self.progress_deadline_s,
-                "selector": {"matchLabels": {MODEL_LABEL: d.model, VERSION_LABEL: d.version}},
+                "selector": {"matchLabels": selector},
                 "template": {
                     "metadata": {"labels": pod_labels,
                                  "annotations": {"multicloud.io/python": str(runtime.get("python", ""))}},
@@ -401,9 +436,19 @@ class KubernetesClusterDriver(ClusterDriver):
                 return None
             raise
 
-    def _versions(self, model: str) -> list[str]:
-        items = self.apps.list_namespaced_deployment(self.namespace, label_selector=f"{MODEL_LABEL}={model}").items
-        return [obj.metadata.labels[VERSION_LABEL] for obj in sorted(items, key=_deployed_at)]
+    def _versions(self, model: str, every_pool: bool = False) -> list[str]:
+        selector = f"{MODEL_LABEL}={model}" if every_pool else self._pool_selector(f"{MODEL_LABEL}={model}")
+        items = self.apps.list_namespaced_deployment(self.namespace, label_selector=selector).items
+        versions = [obj.metadata.labels[VERSION_LABEL] for obj in sorted(items, key=_deployed_at)]
+        return list(dict.fromkeys(versions))
+
+    def _name(self, model: str, version: str) -> str:
+        """This pool's Deployment (and gate Service) of one version."""
+        return dns_name(model, version, self.pool) if self.pool else dns_name(model, version)
+
+    def _pool_selector(self, selector: str) -> str:
+        """``selector`` narrowed to this driver's pool (on-demand: no pool label)."""
+        return f"{selector},{POOL_LABEL}={self.pool}" if self.pool else f"{selector},!{POOL_LABEL}"
 
     def _newest(self, model: str) -> str | None:
         versions = self._versions(model)

@@ -7,6 +7,12 @@ versions, replicas with PID + process start time (a recycled PID is never mistak
 ports, traffic weights, the runtime each version was started with, and the specs of removed
 versions so a rollback can bring one back.
 
+Node pools: the driver of ``<cluster>.spot`` (``pool="spot"``) keeps its replicas in
+``state.spot.json`` beside the cluster's ``state.json`` (same lock, same directory); every replica
+record says which pool it runs on (``pool``: ``on-demand`` or ``spot``). A scoped driver sees and
+changes only its pool's replicas; ``endpoints(model)`` without a version (what traffic reaches)
+lists the serving replicas of every pool.
+
 Servers run in their own session (process group) so they outlive the Airflow task that started
 them (a cluster keeps serving between DAG runs), carry the command-line marker
 ``multicloud-model-server`` with ``--home`` and ``--cluster-dir`` so a sweep can find every one,
@@ -33,6 +39,7 @@ import psutil
 
 from multicloud import paths
 from multicloud.drivers.base import ClusterDriver, ModelDeployment, RolloutStatus
+from multicloud.drivers.scheduling import pool_id, pool_scheduling
 from multicloud.reports import atomic_write_text
 from multicloud.serving.model import LogisticModel, ModelFormatError
 from multicloud.serving.server import MARKER
@@ -52,18 +59,29 @@ class LocalDriverError(RuntimeError):
 
 
 class LocalClusterDriver(ClusterDriver):
-    def __init__(self, cluster_id: str, home: Path | None = None) -> None:
-        super().__init__(cluster_id)
+    def __init__(self, cluster_id: str, home: Path | None = None, pool: str | None = None) -> None:
+        super().__init__(pool_id(cluster_id, pool))
+        self.physical_id = cluster_id
+        self.pool = pool
         self.home = Path(home) if home is not None else paths.estate_home()
         self.dir = self.home / "clusters" / cluster_id
-        self.state_file = self.dir / "state.json"
+        self.state_file = self.dir / ("state.json" if pool is None else f"state.{pool}.json")
 
     @classmethod
-    def from_estate(cls, estate: Estate, cluster_id: str, home: Path | None = None) -> LocalClusterDriver:
+    def from_estate(cls, estate: Estate, cluster_id: str, home: Path | None = None,
+                    pool: str | None = None) -> LocalClusterDriver:
         _region, cluster = estate.cluster(cluster_id)  # KeyError names an unknown cluster
         if cluster.driver != "local":
             raise ValueError(f"cluster {cluster_id!r} uses driver {cluster.driver!r}, not 'local'")
-        return cls(cluster_id, home)
+        if pool is not None:
+            pool_scheduling(cluster, pool)  # a pool the cluster does not have is refused here
+        return cls(cluster_id, home, pool)
+
+    def pool_drivers(self) -> list[LocalClusterDriver]:
+        """This cluster's drivers of every pool that holds state (the on-demand one first)."""
+        pools = sorted(p.name.removeprefix("state.").removesuffix(".json") for p in self.dir.glob("state.*.json"))
+        return [LocalClusterDriver(self.physical_id, self.home)] + [
+            LocalClusterDriver(self.physical_id, self.home, p) for p in pools]
 
     # ---- state ---------------------------------------------------------------------------------
     def _read(self) -> dict[str, Any]:
@@ -207,14 +225,20 @@ class LocalClusterDriver(ClusterDriver):
                 entry["weights"] = {_newest(entry): 100}
 
     def endpoints(self, model: str, version: str | None = None) -> list[str]:
-        state = self._read()
-        entry = state["models"].get(model)
+        entry = self._read()["models"].get(model)
+        others: list[str] = []
+        if version is None and self.pool is None:  # what traffic reaches: the serving replicas of every pool
+            others = [url for other in self.pool_drivers()[1:] for url in other.endpoints(model)]
         if not entry:
-            return []
+            return others
         if version is not None:
             versions = [version]
         else:
             versions = [v for v, w in entry["weights"].items() if w > 0] or list(entry["versions"])
+        return self._urls(entry, versions) + others
+
+    @staticmethod
+    def _urls(entry: dict[str, Any], versions: list[str]) -> list[str]:
         urls = []
         for v in versions:
             for proc in entry["versions"].get(v, {}).get("processes", []):
@@ -253,7 +277,9 @@ class LocalClusterDriver(ClusterDriver):
                 for r in e["versions"].values() for p in r["processes"] if _alive(p)]
 
     def stop_everything(self) -> int:
-        """Stop every server of this cluster and forget its models (tests, teardown). Returns how many ran."""
+        """Stop every server of this cluster (of every pool, unless scoped to one) and forget its models
+        (tests, teardown). Returns how many ran."""
+        others = sum(d.stop_everything() for d in self.pool_drivers()[1:]) if self.pool is None else 0
         with self._locked() as state:
             running = sum(1 for e in state["models"].values() for r in e["versions"].values()
                           for p in r["processes"] if _alive(p))
@@ -262,7 +288,7 @@ class LocalClusterDriver(ClusterDriver):
                     self._stop_all(record)
             state["models"] = {}
             self._reap_orphans(state)
-        return running
+        return running + others
 
     # ---- internals ---------------------------------------------------------------------------------
     def _artifact_path(self, deployment: ModelDeployment) -> Path:
@@ -318,7 +344,7 @@ class LocalClusterDriver(ClusterDriver):
         logs = self.dir / "logs"
         run_dir.mkdir(parents=True, exist_ok=True)
         logs.mkdir(parents=True, exist_ok=True)
-        stem = f"{model}-{version}-{replica}"
+        stem = f"{model}-{version}-{self.pool}-{replica}" if self.pool else f"{model}-{version}-{replica}"
         port_file = run_dir / f"{stem}.port"
         port_file.unlink(missing_ok=True)
         pid_file = run_dir / f"{stem}.{time.time_ns()}.pid"
@@ -327,7 +353,7 @@ class LocalClusterDriver(ClusterDriver):
         limits = runtime.get("limits") or {}
         command = [
             sys.executable, "-I", "-S", str(SERVER_SCRIPT), "--marker", MARKER,
-            "--home", str(self.home), "--cluster-dir", str(self.dir), "--cluster", self.cluster_id,
+            "--home", str(self.home), "--cluster-dir", str(self.dir), "--cluster", self.physical_id,
             "--artifact", record["artifact_path"], "--port-file", str(port_file), "--replica", str(replica),
             "--pid-file", str(pid_file),
             "--image", str(runtime.get("image", "")), "--env-keys", ",".join(sorted(runtime.get("env") or {})),
@@ -340,7 +366,7 @@ class LocalClusterDriver(ClusterDriver):
         # Detach from the Popen object: the server outlives this call (and this process); psutil
         # reaps nothing, so a stopped server is waited for in _terminate.
         process.returncode = 0
-        return {"replica": replica, "pid": process.pid, "started_at": time.time(),
+        return {"replica": replica, "pool": self.pool or "on-demand", "pid": process.pid, "started_at": time.time(),
                 "port": None, "port_file": str(port_file), "pid_file": str(pid_file), "log": str(logs / f"{stem}.log")}
 
     def _status_of(self, model: str, version: str, record: dict[str, Any]) -> RolloutStatus:
@@ -383,6 +409,10 @@ class LocalClusterDriver(ClusterDriver):
         """Kill servers of this cluster that the state does not know (a task killed mid-deploy)."""
         known = {p["pid"] for e in state["models"].values() for r in e["versions"].values()
                  for p in r["processes"]}
+        for other in self.dir.glob("state*.json"):  # the other pools' replicas are not orphans
+            if other != self.state_file:
+                models = json.loads(other.read_text(encoding="utf-8"))["models"]
+                known |= {p["pid"] for e in models.values() for r in e["versions"].values() for p in r["processes"]}
         # Every server writes a pid file as its first act: a directory listing finds them all,
         # far cheaper than scanning every process of the machine on each deploy.
         orphans = []

@@ -101,6 +101,12 @@ class SpotPool(Strict):
 
     capacity: Capacity
     interruptions_per_month: float = Field(default=0.5, ge=0, description="expected reclaims of one spot node a month")
+    node_selector: dict[str, str] | None = Field(
+        default=None, description="node labels of the spot nodes; default: the cluster kind's capacity-type label "
+        "(multicloud.drivers.scheduling)")
+    tolerations: list[dict[str, str]] | None = Field(
+        default=None, description="pod tolerations for the spot nodes' taints; default: the kind's (AKS: "
+        "scalesetpriority=spot:NoSchedule)")
 
 
 class NodePool(Strict):
