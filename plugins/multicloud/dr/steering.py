@@ -5,7 +5,8 @@
   the amazon provider's ``AwsBaseHook(client_type="route53")``. Convention: each record's
   ``SetIdentifier`` is the estate region id it points at; failover gives the target region weight
   100 and every other region 0 (Route 53 then answers only with the target).
-- ``OCIDnsSteering``: an OCI DNS steering policy through ``OCIHook``: answers whose ``pool`` is
+- ``OCIDnsSteering``: an OCI DNS steering policy through ``OCIDnsHook`` (its monitor through
+  ``OCIHealthChecksHook``): answers whose ``pool`` is
   the target region id stay enabled, the others are disabled (``isDisabled``).
 
 ``snapshot`` returns a JSON-able picture that ``restore`` puts back exactly; the fault ledger
@@ -21,11 +22,15 @@ with an HTTP health-check monitor. Load Balancer backend-set steering joins in i
 from __future__ import annotations
 
 import json
+import time
 from abc import ABC, abstractmethod
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from multicloud.dr import gateway, health
+
+POLICY_UPDATE_TIMEOUT_S = 300.0
 
 
 class TrafficSteering(ABC):
@@ -156,6 +161,16 @@ class LocalGatewaySteering(TrafficSteering):
 
 
 class Route53Steering(TrafficSteering):
+    """Steer a DR pair's endpoint with Route 53 records named by region id (``SetIdentifier``).
+
+    The orchestrated switch sets weighted records' weights (100 for the target, 0 elsewhere);
+    ``arm_failover`` turns them into PRIMARY/SECONDARY failover records with health checks.
+
+    :param zone_id: the hosted zone id.
+    :param aws_conn_id: the Airflow connection (type ``aws``), through the amazon provider's hook.
+    :param region_name: an AWS region overriding the connection's.
+    """
+
     name = "route53"
 
     def __init__(self, zone_id: str, aws_conn_id: str = "aws_default", region_name: str | None = None) -> None:
@@ -278,23 +293,41 @@ class Route53Steering(TrafficSteering):
 
 
 class OCIDnsSteering(TrafficSteering):
+    """Steer a DR pair's endpoint with an OCI DNS Traffic Management steering policy.
+
+    Answers are grouped in pools named by region id. The orchestrated switch enables the target
+    pool's answers and disables the others; ``arm_failover`` turns the policy into OCI's FAILOVER
+    template with an HTTP health-check monitor, so OCI answers the secondary by itself while the
+    primary's target is unhealthy (and the primary again once it is healthy).
+
+    :param steering_policy_id: the steering policy's OCID.
+    :param oci_conn_id: the Airflow connection (type ``oci``) for DNS and Health Checks.
+    """
+
     name = "oci-dns"
 
     def __init__(self, steering_policy_id: str, oci_conn_id: str = "oci_default") -> None:
         self.policy_id = steering_policy_id
         self.oci_conn_id = oci_conn_id
 
-    def _client(self):
-        import oci
+    @cached_property
+    def hook(self):
+        """``OCIDnsHook``: the steering policy's reads and updates."""
+        from multicloud.hooks.oci_network import OCIDnsHook
 
-        from multicloud.hooks.oci import OCIHook
+        return OCIDnsHook(oci_conn_id=self.oci_conn_id)
 
-        return OCIHook(self.oci_conn_id).get_client(oci.dns.DnsClient)
+    @cached_property
+    def health_hook(self):
+        """``OCIHealthChecksHook``: the policy's HTTP monitor and its probe results."""
+        from multicloud.hooks.oci_network import OCIHealthChecksHook
+
+        return OCIHealthChecksHook(oci_conn_id=self.oci_conn_id)
 
     def snapshot(self, endpoint: str) -> dict[str, Any]:
         import oci
 
-        policy = self._client().get_steering_policy(self.policy_id).data
+        policy = self.hook.get_steering_policy(self.policy_id)
         return {"answers": oci.util.to_dict(policy.answers), "rules": oci.util.to_dict(policy.rules),
                 "template": policy.template, "ttl": policy.ttl,
                 "health_check_monitor_id": policy.health_check_monitor_id}
@@ -325,18 +358,18 @@ class OCIDnsSteering(TrafficSteering):
         import oci
         from oci.healthchecks.models import CreateHttpMonitorDetails
 
-        policy = self._client().get_steering_policy(self.policy_id).data
+        policy = self.hook.get_steering_policy(self.policy_id)
         pools = {a.pool for a in policy.answers}
         missing = [r for r in (pair.primary, pair.secondary) if r not in pools]
         if missing:
             raise LookupError(f"OCI steering policy {self.policy_id}: no answer in pool(s) {missing}")
         check = pair.health_check
         interval = next((i for i in (10, 30, 60, 300) if i >= check.interval_s), 300)
-        monitor = self._health_client().create_http_monitor(CreateHttpMonitorDetails(
+        monitor = self.health_hook.create_http_monitor(CreateHttpMonitorDetails(
             compartment_id=policy.compartment_id, display_name=f"{pair.id}-failover",
             targets=sorted({a.rdata for a in policy.answers}), protocol="HTTPS", port=check.port or 443,
             path=check.path, interval_in_seconds=interval, timeout_in_seconds=min(int(check.timeout_s) or 1, 60),
-            is_enabled=True)).data
+            is_enabled=True))
         priority = {pair.primary: 1, pair.secondary: 2}
         rules = [
             {"rule_type": "FILTER", "default_answer_data": [{"answer_condition": "answer.isDisabled != true",
@@ -350,19 +383,12 @@ class OCIDnsSteering(TrafficSteering):
                  "ttl": policy.ttl, "health_check_monitor_id": monitor.id}
         self._update(state)
 
-    def _health_client(self):
-        import oci
-
-        from multicloud.hooks.oci import OCIHook
-
-        return OCIHook(self.oci_conn_id).get_client(oci.healthchecks.HealthChecksClient)
-
     def region_health(self, endpoint: str) -> dict[str, dict[str, Any]]:
         """Per pool, the newest probe result of its answer's target from the policy's monitor."""
-        policy = self._client().get_steering_policy(self.policy_id).data
+        policy = self.hook.get_steering_policy(self.policy_id)
         if not policy.health_check_monitor_id:
             return {}
-        results = self._health_client().list_http_probe_results(policy.health_check_monitor_id).data
+        results = self.health_hook.list_http_probe_results(policy.health_check_monitor_id)
         newest: dict[str, Any] = {}
         for result in sorted(results, key=lambda r: r.start_time or 0):
             newest[result.target] = result
@@ -371,7 +397,7 @@ class OCIDnsSteering(TrafficSteering):
 
     def failed_over(self, endpoint: str) -> dict[str, Any] | None:
         """FAILOVER answers the highest-priority healthy pool: moved when that is not the first one."""
-        policy = self._client().get_steering_policy(self.policy_id).data
+        policy = self.hook.get_steering_policy(self.policy_id)
         if policy.template != "FAILOVER":
             return None
         health = self.region_health(endpoint)
@@ -385,7 +411,7 @@ class OCIDnsSteering(TrafficSteering):
     def _update(self, state: dict[str, Any]) -> None:
         from oci.dns.models import SteeringPolicyAnswer, UpdateSteeringPolicyDetails
 
-        client = self._client()
+        client = self.hook.conn
         answers = [SteeringPolicyAnswer(**{k: a.get(k) for k in ("name", "rtype", "rdata", "pool", "is_disabled")})
                    for a in state["answers"]]
         rules = [client.base_client.deserialize_response_data(json.dumps(_camel(r)).encode(), "SteeringPolicyRule")
@@ -393,7 +419,9 @@ class OCIDnsSteering(TrafficSteering):
         details = UpdateSteeringPolicyDetails(answers=answers, rules=rules, template=state.get("template"),
                                               ttl=state.get("ttl"),
                                               health_check_monitor_id=state.get("health_check_monitor_id"))
-        client.update_steering_policy(self.policy_id, details)
+        self.hook.update_steering_policy(self.policy_id, details)
+        self.hook.steering_policy_completion(self.policy_id, poll_interval=0.5, max_poll_interval=5.0,
+                                             deadline=time.time() + POLICY_UPDATE_TIMEOUT_S)
 
 
 def steering_for(pair, home: Path | None = None) -> TrafficSteering:

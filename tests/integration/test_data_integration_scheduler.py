@@ -1,0 +1,113 @@
+"""A Data Integration dataset through residency_sync under the real scheduler (e2e tier).
+
+The real-scheduler harness (tests/harness/airflow.py: api-server, scheduler, dag-processor,
+triggerer; LocalExecutor on a copy of the migrated SQLite template, free ports) runs the
+project's dags/ with an estate whose ``customer-events`` is moved by an OCI Data Integration task
+(``engine: oci-data-integration``). The workers and the triggerer reach the signature-checking
+OCI emulator of this test process through an ``oci`` connection given to the deployment as an
+environment variable, exactly as a deployment would configure it. The emulator stands in for
+the published task: when a task run succeeds it writes the rows the ``JURISDICTIONS`` binding
+allows (``the_published_task``), so what the target holds is what a correct task would write.
+
+Written against behaviour, not task ids (the DAG's task shape may change): the run's state,
+the emulator's task runs, the objects in storage, the audit log, the Asset events the REST API
+lists for the run, and the model_training run those events start.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import yaml
+
+from multicloud.estate import load_estate
+from multicloud.paths import DEFAULT_ESTATE_FILE
+from multicloud.reports import latest_summary
+from multicloud.sync.audit import read_audit
+from multicloud.sync.demo_data import write_source_partitions
+from tests.dags.test_residency_sync import _countries, _partition
+from tests.dags.test_residency_sync_data_integration import EU, _bindings, the_published_task
+from tests.harness.airflow import AirflowInstance, free_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(1500)]
+
+HOUR = datetime(2026, 3, 4, 10, tzinfo=UTC)
+REGIONS = ["oci-fra", "oci-lon", "aws-use1"]  # churn-eu trains on oci-fra, churn-us on aws-use1
+
+
+def _di_estate(path, conn_id: str):
+    raw = yaml.safe_load(DEFAULT_ESTATE_FILE.read_text())
+    (events,) = [d for d in raw["datasets"] if d["id"] == "customer-events"]
+    events["engine"] = "oci-data-integration"
+    events["data_integration"] = {"connection_id": conn_id, "workspace_id": "ocid1.disworkspace.oc1..ws",
+                                  "application_key": "app-1", "task_key": "route-events"}
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def test_a_data_integration_dataset_under_the_scheduler_keeps_every_guarantee(tmp_path, airflow_db, oci_conn,
+                                                                               oci_emulator):
+    import os
+
+    from tests.emulators.oci_data_integration import DataIntegrationEmulator
+
+    estate_file = _di_estate(tmp_path / "estate-di.yaml", oci_conn)
+    af = AirflowInstance(tmp_path / "deployment", db_template=airflow_db, extra_env={
+        "MULTICLOUD_ESTATE": str(estate_file),
+        f"AIRFLOW_CONN_{oci_conn.upper()}": os.environ[f"AIRFLOW_CONN_{oci_conn.upper()}"],
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())})
+    estate = load_estate(estate_file, home=af.estate_home)
+    write_source_partitions(estate, HOUR, rows=600, files=2)
+    di = DataIntegrationEmulator(oci_emulator)
+    di.on_success = the_published_task(estate)
+
+    with af:
+        af.wait_for_dags(["residency_sync", "model_training"])
+        af.unpause("model_training")  # a deployment runs it unpaused: it is scheduled on the sync's Assets
+        run_id = af.trigger("residency_sync", conf={"datasets": ["customer-events"], "regions": REGIONS,
+                                                    "interval_start": HOUR.isoformat().replace("+00:00", "Z")})
+        af.wait_for_run("residency_sync", run_id, timeout=900)
+
+        # one task run per target region, signed, none for the quarantine, never two at once
+        creates = oci_emulator.requests_to("POST", "/taskRuns$")
+        assert all(c.signed for c in creates)
+        targets = [_bindings(type("R", (), {"body": c.body})())["TARGET_REGION"] for c in creates]
+        assert sorted(targets) == sorted(REGIONS), targets
+        assert not any("_quarantine" in _bindings(type("R", (), {"body": c.body})())["TARGET_URL"] for c in creates)
+        assert di.overlaps == []
+
+        # quarantine respected: those rows stayed in the source's own quarantine
+        quarantine = af.estate_home / "storage" / "onprem-hq" / "_quarantine" / "customer-events" / HOUR.strftime(
+            "dt=%Y-%m-%d/hr=%H")
+        assert _countries(quarantine) == {"CA", "XX", None}
+        assert _countries(_partition(af.estate_home, "oci-fra", HOUR)) <= EU
+        assert _countries(_partition(af.estate_home, "oci-lon", HOUR)) == {"GB"}
+        assert _countries(_partition(af.estate_home, "aws-use1", HOUR)) == {"US"}
+        audit = [e for e in read_audit(af.estate_home) if e.get("run_id") == run_id]
+        assert {(e["region"], e["decision"]) for e in audit if e.get("engine") == "oci-data-integration"} >= {
+            ("oci-fra", "allow"), ("oci-lon", "allow"), ("aws-use1", "allow")}, audit
+        assert any(e["decision"] == "quarantine" for e in audit), audit
+
+        # target validated (rows the router allows, keys, residency expectation), not the task's claim
+        summary = latest_summary("residency_sync", af.estate_home)
+        assert summary["data"]["failed"] == [], summary
+        assert all(summary["data"]["landed"][r]["customer-events"] > 0 for r in REGIONS), summary["data"]["landed"]
+        assert summary["data"]["quarantined"]["customer-events"] > 0
+
+        # an Asset event per (dataset, region), listed by the REST API for this run
+        events = af.api("GET", "/api/v2/assets/events", params={"source_dag_id": "residency_sync",
+                                                                 "source_run_id": run_id, "limit": 100})
+        published = {e["uri"] for e in events["asset_events"]}
+        assert {f"multicloud://customer-events/{r}" for r in REGIONS} <= published, published
+        assert all((e["extra"] or {}).get("engine") == "oci-data-integration"
+                   for e in events["asset_events"] if e["uri"].startswith("multicloud://customer-events/")), events
+
+        # model_training starts on those Assets (nobody triggers it) and trains
+        trained = af.wait_for_runs("model_training", lambda runs: [r for r in runs if r["run_type"] == "asset_triggered"],
+                                   timeout=300, what="an asset-triggered model_training run")
+        upstream = af.api("GET", f"/api/v2/dags/model_training/dagRuns/{trained[0]['dag_run_id']}/upstreamAssetEvents")
+        assert {"multicloud://customer-events/oci-fra", "multicloud://customer-events/aws-use1"} <= {
+            e["uri"] for e in upstream["asset_events"]}, upstream
+        af.wait_for_run("model_training", trained[0]["dag_run_id"], timeout=600)
