@@ -52,6 +52,10 @@ class TrafficSteering(ABC):
     def serving_region(self, endpoint: str) -> str | None:
         """Which region the endpoint sends traffic to now (None: none or several)."""
 
+    def probe_root(self, endpoint: str) -> str:
+        """Where a client reaches the endpoint (the rehearsal's probe goes there): its DNS name."""
+        return f"https://{endpoint}"
+
     # ---- health-checked failover: the steering fails over by itself; these read and re-arm it ----
     def arm_failover(self, pair, primary_backends: list[str], standby_backends: list[str]) -> None:
         """Health-checked failover of the pair's endpoint: primary first, the secondary when it fails."""
@@ -64,6 +68,23 @@ class TrafficSteering(ABC):
     def region_health(self, endpoint: str) -> dict[str, dict[str, Any]]:
         """Per region: {healthy, ok_in_row, healthy_since} as the steering's health checks see it."""
         return {}
+
+    def resolve(self, endpoint: str) -> list[str]:
+        """The answer a resolver gets for the endpoint now (the steering's own answer rules)."""
+        raise NotImplementedError(f"{self.name} steering does not answer DNS queries")
+
+    def health_fault(self, endpoint: str, region: str) -> dict[str, Any] | None:
+        """What ``inject_health_fault`` will change for ``region`` and ``undo_health_fault`` puts back;
+        None when the steering's health checks see the real fault themselves. Changes nothing."""
+        return None
+
+    def inject_health_fault(self, undo: dict[str, Any]) -> None:
+        """Make the steering's health checks see the region fail (``undo`` from ``health_fault``)."""
+        return None
+
+    def undo_health_fault(self, undo: dict[str, Any]) -> None:
+        """Put back what ``inject_health_fault`` changed."""
+        return None
 
     def set_backends(self, endpoint: str, region: str, backends: list[str]) -> None:
         """Tell the steering where a region's replicas listen now (a no-op where DNS names stay)."""
@@ -210,7 +231,20 @@ class Route53Steering(TrafficSteering):
         self._change(changes, f"DR failover of {endpoint} to {region}")
 
     def restore(self, endpoint: str, snapshot: list[dict[str, Any]]) -> None:
-        self._change([{"Action": "UPSERT", "ResourceRecordSet": r} for r in snapshot], f"DR restore of {endpoint}")
+        """Put the snapshot's records back, replacing failover records ``arm_failover`` made (their
+        health checks are deleted: Route 53 keeps, and bills, a health check nothing uses)."""
+        wanted = {r["SetIdentifier"]: r for r in snapshot}
+        current = self._region_records(endpoint)
+        stale = [r for r in current if wanted.get(r["SetIdentifier"]) != r]
+        changes = [{"Action": "DELETE", "ResourceRecordSet": r} for r in stale]
+        changes += [{"Action": "CREATE", "ResourceRecordSet": r} for r in snapshot
+                    if r not in current or r in stale]
+        if changes:
+            self._change(changes, f"DR restore of {endpoint}")
+        client = self._client()
+        for record in stale:
+            if record.get("HealthCheckId") and record["HealthCheckId"] not in {r.get("HealthCheckId") for r in snapshot}:
+                client.delete_health_check(HealthCheckId=record["HealthCheckId"])
 
     def serving_region(self, endpoint: str) -> str | None:
         if any(r.get("Failover") for r in self._region_records(endpoint)):
@@ -262,25 +296,73 @@ class Route53Steering(TrafficSteering):
         return found
 
     def region_health(self, endpoint: str) -> dict[str, dict[str, Any]]:
-        """Per region, from Route 53's own checkers (GetHealthCheckStatus): healthy when most report Success."""
+        """Per region, as Route 53 decides it: most of its checkers (GetHealthCheckStatus) report
+        Success, then inverted when the health check's config says ``Inverted``."""
         client, out = self._client(), {}
         for record in self._region_records(endpoint):
             if not record.get("HealthCheckId"):
                 continue
             observations = client.get_health_check_status(HealthCheckId=record["HealthCheckId"])[
                 "HealthCheckObservations"]
+            config = client.get_health_check(HealthCheckId=record["HealthCheckId"])["HealthCheck"]["HealthCheckConfig"]
             good = sum(1 for o in observations if o["StatusReport"]["Status"].startswith("Success"))
-            out[record["SetIdentifier"]] = {"healthy": bool(observations) and good * 2 > len(observations),
-                                            "checkers": len(observations), "role": record.get("Failover")}
+            checkers_ok = bool(observations) and good * 2 > len(observations)
+            inverted = bool(config.get("Inverted"))
+            out[record["SetIdentifier"]] = {"healthy": checkers_ok != inverted, "checkers": len(observations),
+                                            "inverted": inverted, "role": record.get("Failover")}
         return out
 
     def failed_over(self, endpoint: str) -> dict[str, Any] | None:
+        """{from, to, at} while Route 53 answers the SECONDARY (``at``: when this read saw it)."""
         health = self.region_health(endpoint)
         roles = {h["role"]: region for region, h in health.items()}
         primary, secondary = roles.get("PRIMARY"), roles.get("SECONDARY")
         if primary and secondary and not health[primary]["healthy"] and health[secondary]["healthy"]:
-            return {"from": primary, "to": secondary}
+            return {"from": primary, "to": secondary, "at": time.time()}
         return None
+
+    def resolve(self, endpoint: str) -> list[str]:
+        """The values Route 53 answers now, by its routing rules.
+
+        Failover records: the PRIMARY's while its health check is healthy, else the SECONDARY's
+        while that one is healthy; when both are unhealthy Route 53 answers the PRIMARY. Weighted
+        records: every record with a weight above 0 (a resolver then picks one by weight).
+        """
+        records = self._region_records(endpoint)
+        values = lambda r: [v["Value"] for v in r.get("ResourceRecords", [])]  # noqa: E731
+        by_role = {r.get("Failover"): r for r in records if r.get("Failover")}
+        if by_role:
+            health = self.region_health(endpoint)
+            for role in ("PRIMARY", "SECONDARY"):
+                record = by_role.get(role)
+                if record and health.get(record["SetIdentifier"], {"healthy": True})["healthy"]:
+                    return values(record)
+            return values(by_role["PRIMARY"]) if "PRIMARY" in by_role else []
+        return [v for r in records if r.get("Weight", 0) > 0 for v in values(r)]
+
+    def health_fault(self, endpoint: str, region: str) -> dict[str, Any] | None:
+        """The region's health check and its ``Inverted`` now (None: the region has no health check)."""
+        record = next((r for r in self._region_records(endpoint)
+                       if r["SetIdentifier"] == region and r.get("HealthCheckId")), None)
+        if record is None:
+            return None
+        check = self._client().get_health_check(HealthCheckId=record["HealthCheckId"])["HealthCheck"]
+        return {"health_check_id": record["HealthCheckId"], "inverted": bool(check["HealthCheckConfig"].get("Inverted"))}
+
+    def inject_health_fault(self, undo: dict[str, Any]) -> None:
+        """Invert the region's health check, which AWS documents for testing failover: Route 53 then
+        treats the region as unhealthy whatever its checkers see (they cannot see a rehearsal's
+        fault inside a private network, and moto's checkers always succeed)."""
+        self._client().update_health_check(HealthCheckId=undo["health_check_id"], Inverted=not undo["inverted"])
+
+    def undo_health_fault(self, undo: dict[str, Any]) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client().update_health_check(HealthCheckId=undo["health_check_id"], Inverted=undo["inverted"])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "NoSuchHealthCheck":
+                raise
 
     def _change(self, changes: list[dict[str, Any]], comment: str) -> None:
         client = self._client()
@@ -405,8 +487,28 @@ class OCIDnsSteering(TrafficSteering):
                   for d in sorted(r.default_answer_data or [], key=lambda d: d.value)]
         live = [pool for pool in ranked if health.get(pool, {}).get("healthy")]
         if ranked and live and live[0] != ranked[0]:
-            return {"from": ranked[0], "to": live[0]}
+            return {"from": ranked[0], "to": live[0], "at": time.time()}
         return None
+
+    def resolve(self, endpoint: str) -> list[str]:
+        """The answers the policy's rules give now: FILTER (disabled answers out), HEALTH (answers
+        whose monitor target is unhealthy out; no result yet counts healthy), PRIORITY (lowest
+        value first), LIMIT (the first ``default_count``). Case rules are not evaluated."""
+        policy = self.hook.get_steering_policy(self.policy_id)
+        health = self.region_health(endpoint) if policy.health_check_monitor_id else {}
+        answers = list(policy.answers or [])
+        for rule in policy.rules or []:
+            if rule.rule_type == "FILTER":
+                answers = [a for a in answers if not a.is_disabled]
+            elif rule.rule_type == "HEALTH":
+                answers = [a for a in answers if health.get(a.pool, {}).get("healthy", True)]
+            elif rule.rule_type == "PRIORITY":
+                rank = {d.answer_condition.split("'")[1]: d.value for d in rule.default_answer_data or []
+                        if "'" in (d.answer_condition or "")}
+                answers.sort(key=lambda a: rank.get(a.pool, 10**6))
+            elif rule.rule_type == "LIMIT":
+                answers = answers[: rule.default_count or len(answers)]
+        return [a.rdata for a in answers]
 
     def _update(self, state: dict[str, Any]) -> None:
         from oci.dns.models import SteeringPolicyAnswer, UpdateSteeringPolicyDetails
