@@ -149,9 +149,10 @@ def test_a_rehearsal_fails_over_and_back_through_route53_failover_records(fronts
     zone = client.create_hosted_zone(Name="example.com", CallerReference="dr-rehearsal")["HostedZone"]["Id"]
     weighted = [{"Name": NAME + ".", "Type": "A", "SetIdentifier": region, "Weight": 100 if region == "oci-fra" else 0,
                  "TTL": 1, "ResourceRecords": [{"Value": ip}]} for region, ip in IPS.items()]
+    # UPSERT: see tests/unit/dr/test_steering_clouds.py (moto's journal refuses the restore's re-CREATE)
     client.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [
-        {"Action": "CREATE", "ResourceRecordSet": r} for r in weighted]})
-    resolving = ResolvingClient(Route53Steering(zone, aws_conn_id=conn), NAME, port, ttl_s=0.5)
+        {"Action": "UPSERT", "ResourceRecordSet": r} for r in weighted]})
+    resolving = ResolvingClient(Route53Steering(zone, aws_conn_id=conn), NAME, port, ttl_s=1.0)
     estate_file = cloud_estate(tmp_path / "estate-r53.yaml", endpoint=NAME, route53_zone_id=zone,
                                steering_connection_id=conn, probe_url=resolving.url, health_check=_health_check(port))
     try:

@@ -16,7 +16,7 @@ lists for the run, and the model_training run those events start.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
@@ -63,8 +63,11 @@ def test_a_data_integration_dataset_under_the_scheduler_keeps_every_guarantee(tm
     from tests.emulators.oci_data_integration import DataIntegrationEmulator
 
     estate_file = _di_estate(tmp_path / "estate-di.yaml", oci_conn)
+    # The deployment's start date is the current hour: the scheduler's first own run waits for this
+    # hour to end, so unpausing (trigger does) starts no scheduled run that competes for the 4 slots.
+    this_hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     af = AirflowInstance(tmp_path / "deployment", db_template=airflow_db, extra_env={
-        "MULTICLOUD_ESTATE": str(estate_file),
+        "MULTICLOUD_ESTATE": str(estate_file), "MULTICLOUD_RESIDENCY_SYNC_START_DATE": this_hour.isoformat(),
         f"AIRFLOW_CONN_{oci_conn.upper()}": os.environ[f"AIRFLOW_CONN_{oci_conn.upper()}"],
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())})
@@ -79,6 +82,8 @@ def test_a_data_integration_dataset_under_the_scheduler_keeps_every_guarantee(tm
         run_id = af.trigger("residency_sync", conf={"datasets": ["customer-events"], "regions": REGIONS,
                                                     "interval_start": HOUR.isoformat().replace("+00:00", "Z")})
         af.wait_for_run("residency_sync", run_id, timeout=900)
+        assert [r["run_type"] for r in af.runs("residency_sync")
+                if datetime.fromisoformat(r["run_after"]) < this_hour + timedelta(hours=1)] == ["manual"]
 
         # one task run per target region, signed, none for the quarantine, never two at once (the
         # scheduler's own run of the current hour, started by the unpause, is told apart by partition)
