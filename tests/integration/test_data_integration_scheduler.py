@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from multicloud.estate import load_estate
+from multicloud.metrics.logs import read_entries
 from multicloud.paths import DEFAULT_ESTATE_FILE
 from multicloud.reports import latest_summary
 from multicloud.sync.audit import read_audit
@@ -100,10 +101,14 @@ def test_a_data_integration_dataset_under_the_scheduler_keeps_every_guarantee(tm
         assert _countries(_partition(af.estate_home, "oci-fra", HOUR)) <= EU
         assert _countries(_partition(af.estate_home, "oci-lon", HOUR)) == {"GB"}
         assert _countries(_partition(af.estate_home, "aws-use1", HOUR)) == {"US"}
-        audit = [e for e in read_audit(af.estate_home) if e.get("run_id") == run_id]
-        assert {(e["region"], e["decision"]) for e in audit if e.get("engine") == "oci-data-integration"} >= {
-            ("oci-fra", "allow"), ("oci-lon", "allow"), ("aws-use1", "allow")}, audit
-        assert any(e["decision"] == "quarantine" for e in audit), audit
+        # audited: every residency decision of the run as a structured log entry, denials in the audit log
+        decisions = [e for e in read_entries(af.estate_home, kind="residency_decision") if e.get("run_id") == run_id]
+        assert {(e["region"], e["decision"]) for e in decisions if e.get("engine") == "oci-data-integration"} >= {
+            ("oci-fra", "allow"), ("oci-lon", "allow"), ("aws-use1", "allow")}, decisions
+        assert any(e["decision"] == "quarantine" for e in decisions), decisions
+        denials = [e for e in read_audit(af.estate_home) if e.get("run_id") == run_id]
+        assert denials, "no residency denial recorded for the run"
+        assert all(e["dataset"] == "customer-events" and e["outcome"] in ("denied", "would-deny") for e in denials)
 
         # target validated (rows the router allows, keys, residency expectation), not the task's claim
         summary = latest_summary("residency_sync", af.estate_home)

@@ -145,6 +145,9 @@ def test_route53_an_inverted_primary_check_fails_over_and_restore_puts_the_weigh
     steering = Route53Steering(zone, aws_conn_id="aws_dr")
     before = json.loads(json.dumps(steering.snapshot(NAME), default=str))
     steering.arm_failover(pair, [], [])
+    armed_checks = {r["HealthCheckId"] for r in client.list_resource_record_sets(HostedZoneId=zone)[
+        "ResourceRecordSets"] if r.get("HealthCheckId")}
+    assert len(armed_checks) == 2
 
     undo = steering.health_fault(NAME, "oci-fra")
     assert undo["inverted"] is False
@@ -160,7 +163,8 @@ def test_route53_an_inverted_primary_check_fails_over_and_restore_puts_the_weigh
     assert steering.resolve(NAME) == ["10.0.0.1"]
     steering.restore(NAME, before)
     assert _weights(client, zone) == {"oci-fra": 100, "gcp-euw4": 0}
-    assert client.list_health_checks()["HealthChecks"] == []  # the failover records' checks are deleted
+    # the failover records' checks are deleted (moto's state is per process: other tests' checks may remain)
+    assert not armed_checks & {c["Id"] for c in client.list_health_checks()["HealthChecks"]}
     assert steering.health_fault(NAME, "oci-fra") is None  # weighted records have no health check
 
 
