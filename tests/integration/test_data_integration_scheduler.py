@@ -16,6 +16,7 @@ lists for the run, and the model_training run those events start.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -36,6 +37,15 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(1500
 HOUR = datetime(2026, 3, 4, 10, tzinfo=UTC)
 REGIONS = ["oci-fra", "oci-lon", "aws-use1"]  # churn-eu trains on oci-fra, churn-us on aws-use1
 PARTITION = HOUR.strftime("dt=%Y-%m-%d/hr=%H")
+
+
+@contextmanager
+def _started(af: AirflowInstance, timeout: float):
+    af.start(timeout=timeout)
+    try:
+        yield af
+    finally:
+        af.stop()
 
 
 def _bound(create) -> dict[str, str]:
@@ -77,7 +87,7 @@ def test_a_data_integration_dataset_under_the_scheduler_keeps_every_guarantee(tm
     di = DataIntegrationEmulator(oci_emulator)
     di.on_success = the_published_task(estate)
 
-    with af:
+    with _started(af, timeout=600):  # a loaded 2-core machine can take minutes to bring the api-server up
         af.wait_for_dags(["residency_sync", "model_training"])
         af.unpause("model_training")  # a deployment runs it unpaused: it is scheduled on the sync's Assets
         run_id = af.trigger("residency_sync", conf={"datasets": ["customer-events"], "regions": REGIONS,
