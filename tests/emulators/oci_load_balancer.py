@@ -10,10 +10,13 @@ behaviour that makes steering hard:
        load balancer is not finished, another update gets 409 Conflict, as OCI answers.
   GET  /20170115/loadBalancerWorkRequests/{id}                            ``WorkRequest``
   GET  /20170115/loadBalancers/{lb}/backendSets/{set}/health              ``BackendSetHealth``
+  GET  /20170115/loadBalancers/{lb}                                      ``LoadBalancer``: its IP address
+       (127.0.0.1, public) and a ``Listener`` per ``start_listener`` (HTTP, its port, no SSL)
 ``fail_next_work_request`` makes the next work request end FAILED (with ``errorDetails``).
-``start_listener(lb)`` serves HTTP on a loopback port and forwards every request to a backend that
-is online and not draining, across the load balancer's backend sets (in OCI: a listener whose
-routing policy falls through the regions' backend sets); 502 when none is.
+``start_listener(lb, backend_set)`` serves HTTP (GET and POST, body and content type passed on) on
+a loopback port and forwards every request to a backend that is online and not draining, across
+the load balancer's backend sets (in OCI: a listener whose routing policy falls through the
+regions' backend sets); 502 when none is, or when the backend does not answer.
 Not modelled: health-checker probing (health is what the test sets in ``unhealthy``), sessions,
 SSL, certificates, listener/routing-policy objects themselves.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,6 +52,8 @@ class LoadBalancerEmulator:
         emulator.route("GET", LB + "/backends")(self._list)
         emulator.route("PUT", LB + r"/backends/(?P<name>[^/]+)")(self._update)
         emulator.route("GET", LB + "/health")(self._health)
+        emulator.route("GET", BASE + r"/loadBalancers/(?P<lb>[^/]+)")(self._load_balancer)
+        self.listeners: dict[str, dict[str, dict[str, Any]]] = {}  # lb -> name -> Listener
         emulator.route("GET", BASE + r"/loadBalancerWorkRequests/(?P<id>[^/]+)")(self._work_request)
 
     def add_backend_set(self, lb: str, backend_set: str, addresses: list[tuple[str, int]], offline: bool = False) -> None:
@@ -112,6 +118,20 @@ class LoadBalancerEmulator:
                 wr["timeFinished"] = datetime.now(UTC).isoformat()
             return 200, {k: v for k, v in wr.items() if not k.startswith("_")}
 
+    def _load_balancer(self, request: OCIRequest):
+        lb = request.params["lb"]
+        with self.emulator.lock:
+            if lb not in self.sets:
+                raise OCIError(404, "NotAuthorizedOrNotFound", f"load balancer {lb} not found")
+            return 200, {
+                "id": lb, "compartmentId": "ocid1.compartment.oc1..dr", "displayName": "dr", "lifecycleState": "ACTIVE",
+                "shapeName": "flexible", "isPrivate": False, "timeCreated": datetime.now(UTC).isoformat(),
+                "ipAddresses": [{"ipAddress": "127.0.0.1", "isPublic": True}],
+                "listeners": dict(self.listeners.get(lb, {})),
+                "backendSets": {name: {"name": name, "policy": "ROUND_ROBIN",
+                                       "backends": list(backends.values())}
+                                for name, backends in self.sets[lb].items()}}
+
     def _health(self, request: OCIRequest):
         with self.emulator.lock:
             backends = self._backends(request)
@@ -121,36 +141,59 @@ class LoadBalancerEmulator:
                      "unknownStateBackendNames": [], "totalBackendCount": len(backends)}
 
     # ---- the data plane -------------------------------------------------------------------------
-    def start_listener(self, lb: str) -> str:
+    def start_listener(self, lb: str, backend_set: str | None = None) -> str:
         emulator = self
 
         class Forward(BaseHTTPRequestHandler):
             def log_message(self, *_args: Any) -> None:
                 return
 
-            def do_GET(self) -> None:
+            def _reply(self, status: int, data: bytes = b"", content_type: str | None = None) -> None:
+                self.send_response(status)
+                if content_type:
+                    self.send_header("content-type", content_type)
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _forward(self, body: bytes | None) -> None:
                 with emulator.emulator.lock:
                     live = [b for s in emulator.sets.get(lb, {}).values() for b in s.values()
                             if not b["offline"] and not b["drain"] and b["name"] not in emulator.unhealthy]
                 if not live:
-                    self.send_response(502)
-                    self.send_header("content-length", "0")
-                    self.end_headers()
+                    self._reply(502)
                     return
                 backend = live[len(emulator.forwarded) % len(live)]
                 emulator.forwarded.append(backend["name"])
-                with urllib.request.urlopen(f"http://{backend['name']}{self.path}", timeout=5) as upstream:
-                    data = upstream.read()
-                self.send_response(200)
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                request = urllib.request.Request(f"http://{backend['name']}{self.path}", data=body,
+                                                 method=self.command)
+                if self.headers.get("content-type"):
+                    request.add_header("content-type", self.headers["content-type"])
+                try:
+                    with urllib.request.urlopen(request, timeout=5) as upstream:
+                        self._reply(upstream.status, upstream.read(), upstream.headers.get("content-type"))
+                except urllib.error.HTTPError as exc:
+                    self._reply(exc.code, exc.read(), exc.headers.get("content-type"))
+                except OSError:
+                    self._reply(502)
+
+            def do_GET(self) -> None:
+                self._forward(None)
+
+            def do_POST(self) -> None:
+                self._forward(self.rfile.read(int(self.headers.get("content-length") or 0)))
 
         server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, daemon=True).start()
         self._listeners.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}"
+        port = server.server_address[1]
+        default_set = backend_set or next(iter(self.sets.get(lb, {})), None)
+        with self.emulator.lock:
+            self.listeners.setdefault(lb, {})[f"listener-{port}"] = {
+                "name": f"listener-{port}", "defaultBackendSetName": default_set, "port": port, "protocol": "HTTP",
+                "sslConfiguration": None, "routingPolicyName": None, "ruleSetNames": []}
+        return f"http://127.0.0.1:{port}"
 
     def stop(self) -> None:
         for server in self._listeners:

@@ -6,13 +6,20 @@ steering policy replaces its answers/rules/template/monitor as OCI's UpdateSteer
 
 Health Checks (``/20180501``): ``POST httpMonitors`` creates a monitor (its interval must be one
 OCI allows: 10, 30, 60, 300), and ``GET httpProbeResults/{monitor}`` lists one result per target
-per ``probe(...)`` round: tests call ``probe(monitor_id, {target: healthy})`` to say what the
-vantage points saw. Not modelled: the vantage points themselves, DNS answering (tests read the
-policy and the results, as ``OCIDnsSteering`` does).
+per probe round. A round is either scripted (``probe(monitor_id, {target: healthy})``: what the
+vantage points saw) or real: ``start_prober(every_s)`` probes every enabled monitor's targets for
+real, ``GET http://{target}:{port}{path}`` with the monitor's timeout, healthy on a 2xx/3xx answer,
+once per ``every_s`` (OCI's interval compressed to test time; the monitor keeps its real one).
+Not modelled: vantage points (one, ``goo-chs``), TLS (an HTTPS monitor is probed over plain HTTP),
+custom headers and methods, DNS answering (``OCIDnsSteering.resolve`` applies the policy's rules
+to the policy and these results, as OCI's name servers do).
 """
 
 from __future__ import annotations
 
+import threading
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,10 +60,28 @@ class NetworkEmulator:
                 "target": target, "vantagePointName": "goo-chs", "isHealthy": healthy, "isTimedOut": False,
                 "protocol": "HTTPS", "statusCode": 200 if healthy else 503})
 
+    def start_prober(self, every_s: float = 0.2) -> None:
+        """Probe every enabled monitor's targets for real, one round per ``every_s``."""
+        self._stop_prober = threading.Event()
+
+        def loop() -> None:
+            while not self._stop_prober.wait(every_s):
+                for monitor_id, monitor in list(self.monitors.items()):
+                    if monitor.get("isEnabled", True):
+                        self.probe(monitor_id, {t: _answers(monitor, t) for t in monitor["targets"]})
+
+        self._prober = threading.Thread(target=loop, daemon=True)
+        self._prober.start()
+
+    def stop(self) -> None:
+        if getattr(self, "_prober", None) is not None:
+            self._stop_prober.set()
+            self._prober.join(timeout=10)
+
     def list_results(self, request: OCIRequest):
         if request.params["id"] not in self.monitors:
             raise OCIError(404, "NotAuthorizedOrNotFound", "monitor not found")
-        return 200, self.probe_results[request.params["id"]]
+        return 200, list(self.probe_results[request.params["id"]])
 
     @staticmethod
     def _getter(store: dict[str, dict[str, Any]]):
@@ -96,3 +121,13 @@ class NetworkEmulator:
             if request.body and request.body.get(key) is not None:
                 policy[key] = request.body[key]
         return 200, policy
+
+
+def _answers(monitor: dict[str, Any], target: str) -> bool:
+    """One real probe of ``target`` as the monitor describes it (HTTP; see the module docstring)."""
+    url = f"http://{target}:{monitor.get('port') or 80}{monitor.get('path') or '/'}"
+    try:
+        with urllib.request.urlopen(url, timeout=float(monitor.get("timeoutInSeconds") or 1)) as reply:
+            return 200 <= reply.status < 400
+    except (urllib.error.URLError, OSError):
+        return False

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 SCENARIOS = tuple(faults.SCENARIO_FAULTS)
 PATHS = ("automated", "orchestrated")
-FAULT_KINDS = frozenset({"servers_stopped", "storage_offline"})
+FAULT_KINDS = frozenset({"servers_stopped", "storage_offline", "health_check_inverted"})
 TRAFFIC_KINDS = frozenset({"traffic_switched", "write_target_promoted", "standby_deployed"})
 # Staying on the secondary keeps traffic there (and the gateway that carries it) after restore.
 KEEP_WHEN_STAYING = TRAFFIC_KINDS | {"route_set", "gateway_started", "artifact_staged"}
@@ -162,6 +162,7 @@ def undo_handlers(estate, pair, home: Path | None = None) -> dict[str, Any]:
         "traffic_switched": restore_route,
         "route_set": restore_route,
         "write_target_promoted": lambda undo: set_write_target(pair.id, undo["previous"], home),
+        "health_check_inverted": lambda undo: steering_for(pair, home).undo_health_fault(undo),
         "probe_started": lambda undo: stop_probe(undo.get("pid"), Path(undo["file"])),
         "gateway_started": lambda _undo: stop_gateway(home),
         "artifact_staged": _unstage,
@@ -237,7 +238,13 @@ def baseline(estate, settings: Settings, run_id: str, home: Path | None = None) 
                 steering.point_to(pair.endpoint, pair.primary, _backends(estate, pair.primary, models))
             ledger.mark(entry, APPLIED)
     else:
-        root = f"https://{pair.endpoint}"
+        root = pair.probe_url or steering.probe_root(pair.endpoint)
+        if settings.path == "automated" and not ledger.find_open("route_set", pair.endpoint):
+            # cloud steering (Route 53 failover records, OCI DNS FAILOVER policy) fails over by itself
+            entry = ledger.record("route_set", pair.endpoint, {"snapshot": steering.snapshot(pair.endpoint)}, run_id)
+            steering.arm_failover(pair, _backends(estate, pair.primary, models),
+                                  _backends(estate, pair.secondary, models))
+            ledger.mark(entry, APPLIED)
     state["probe_root"] = root
     probe_entry = ledger.find_open("probe_started", pair.endpoint)
     if probe_entry is None or not probe_entry["undo"].get("pid"):
@@ -289,10 +296,25 @@ def inject(estate, settings: Settings, run_id: str, home: Path | None = None) ->
                                                          _models(estate, pair), run_id)
     if "storage_offline" in kinds:
         applied["storage_offline"] = faults.take_storage_offline(estate, ledger, pair.primary, run_id)
+    applied.update(_health_fault(pair, ledger, run_id, home))
     state["faults"] = applied
     save_run(state, home)
     log.info("fault injected at %.3f: %s", state["events"]["fault"], applied)
     return {"faults": list(applied)}
+
+
+def _health_fault(pair, ledger: FaultLedger, run_id: str, home: Path | None) -> dict[str, Any]:
+    """Cloud health checks that cannot see the fault are told (e.g. Route 53's inverted check)."""
+    steering = steering_for(pair, home)
+    if isinstance(steering, LocalGatewaySteering) or ledger.find_open("health_check_inverted", pair.endpoint):
+        return {}
+    undo = steering.health_fault(pair.endpoint, pair.primary)
+    if undo is None:
+        return {}  # the steering's health checks see the real fault themselves
+    entry = ledger.record("health_check_inverted", pair.endpoint, undo, run_id)
+    steering.inject_health_fault(undo)
+    ledger.mark(entry, APPLIED)
+    return {"health_check_inverted": undo}
 
 
 def failover(estate, settings: Settings, run_id: str, home: Path | None = None) -> dict[str, Any]:

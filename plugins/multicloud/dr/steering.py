@@ -5,7 +5,8 @@
   the amazon provider's ``AwsBaseHook(client_type="route53")``. Convention: each record's
   ``SetIdentifier`` is the estate region id it points at; failover gives the target region weight
   100 and every other region 0 (Route 53 then answers only with the target).
-- ``OCIDnsSteering``: an OCI DNS steering policy through ``OCIHook``: answers whose ``pool`` is
+- ``OCIDnsSteering``: an OCI DNS steering policy through ``OCIDnsHook`` (its monitor through
+  ``OCIHealthChecksHook``): answers whose ``pool`` is
   the target region id stay enabled, the others are disabled (``isDisabled``).
 
 ``snapshot`` returns a JSON-able picture that ``restore`` puts back exactly; the fault ledger
@@ -21,11 +22,15 @@ with an HTTP health-check monitor. Load Balancer backend-set steering joins in i
 from __future__ import annotations
 
 import json
+import time
 from abc import ABC, abstractmethod
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from multicloud.dr import gateway, health
+
+POLICY_UPDATE_TIMEOUT_S = 300.0
 
 
 class TrafficSteering(ABC):
@@ -47,6 +52,10 @@ class TrafficSteering(ABC):
     def serving_region(self, endpoint: str) -> str | None:
         """Which region the endpoint sends traffic to now (None: none or several)."""
 
+    def probe_root(self, endpoint: str) -> str:
+        """Where a client reaches the endpoint (the rehearsal's probe goes there): its DNS name."""
+        return f"https://{endpoint}"
+
     # ---- health-checked failover: the steering fails over by itself; these read and re-arm it ----
     def arm_failover(self, pair, primary_backends: list[str], standby_backends: list[str]) -> None:
         """Health-checked failover of the pair's endpoint: primary first, the secondary when it fails."""
@@ -59,6 +68,23 @@ class TrafficSteering(ABC):
     def region_health(self, endpoint: str) -> dict[str, dict[str, Any]]:
         """Per region: {healthy, ok_in_row, healthy_since} as the steering's health checks see it."""
         return {}
+
+    def resolve(self, endpoint: str) -> list[str]:
+        """The answer a resolver gets for the endpoint now (the steering's own answer rules)."""
+        raise NotImplementedError(f"{self.name} steering does not answer DNS queries")
+
+    def health_fault(self, endpoint: str, region: str) -> dict[str, Any] | None:
+        """What ``inject_health_fault`` will change for ``region`` and ``undo_health_fault`` puts back;
+        None when the steering's health checks see the real fault themselves. Changes nothing."""
+        return None
+
+    def inject_health_fault(self, undo: dict[str, Any]) -> None:
+        """Make the steering's health checks see the region fail (``undo`` from ``health_fault``)."""
+        return None
+
+    def undo_health_fault(self, undo: dict[str, Any]) -> None:
+        """Put back what ``inject_health_fault`` changed."""
+        return None
 
     def set_backends(self, endpoint: str, region: str, backends: list[str]) -> None:
         """Tell the steering where a region's replicas listen now (a no-op where DNS names stay)."""
@@ -156,6 +182,16 @@ class LocalGatewaySteering(TrafficSteering):
 
 
 class Route53Steering(TrafficSteering):
+    """Steer a DR pair's endpoint with Route 53 records named by region id (``SetIdentifier``).
+
+    The orchestrated switch sets weighted records' weights (100 for the target, 0 elsewhere);
+    ``arm_failover`` turns them into PRIMARY/SECONDARY failover records with health checks.
+
+    :param zone_id: the hosted zone id.
+    :param aws_conn_id: the Airflow connection (type ``aws``), through the amazon provider's hook.
+    :param region_name: an AWS region overriding the connection's.
+    """
+
     name = "route53"
 
     def __init__(self, zone_id: str, aws_conn_id: str = "aws_default", region_name: str | None = None) -> None:
@@ -195,7 +231,20 @@ class Route53Steering(TrafficSteering):
         self._change(changes, f"DR failover of {endpoint} to {region}")
 
     def restore(self, endpoint: str, snapshot: list[dict[str, Any]]) -> None:
-        self._change([{"Action": "UPSERT", "ResourceRecordSet": r} for r in snapshot], f"DR restore of {endpoint}")
+        """Put the snapshot's records back, replacing failover records ``arm_failover`` made (their
+        health checks are deleted: Route 53 keeps, and bills, a health check nothing uses)."""
+        wanted = {r["SetIdentifier"]: r for r in snapshot}
+        current = self._region_records(endpoint)
+        stale = [r for r in current if wanted.get(r["SetIdentifier"]) != r]
+        changes = [{"Action": "DELETE", "ResourceRecordSet": r} for r in stale]
+        changes += [{"Action": "CREATE", "ResourceRecordSet": r} for r in snapshot
+                    if r not in current or r in stale]
+        if changes:
+            self._change(changes, f"DR restore of {endpoint}")
+        client = self._client()
+        for record in stale:
+            if record.get("HealthCheckId") and record["HealthCheckId"] not in {r.get("HealthCheckId") for r in snapshot}:
+                client.delete_health_check(HealthCheckId=record["HealthCheckId"])
 
     def serving_region(self, endpoint: str) -> str | None:
         if any(r.get("Failover") for r in self._region_records(endpoint)):
@@ -247,25 +296,73 @@ class Route53Steering(TrafficSteering):
         return found
 
     def region_health(self, endpoint: str) -> dict[str, dict[str, Any]]:
-        """Per region, from Route 53's own checkers (GetHealthCheckStatus): healthy when most report Success."""
+        """Per region, as Route 53 decides it: most of its checkers (GetHealthCheckStatus) report
+        Success, then inverted when the health check's config says ``Inverted``."""
         client, out = self._client(), {}
         for record in self._region_records(endpoint):
             if not record.get("HealthCheckId"):
                 continue
             observations = client.get_health_check_status(HealthCheckId=record["HealthCheckId"])[
                 "HealthCheckObservations"]
+            config = client.get_health_check(HealthCheckId=record["HealthCheckId"])["HealthCheck"]["HealthCheckConfig"]
             good = sum(1 for o in observations if o["StatusReport"]["Status"].startswith("Success"))
-            out[record["SetIdentifier"]] = {"healthy": bool(observations) and good * 2 > len(observations),
-                                            "checkers": len(observations), "role": record.get("Failover")}
+            checkers_ok = bool(observations) and good * 2 > len(observations)
+            inverted = bool(config.get("Inverted"))
+            out[record["SetIdentifier"]] = {"healthy": checkers_ok != inverted, "checkers": len(observations),
+                                            "inverted": inverted, "role": record.get("Failover")}
         return out
 
     def failed_over(self, endpoint: str) -> dict[str, Any] | None:
+        """{from, to, at} while Route 53 answers the SECONDARY (``at``: when this read saw it)."""
         health = self.region_health(endpoint)
         roles = {h["role"]: region for region, h in health.items()}
         primary, secondary = roles.get("PRIMARY"), roles.get("SECONDARY")
         if primary and secondary and not health[primary]["healthy"] and health[secondary]["healthy"]:
-            return {"from": primary, "to": secondary}
+            return {"from": primary, "to": secondary, "at": time.time()}
         return None
+
+    def resolve(self, endpoint: str) -> list[str]:
+        """The values Route 53 answers now, by its routing rules.
+
+        Failover records: the PRIMARY's while its health check is healthy, else the SECONDARY's
+        while that one is healthy; when both are unhealthy Route 53 answers the PRIMARY. Weighted
+        records: every record with a weight above 0 (a resolver then picks one by weight).
+        """
+        records = self._region_records(endpoint)
+        values = lambda r: [v["Value"] for v in r.get("ResourceRecords", [])]  # noqa: E731
+        by_role = {r.get("Failover"): r for r in records if r.get("Failover")}
+        if by_role:
+            health = self.region_health(endpoint)
+            for role in ("PRIMARY", "SECONDARY"):
+                record = by_role.get(role)
+                if record and health.get(record["SetIdentifier"], {"healthy": True})["healthy"]:
+                    return values(record)
+            return values(by_role["PRIMARY"]) if "PRIMARY" in by_role else []
+        return [v for r in records if r.get("Weight", 0) > 0 for v in values(r)]
+
+    def health_fault(self, endpoint: str, region: str) -> dict[str, Any] | None:
+        """The region's health check and its ``Inverted`` now (None: the region has no health check)."""
+        record = next((r for r in self._region_records(endpoint)
+                       if r["SetIdentifier"] == region and r.get("HealthCheckId")), None)
+        if record is None:
+            return None
+        check = self._client().get_health_check(HealthCheckId=record["HealthCheckId"])["HealthCheck"]
+        return {"health_check_id": record["HealthCheckId"], "inverted": bool(check["HealthCheckConfig"].get("Inverted"))}
+
+    def inject_health_fault(self, undo: dict[str, Any]) -> None:
+        """Invert the region's health check, which AWS documents for testing failover: Route 53 then
+        treats the region as unhealthy whatever its checkers see (they cannot see a rehearsal's
+        fault inside a private network, and moto's checkers always succeed)."""
+        self._client().update_health_check(HealthCheckId=undo["health_check_id"], Inverted=not undo["inverted"])
+
+    def undo_health_fault(self, undo: dict[str, Any]) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client().update_health_check(HealthCheckId=undo["health_check_id"], Inverted=undo["inverted"])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "NoSuchHealthCheck":
+                raise
 
     def _change(self, changes: list[dict[str, Any]], comment: str) -> None:
         client = self._client()
@@ -278,23 +375,41 @@ class Route53Steering(TrafficSteering):
 
 
 class OCIDnsSteering(TrafficSteering):
+    """Steer a DR pair's endpoint with an OCI DNS Traffic Management steering policy.
+
+    Answers are grouped in pools named by region id. The orchestrated switch enables the target
+    pool's answers and disables the others; ``arm_failover`` turns the policy into OCI's FAILOVER
+    template with an HTTP health-check monitor, so OCI answers the secondary by itself while the
+    primary's target is unhealthy (and the primary again once it is healthy).
+
+    :param steering_policy_id: the steering policy's OCID.
+    :param oci_conn_id: the Airflow connection (type ``oci``) for DNS and Health Checks.
+    """
+
     name = "oci-dns"
 
     def __init__(self, steering_policy_id: str, oci_conn_id: str = "oci_default") -> None:
         self.policy_id = steering_policy_id
         self.oci_conn_id = oci_conn_id
 
-    def _client(self):
-        import oci
+    @cached_property
+    def hook(self):
+        """``OCIDnsHook``: the steering policy's reads and updates."""
+        from multicloud.hooks.oci_network import OCIDnsHook
 
-        from multicloud.hooks.oci import OCIHook
+        return OCIDnsHook(oci_conn_id=self.oci_conn_id)
 
-        return OCIHook(self.oci_conn_id).get_client(oci.dns.DnsClient)
+    @cached_property
+    def health_hook(self):
+        """``OCIHealthChecksHook``: the policy's HTTP monitor and its probe results."""
+        from multicloud.hooks.oci_network import OCIHealthChecksHook
+
+        return OCIHealthChecksHook(oci_conn_id=self.oci_conn_id)
 
     def snapshot(self, endpoint: str) -> dict[str, Any]:
         import oci
 
-        policy = self._client().get_steering_policy(self.policy_id).data
+        policy = self.hook.get_steering_policy(self.policy_id)
         return {"answers": oci.util.to_dict(policy.answers), "rules": oci.util.to_dict(policy.rules),
                 "template": policy.template, "ttl": policy.ttl,
                 "health_check_monitor_id": policy.health_check_monitor_id}
@@ -325,18 +440,18 @@ class OCIDnsSteering(TrafficSteering):
         import oci
         from oci.healthchecks.models import CreateHttpMonitorDetails
 
-        policy = self._client().get_steering_policy(self.policy_id).data
+        policy = self.hook.get_steering_policy(self.policy_id)
         pools = {a.pool for a in policy.answers}
         missing = [r for r in (pair.primary, pair.secondary) if r not in pools]
         if missing:
             raise LookupError(f"OCI steering policy {self.policy_id}: no answer in pool(s) {missing}")
         check = pair.health_check
         interval = next((i for i in (10, 30, 60, 300) if i >= check.interval_s), 300)
-        monitor = self._health_client().create_http_monitor(CreateHttpMonitorDetails(
+        monitor = self.health_hook.create_http_monitor(CreateHttpMonitorDetails(
             compartment_id=policy.compartment_id, display_name=f"{pair.id}-failover",
             targets=sorted({a.rdata for a in policy.answers}), protocol="HTTPS", port=check.port or 443,
             path=check.path, interval_in_seconds=interval, timeout_in_seconds=min(int(check.timeout_s) or 1, 60),
-            is_enabled=True)).data
+            is_enabled=True))
         priority = {pair.primary: 1, pair.secondary: 2}
         rules = [
             {"rule_type": "FILTER", "default_answer_data": [{"answer_condition": "answer.isDisabled != true",
@@ -350,19 +465,12 @@ class OCIDnsSteering(TrafficSteering):
                  "ttl": policy.ttl, "health_check_monitor_id": monitor.id}
         self._update(state)
 
-    def _health_client(self):
-        import oci
-
-        from multicloud.hooks.oci import OCIHook
-
-        return OCIHook(self.oci_conn_id).get_client(oci.healthchecks.HealthChecksClient)
-
     def region_health(self, endpoint: str) -> dict[str, dict[str, Any]]:
         """Per pool, the newest probe result of its answer's target from the policy's monitor."""
-        policy = self._client().get_steering_policy(self.policy_id).data
+        policy = self.hook.get_steering_policy(self.policy_id)
         if not policy.health_check_monitor_id:
             return {}
-        results = self._health_client().list_http_probe_results(policy.health_check_monitor_id).data
+        results = self.health_hook.list_http_probe_results(policy.health_check_monitor_id)
         newest: dict[str, Any] = {}
         for result in sorted(results, key=lambda r: r.start_time or 0):
             newest[result.target] = result
@@ -371,7 +479,7 @@ class OCIDnsSteering(TrafficSteering):
 
     def failed_over(self, endpoint: str) -> dict[str, Any] | None:
         """FAILOVER answers the highest-priority healthy pool: moved when that is not the first one."""
-        policy = self._client().get_steering_policy(self.policy_id).data
+        policy = self.hook.get_steering_policy(self.policy_id)
         if policy.template != "FAILOVER":
             return None
         health = self.region_health(endpoint)
@@ -379,13 +487,33 @@ class OCIDnsSteering(TrafficSteering):
                   for d in sorted(r.default_answer_data or [], key=lambda d: d.value)]
         live = [pool for pool in ranked if health.get(pool, {}).get("healthy")]
         if ranked and live and live[0] != ranked[0]:
-            return {"from": ranked[0], "to": live[0]}
+            return {"from": ranked[0], "to": live[0], "at": time.time()}
         return None
+
+    def resolve(self, endpoint: str) -> list[str]:
+        """The answers the policy's rules give now: FILTER (disabled answers out), HEALTH (answers
+        whose monitor target is unhealthy out; no result yet counts healthy), PRIORITY (lowest
+        value first), LIMIT (the first ``default_count``). Case rules are not evaluated."""
+        policy = self.hook.get_steering_policy(self.policy_id)
+        health = self.region_health(endpoint) if policy.health_check_monitor_id else {}
+        answers = list(policy.answers or [])
+        for rule in policy.rules or []:
+            if rule.rule_type == "FILTER":
+                answers = [a for a in answers if not a.is_disabled]
+            elif rule.rule_type == "HEALTH":
+                answers = [a for a in answers if health.get(a.pool, {}).get("healthy", True)]
+            elif rule.rule_type == "PRIORITY":
+                rank = {d.answer_condition.split("'")[1]: d.value for d in rule.default_answer_data or []
+                        if "'" in (d.answer_condition or "")}
+                answers.sort(key=lambda a: rank.get(a.pool, 10**6))
+            elif rule.rule_type == "LIMIT":
+                answers = answers[: rule.default_count or len(answers)]
+        return [a.rdata for a in answers]
 
     def _update(self, state: dict[str, Any]) -> None:
         from oci.dns.models import SteeringPolicyAnswer, UpdateSteeringPolicyDetails
 
-        client = self._client()
+        client = self.hook.conn
         answers = [SteeringPolicyAnswer(**{k: a.get(k) for k in ("name", "rtype", "rdata", "pool", "is_disabled")})
                    for a in state["answers"]]
         rules = [client.base_client.deserialize_response_data(json.dumps(_camel(r)).encode(), "SteeringPolicyRule")
@@ -393,7 +521,9 @@ class OCIDnsSteering(TrafficSteering):
         details = UpdateSteeringPolicyDetails(answers=answers, rules=rules, template=state.get("template"),
                                               ttl=state.get("ttl"),
                                               health_check_monitor_id=state.get("health_check_monitor_id"))
-        client.update_steering_policy(self.policy_id, details)
+        self.hook.update_steering_policy(self.policy_id, details)
+        self.hook.steering_policy_completion(self.policy_id, poll_interval=0.5, max_poll_interval=5.0,
+                                             deadline=time.time() + POLICY_UPDATE_TIMEOUT_S)
 
 
 def steering_for(pair, home: Path | None = None) -> TrafficSteering:

@@ -60,6 +60,21 @@ class OCILoadBalancerSteering(TrafficSteering):
         return self._hook
 
     # ---- TrafficSteering ----------------------------------------------------------------------
+    def probe_root(self, endpoint: str) -> str:
+        """The load balancer's own front: its public IP (else its first) and the listener whose
+        default backend set is one of the pair's (https when the listener terminates TLS)."""
+        balancer = self.hook.get_load_balancer(self.load_balancer_id)
+        addresses = sorted(balancer.ip_addresses or [], key=lambda a: not a.is_public)
+        listeners = [lst for lst in (balancer.listeners or {}).values()
+                     if lst.default_backend_set_name in set(self.backend_sets.values())]
+        if not addresses or not listeners:
+            raise LookupError(f"load balancer {self.load_balancer_id}: no IP address or no listener in front of "
+                              f"the backend sets {sorted(self.backend_sets.values())}")
+        listener = min(listeners, key=lambda lst: lst.port)
+        scheme = "https" if listener.ssl_configuration else "http"
+        port = "" if (scheme, listener.port) in (("https", 443), ("http", 80)) else f":{listener.port}"
+        return f"{scheme}://{addresses[0].ip_address}{port}"
+
     def snapshot(self, endpoint: str) -> dict[str, Any]:
         return {region: {b.name: {"offline": bool(b.offline), "drain": bool(b.drain)}
                          for b in self.hook.list_backends(self.load_balancer_id, backend_set)}

@@ -349,6 +349,10 @@ class DrPair(Strict):
     oci_load_balancer: OciLoadBalancerSteering | None = Field(
         default=None, description="OCI Load Balancer whose backend sets (one per region) steer the endpoint"
     )
+    probe_url: str | None = Field(
+        default=None, pattern=r"^https?://",
+        description="URL the rehearsal's probe reaches the endpoint through (default: the load balancer's "
+                    "listener, else https://<endpoint>)")
     health_check: HealthCheck = Field(default_factory=HealthCheck)
     fail_back: FailBackPolicy = Field(default_factory=FailBackPolicy)
     slo_availability: float = Field(

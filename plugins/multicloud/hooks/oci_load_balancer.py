@@ -29,6 +29,10 @@ class OCILoadBalancerHook(OCIServiceHook):
     client_path = "oci.load_balancer.LoadBalancerClient"
     hook_name = "OCI Load Balancer"
 
+    def get_load_balancer(self, load_balancer_id: str) -> Any:
+        """``LoadBalancer``: its IP addresses, listeners and backend sets."""
+        return self.conn.get_load_balancer(load_balancer_id).data
+
     def list_backends(self, load_balancer_id: str, backend_set: str) -> list[Any]:
         return self.conn.list_backends(load_balancer_id, backend_set).data
 

@@ -61,3 +61,25 @@ class OCIDnsHook(OCIServiceHook):
                          lambda p: p.lifecycle_state in ("ACTIVE", "FAILED", "DELETED"),
                          describe=f"steering policy {policy_id}", poll_interval=poll_interval,
                          max_poll_interval=max_poll_interval, deadline=deadline)
+
+
+class OCIHealthChecksHook(OCIServiceHook):
+    """HTTP monitors and their probe results (``healthchecks.HealthChecksClient``), the monitors an
+    OCI DNS FAILOVER steering policy reads its answers' health from.
+
+    :param oci_conn_id: the Airflow connection (type ``oci``).
+    :param region: an OCI region id overriding the connection's region.
+    """
+
+    client_path = "oci.healthchecks.HealthChecksClient"
+    hook_name = "OCI Health Checks"
+
+    def create_http_monitor(self, details: Any) -> Any:
+        """``CreateHttpMonitorDetails`` -> the ``HttpMonitor``."""
+        return self.conn.create_http_monitor(details).data
+
+    def list_http_probe_results(self, monitor_id: str) -> list[Any]:
+        """Every ``HttpProbeResultSummary`` of the monitor (all pages)."""
+        import oci
+
+        return oci.pagination.list_call_get_all_results(self.conn.list_http_probe_results, monitor_id).data

@@ -46,7 +46,15 @@ def generate_token(signer: Any, region: str, cluster_id: str) -> str:
 
 
 class OKETokenSource:
-    """One cluster's token, renewed ``renew_margin_s`` before its announced expiry."""
+    """One cluster's token, renewed ``renew_margin_s`` before its announced expiry.
+
+    :param signer: the OCI request signer of the identity (the second item of ``OCIHook.credentials``).
+    :param region: the cluster's OCI region id.
+    :param cluster_id: the OKE cluster's OCID.
+    :param lifetime_s: how long a minted token is valid (OKE announces 4 minutes).
+    :param renew_margin_s: mint a new token this many seconds before the old one expires.
+    :param clock: wall-clock seconds (``time.time``); tests pass their own.
+    """
 
     def __init__(self, signer: Any, region: str, cluster_id: str, lifetime_s: float = TOKEN_LIFETIME_S,
                  renew_margin_s: float = 30.0, clock: Any = time.time) -> None:

@@ -24,8 +24,10 @@ def moto_route53(moto_server):
     moto_server.connection("aws_dr")
     client = moto_server.client("route53")
     zone = client.create_hosted_zone(Name="example.com", CallerReference="dr-test")["HostedZone"]["Id"]
+    # UPSERT, not CREATE: moto refuses a later batch that DELETEs and re-CREATEs an identical record
+    # (a restore) when that CREATE is in its change journal; Route 53 applies a batch as one change
     client.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [
-        {"Action": "CREATE", "ResourceRecordSet": {"Name": NAME, "Type": "A", "SetIdentifier": region, "Weight": weight,
+        {"Action": "UPSERT", "ResourceRecordSet": {"Name": NAME, "Type": "A", "SetIdentifier": region, "Weight": weight,
                                                    "TTL": 30, "ResourceRecords": [{"Value": ip}]}}
         for region, weight, ip in (("oci-fra", 100, "10.0.0.1"), ("gcp-euw4", 0, "10.1.0.1"))]})
     return client, zone
@@ -133,6 +135,37 @@ def test_route53_arm_turns_region_records_into_primary_secondary_failover_record
     assert steering.region_health(NAME)["oci-fra"]["healthy"] is True
     assert steering.failed_over(NAME) is None
     assert steering.serving_region(NAME) == "oci-fra"
+    assert steering.resolve(NAME) == ["10.0.0.1"]
+
+
+def test_route53_an_inverted_primary_check_fails_over_and_restore_puts_the_weighted_records_back(
+        moto_route53, estate_home):
+    client, zone = moto_route53
+    pair = load_estate(home=estate_home).dr_pair("eu-churn").model_copy(update={"endpoint": NAME})
+    steering = Route53Steering(zone, aws_conn_id="aws_dr")
+    before = json.loads(json.dumps(steering.snapshot(NAME), default=str))
+    steering.arm_failover(pair, [], [])
+    armed_checks = {r["HealthCheckId"] for r in client.list_resource_record_sets(HostedZoneId=zone)[
+        "ResourceRecordSets"] if r.get("HealthCheckId")}
+    assert len(armed_checks) == 2
+
+    undo = steering.health_fault(NAME, "oci-fra")
+    assert undo["inverted"] is False
+    steering.inject_health_fault(undo)  # AWS's documented way to test failover: invert the check
+    health = steering.region_health(NAME)
+    assert (health["oci-fra"]["healthy"], health["oci-fra"]["inverted"]) == (False, True)
+    assert {k: steering.failed_over(NAME)[k] for k in ("from", "to")} == {"from": "oci-fra", "to": "gcp-euw4"}
+    assert steering.resolve(NAME) == ["10.1.0.1"]
+    assert steering.serving_region(NAME) == "gcp-euw4"
+
+    steering.undo_health_fault(undo)
+    assert steering.failed_over(NAME) is None
+    assert steering.resolve(NAME) == ["10.0.0.1"]
+    steering.restore(NAME, before)
+    assert _weights(client, zone) == {"oci-fra": 100, "gcp-euw4": 0}
+    # the failover records' checks are deleted (moto's state is per process: other tests' checks may remain)
+    assert not armed_checks & {c["Id"] for c in client.list_health_checks()["HealthChecks"]}
+    assert steering.health_fault(NAME, "oci-fra") is None  # weighted records have no health check
 
 
 def test_oci_failover_policy_with_a_health_check_monitor_moves_by_itself_when_the_primary_fails(
@@ -159,12 +192,18 @@ def test_oci_failover_policy_with_a_health_check_monitor_moves_by_itself_when_th
 
     network.probe(monitor["id"], {"10.0.0.1": True, "10.1.0.1": True})
     assert steering.failed_over("churn-eu.global") is None
+    assert steering.resolve("churn-eu.global") == ["10.0.0.1"]
     network.probe(monitor["id"], {"10.0.0.1": False, "10.1.0.1": True})  # the primary's vantage points fail
     moved = steering.failed_over("churn-eu.global")
-    assert moved == {"from": "oci-fra", "to": "gcp-euw4"}
+    assert {k: moved[k] for k in ("from", "to")} == {"from": "oci-fra", "to": "gcp-euw4"}
+    assert steering.resolve("churn-eu.global") == ["10.1.0.1"]  # FILTER, HEALTH, PRIORITY, LIMIT 1
     # dr_failover's steps act on what the steering did by itself
     incident = failover.open_incident(estate, {**moved, "pair": pair.id, "incident": "oci:1"}, estate_home)
     failover.promote_write_target(estate, incident, estate_home)
     assert write_target(pair, "customer-events", estate_home) == "gcp-euw4"
     network.probe(monitor["id"], {"10.0.0.1": True, "10.1.0.1": True})
     assert steering.failed_over("churn-eu.global") is None  # the policy answers the primary again
+    assert steering.resolve("churn-eu.global") == ["10.0.0.1"]
+    # every call went through the DNS and Health Checks hooks' clients, signed
+    assert oci_emulator.requests_to("PUT", "/steeringPolicies/")
+    assert all(r.signed for r in oci_emulator.requests)

@@ -34,6 +34,10 @@ def _region_server(region: str) -> ThreadingHTTPServer:
         def log_message(self, *_args):
             return
 
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            self.do_GET()
+
         def do_GET(self):
             data = json.dumps({"region": region}).encode()
             self.send_response(200)
@@ -139,6 +143,21 @@ def test_a_failed_work_request_stops_the_switch_with_the_service_error(oci_conn,
         steering_for(pair, estate_home).point_to(pair.endpoint, pair.secondary, [])
     # the primary was never touched: traffic still flows there
     assert steering_for(pair, estate_home).serving_region(pair.endpoint) == pair.primary
+
+
+def test_the_probe_reaches_the_endpoint_through_the_load_balancers_own_listener(oci_conn, oci_emulator, lb):
+    emulator, servers = lb
+    emulator.add_backend_set(LB_ID, "fra-set", [("127.0.0.1", servers["primary"].server_address[1])])
+    emulator.add_backend_set(LB_ID, "ams-set", [("127.0.0.1", servers["secondary"].server_address[1])],
+                             offline=True)
+    steering = steering_for(_pair(oci_conn, "fra-set", "ams-set"))
+    with pytest.raises(LookupError, match="no IP address or no listener"):
+        steering.probe_root("churn-eu.global")
+    listener = emulator.start_listener(LB_ID, "fra-set")
+    assert steering.probe_root("churn-eu.global") == listener
+    with urllib.request.urlopen(urllib.request.Request(listener + "/predict", data=b"{}", method="POST"),
+                                timeout=5) as reply:
+        assert json.loads(reply.read())["region"] == "primary"  # POST is forwarded too
 
 
 def test_an_unknown_region_or_an_empty_backend_set_is_refused(oci_conn, oci_emulator, lb, estate_home):
