@@ -116,7 +116,11 @@ def dr_failover():
         skip_without_stack=True,
     )
 
-    @task.sensor(poke_interval=2, timeout=6 * 3600, mode="reschedule", trigger_rule="none_failed")
+    # mode="poke": the task holds one worker slot while the primary is down. Seen under the real
+    # scheduler on a loaded machine: in reschedule mode the worker's UP_FOR_RESCHEDULE report raced
+    # its own heartbeat (409, "Task killed!"), each poke then counted as a failed try, and the run
+    # failed with the primary healthy. A deferrable trigger on the health file is the lighter fix.
+    @task.sensor(poke_interval=2, timeout=6 * 3600, mode="poke", trigger_rule="none_failed")
     def primary_stable(incident: dict) -> bool:
         from multicloud.dr import failover
 
