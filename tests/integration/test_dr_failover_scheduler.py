@@ -80,7 +80,7 @@ class Stack:
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())})
 
     def start(self, dag_ids: tuple[str, ...] = ("dr_failover",)) -> None:
-        self.af.start()
+        self.af.start(timeout=600)  # a loaded 2-core machine: the api-server alone took > 240 s once
         self.af.wait_for_dags(dag_ids)
         # The harness creates DAGs paused; dr_failover says is_paused_upon_creation=False, and only
         # an unpaused DAG's asset watchers run.
