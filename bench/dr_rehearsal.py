@@ -19,7 +19,7 @@ client retry, faults that stop the primary's servers and move its storage aside.
 Prints per-phase lines and, as its LAST line, the MTTR ratio automated/orchestrated.
 
     python bench/dr_rehearsal.py [--minutes 20] [--fault-every 300] [--outage 60]
-    python bench/dr_rehearsal.py --minutes 1 --fault-every 30 --outage 10     # smoke
+    python bench/dr_rehearsal.py --quick     # smoke: one MTTR round, a 12 s soak with one 4 s fault
 """
 
 from __future__ import annotations
@@ -226,13 +226,14 @@ class Writer:
         return [name for name in self.acked if name not in present]
 
 
-def soak(minutes: float, fault_every_s: float, outage_s: float) -> dict:
+def soak(minutes: float, fault_every_s: float, outage_s: float, first_fault_s: float | None = None) -> dict:
     from multicloud.dr import failover, faults
     from multicloud.dr.ledger import FaultLedger
     from multicloud.dr.probe import read_samples, start_probe, stop_probe
     from multicloud.dr.scoring import availability, downtime_s, error_budget_s, first_try_availability
     from multicloud.estate import load_estate
 
+    first_fault_s = min(10.0, fault_every_s / 3) if first_fault_s is None else first_fault_s
     home, estate_file = _home()
     estate = load_estate(estate_file, home=home)
     pair = estate.dr_pair("eu-churn")
@@ -253,7 +254,7 @@ def soak(minutes: float, fault_every_s: float, outage_s: float) -> dict:
         end = started + minutes * 60
         fault_no = 0
         while time.monotonic() < end:
-            next_fault = started + fault_no * fault_every_s + min(10.0, fault_every_s / 3)
+            next_fault = started + fault_no * fault_every_s + first_fault_s
             if time.monotonic() < next_fault:
                 time.sleep(min(0.5, max(0.0, next_fault - time.monotonic())))
                 continue
@@ -299,13 +300,16 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=20.0, help="soak length (0: no soak)")
     parser.add_argument("--fault-every", type=float, default=300.0, help="seconds between region faults")
     parser.add_argument("--outage", type=float, default=60.0, help="seconds each region fault lasts")
-    parser.add_argument("--quick", action="store_true", help="one MTTR round, a 45-second soak with one fault")
+    parser.add_argument("--first-fault", type=float, default=None,
+                        help="seconds before the first fault (default: a third of --fault-every, at most 10)")
+    parser.add_argument("--quick", action="store_true",
+                        help="one MTTR round and a 12-second soak with one 4-second region fault (the smoke test)")
     args = parser.parse_args()
-    if args.quick:
-        args.rounds, args.minutes, args.fault_every, args.outage = 1, 0.75, 40.0, 8.0
+    if args.quick:  # the same checks on a shorter clock: one fault, failed over and back, no write lost
+        args.rounds, args.minutes, args.fault_every, args.outage, args.first_fault = 1, 0.2, 60.0, 4.0, 2.0
     results = mttr(args.rounds)
     if args.minutes > 0:
-        result = soak(args.minutes, args.fault_every, args.outage)
+        result = soak(args.minutes, args.fault_every, args.outage, args.first_fault)
         print(f"soak {result['minutes']:g} min, {result['faults']} region faults, {result['failovers_handled']} "
               f"failed over and back by dr_failover's steps: {result['requests']} requests, availability "
               f"{result['availability']:.4%} with one retry (first try {result['availability_first_try']:.4%}, goal "

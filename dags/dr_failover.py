@@ -16,7 +16,8 @@ from multicloud.triggers.dr_health import HealthSignalTrigger
 DOC = """
 ### DR failover (automated)
 
-Nobody starts this DAG in an outage: the pair's health-checked steering (Route 53 failover
+Nobody starts this DAG in an outage (it is created unpaused: Airflow runs the watcher only for an
+unpaused DAG, and `dr_rehearsal`'s preflight checks the watcher's heartbeat): the pair's health-checked steering (Route 53 failover
 records, an OCI DNS failover steering policy, the local gateway) moves traffic by itself and
 writes a failover signal to the health-signal queue; an `AssetWatcher` on the asset
 `dr_health_signal` (trigger `HealthSignalTrigger`, run by the triggerer) turns the signal into
@@ -31,9 +32,12 @@ A manual run with `{"pair": ...}` fails a pair's follow-up actions over by hand 
 `manual:<run_id>`).
 """
 
+# An "x-" scheme: Airflow normalises any other scheme through the providers' URI handlers, which
+# imports the amazon provider's S3 hook (boto3) on every parse: 9 s of this file's 9.7 s under load,
+# and past the 30 s dagbag_import_timeout when a task's worker parses it on a busy machine.
 HEALTH_SIGNAL = Asset(
     name="dr_health_signal",
-    uri="multicloud-dr://health-signals",
+    uri="x-multicloud-dr://health-signals",
     watchers=[AssetWatcher(name="dr_health_signal_watcher",
                            trigger=HealthSignalTrigger(signals_file=str(signals_file(paths.estate_home()))))],
 )
@@ -50,6 +54,10 @@ def _estate():
     schedule=[HEALTH_SIGNAL],
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    # Active from deployment on: Airflow runs an asset's watchers only for unpaused DAGs, and a
+    # paused dr_failover would leave a real outage with traffic moved but no write target promoted.
+    # It runs only on a failover signal, so being unpaused starts nothing by itself.
+    is_paused_upon_creation=False,
     tags=["multicloud", "dr", "event-driven"],
     default_args=default_args(retries=2, retry_delay_s=5),
     dagrun_timeout=timedelta(hours=12),
@@ -108,7 +116,11 @@ def dr_failover():
         skip_without_stack=True,
     )
 
-    @task.sensor(poke_interval=2, timeout=6 * 3600, mode="reschedule", trigger_rule="none_failed")
+    # mode="poke": the task holds one worker slot while the primary is down. Seen under the real
+    # scheduler on a loaded machine: in reschedule mode the worker's UP_FOR_RESCHEDULE report raced
+    # its own heartbeat (409, "Task killed!"), each poke then counted as a failed try, and the run
+    # failed with the primary healthy. A deferrable trigger on the health file is the lighter fix.
+    @task.sensor(poke_interval=2, timeout=6 * 3600, mode="poke", trigger_rule="none_failed")
     def primary_stable(incident: dict) -> bool:
         from multicloud.dr import failover
 

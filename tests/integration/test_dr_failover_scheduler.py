@@ -2,7 +2,8 @@
 
 Real Airflow components through the real-scheduler harness (tests/harness/airflow.py:
 api-server, scheduler, dag-processor, triggerer; LocalExecutor on a throw-away SQLite copy of the
-migrated template, free port; the project's dags/ and plugins/, dr_failover unpaused), and the
+migrated template, free port; the project's dags/ and plugins/; nobody unpauses dr_failover: it is
+created unpaused), and the
 local estate served for real: churn-eu model servers on
 the primary (2 replicas) and the secondary (a pilot light of 1), the health-checked gateway, a
 probe that checks every answer against the model card's smoke cases with one client retry.
@@ -37,10 +38,13 @@ from multicloud.drivers import ModelDeployment
 from multicloud.drivers.local import LocalClusterDriver
 from multicloud.estate import load_estate
 from multicloud.paths import DEFAULT_ESTATE_FILE
+from multicloud.reports import safe_run_id
 from tests.dags.dr_fixtures import NEWEST_EVENT, REPLICA_LAG, teardown, write_events, write_model
 from tests.harness.airflow import AirflowInstance, free_port
 
-pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(1500)]
+# Waits are generous: on a loaded 2-core machine one task instance takes 30-60 s to start.
+TASK_WAIT_S = 300
 
 PAIR_BLOCK = """    endpoint: churn-eu.global
     health_check: {interval_s: 0.25, timeout_s: 0.5, unhealthy_threshold: 2, healthy_threshold: 2}
@@ -68,16 +72,19 @@ class Stack:
     """The real-scheduler harness (tests/harness/airflow.py) plus the waits this test needs."""
 
     def __init__(self, tmp_path: Path, estate_file: Path, estate_home: Path, airflow_db: Path) -> None:
+        self.estate_home = estate_home
         self.af = AirflowInstance(tmp_path / "deployment", db_template=airflow_db, extra_env={
             "MULTICLOUD_ESTATE": str(estate_file), "MULTICLOUD_ESTATE_HOME": str(estate_home),
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1", "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "2",
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())})
 
-    def start(self) -> None:
-        self.af.start()
-        self.af.wait_for_dags(["dr_failover"])
-        self.af.unpause("dr_failover")  # the harness starts DAGs paused; a deployment runs this one unpaused
+    def start(self, dag_ids: tuple[str, ...] = ("dr_failover",)) -> None:
+        self.af.start(timeout=600)  # a loaded 2-core machine: the api-server alone took > 240 s once
+        self.af.wait_for_dags(dag_ids)
+        # The harness creates DAGs paused; dr_failover says is_paused_upon_creation=False, and only
+        # an unpaused DAG's asset watchers run.
+        assert self.af.dag("dr_failover")["is_paused"] is False
 
     def runs(self) -> list[tuple[str, str, str]]:
         return [(r["dag_run_id"], r["run_type"], r["state"]) for r in self.af.runs("dr_failover")]
@@ -86,9 +93,9 @@ class Stack:
         return {t["task_id"]: t["state"] for t in self.af.task_instances("dr_failover", run_id)}
 
     def watcher_running(self) -> bool:
-        log = self.af.logs / "triggerer.log"
-        return log.exists() and "HealthSignalTrigger" in log.read_text(errors="replace") and "watching" in \
-            log.read_text(errors="replace")
+        """The triggerer runs dr_failover's watcher: its heartbeat (what dr_rehearsal's preflight checks)."""
+        age = health.watcher_age_s(self.estate_home)
+        return age is not None and age < 30
 
     def wait_for(self, predicate, timeout: float, what: str, interval: float = 0.25):
         started = time.monotonic()
@@ -141,7 +148,7 @@ def test_primary_fails_and_dr_failover_runs_by_itself_then_fails_back_exactly(tm
         probe_pid = start_probe(armed["root"], probe_file, {}, 0.1, {"oke-fra": "oci-fra", "gke-euw4": "gcp-euw4"},
                                 smoke_cases=card["smoke_cases"])
         stack.start()
-        stack.wait_for(stack.watcher_running, 120, "the triggerer to run the watcher")
+        stack.wait_for(stack.watcher_running, 240, "the triggerer to run the watcher")
         assert stack.runs() == []  # nothing ran before the outage
 
         # ---- the outage: nobody triggers anything from here on ------------------------------------
@@ -154,14 +161,14 @@ def test_primary_fails_and_dr_failover_runs_by_itself_then_fails_back_exactly(tm
         [signal] = stack.wait_for(lambda: health.read_signals(health.signals_file(estate_home))[0], 20,
                                   "the gateway's health checks to fail over")
         assert (signal["from"], signal["to"], signal["pair"]) == ("oci-fra", "gcp-euw4", "eu-churn")
-        promoted = stack.wait_for(lambda: write_target(pair, "customer-events", estate_home) == "gcp-euw4", 90,
+        promoted = stack.wait_for(lambda: write_target(pair, "customer-events", estate_home) == "gcp-euw4", TASK_WAIT_S,
                                   "dr_failover to promote the write target")
         assert promoted
         [(run_id, run_type, _state)] = stack.runs()
         assert run_type == "asset_triggered"
-        stack.wait_for(lambda: drivers["gke-euw4"].served()["churn-eu"]["versions"] == {"v1": 2}, 60,
+        stack.wait_for(lambda: drivers["gke-euw4"].served()["churn-eu"]["versions"] == {"v1": 2}, TASK_WAIT_S,
                        "the pilot light to scale up to the primary's 2 replicas")
-        stack.wait_for(lambda: read_alerts(estate_home, kind="failover"), 30, "a page")
+        stack.wait_for(lambda: read_alerts(estate_home, kind="failover"), TASK_WAIT_S, "a page")
         # A write during the outage goes to the promoted secondary and must survive fail back.
         outage_write = estate_home / "storage" / write_target(pair, "customer-events", estate_home) / "outage-write.json"
         outage_write.write_text('{"order": 1}')
@@ -169,7 +176,7 @@ def test_primary_fails_and_dr_failover_runs_by_itself_then_fails_back_exactly(tm
 
         # ---- the same signal again: a second run that opens nothing ---------------------------------
         health.append_signal(health.signals_file(estate_home), signal)
-        stack.wait_for(lambda: len(stack.runs()) == 2 and stack.runs()[1][2] == "success", 60,
+        stack.wait_for(lambda: len(stack.runs()) == 2 and stack.runs()[1][2] == "success", TASK_WAIT_S,
                        "the repeated signal's run")
         assert stack.task_states(stack.runs()[1][0])["open_incident"] == "success"
         assert set(stack.task_states(stack.runs()[1][0]).values()) == {"success", "skipped"}
@@ -179,7 +186,7 @@ def test_primary_fails_and_dr_failover_runs_by_itself_then_fails_back_exactly(tm
         repaired_at = time.time()
         faults.undo_storage_offline(ledger.find_open("storage_offline", pair.primary)["undo"])  # artifacts first
         faults.undo_servers_stopped(estate, ledger.find_open("servers_stopped", "oke-fra")["undo"])
-        stack.wait_for(lambda: stack.runs()[0][2] == "success", 90, "dr_failover to fail back")
+        stack.wait_for(lambda: stack.runs()[0][2] == "success", TASK_WAIT_S, "dr_failover to fail back")
         failed_back_at = failover.incidents(estate_home)[signal["incident"]]["events"]["failed_back"]
         assert failed_back_at - repaired_at >= pair.fail_back.stabilisation_s
         states = stack.task_states(run_id)
@@ -209,5 +216,38 @@ def test_primary_fails_and_dr_failover_runs_by_itself_then_fails_back_exactly(tm
     finally:
         if probe_pid:
             stop_probe(probe_pid, probe_file)
+        stack.stop()
+        teardown(estate_home)
+
+
+def test_dr_rehearsal_with_its_defaults_through_the_rest_api_rehearses_the_automated_path(
+        tmp_path, airflow_db, estate_home, monkeypatch):
+    """The UI's Trigger with no conf: path automated. The rehearsal only injects and observes; the
+    gateway fails over, the triggerer's watcher starts dr_failover (asset-triggered, nobody
+    triggers it), which promotes the write target, scales the pilot light and later fails back."""
+    estate_file = _estate_file(tmp_path)
+    monkeypatch.setenv("MULTICLOUD_ESTATE", str(estate_file))
+    estate = load_estate(estate_file, home=estate_home)
+    _serve(estate, estate_home)
+    stack = Stack(tmp_path, estate_file, estate_home, airflow_db)
+    try:
+        stack.start(("dr_failover", "dr_rehearsal"))
+        stack.wait_for(stack.watcher_running, 240, "the triggerer to run the watcher")
+        # Unpausing a weekly DAG with catchup=False also makes the scheduler run its latest interval:
+        # that rehearsal runs too (max_active_runs=1 queues one behind the other), with its own dr_failover.
+        run_id = stack.af.trigger("dr_rehearsal")  # logical_date: null, no conf: every default
+        stack.af.wait_for_run("dr_rehearsal", run_id, timeout=1200)
+        report = json.loads((estate_home / "reports" / "dr_rehearsal" / f"{safe_run_id(run_id)}.json").read_text())
+        report = report["data"]
+        assert (report["path"], report["outcome"]) == ("automated", "passed"), report
+        failover_runs = {r[0]: r[1:] for r in stack.runs()}
+        assert failover_runs[report["dr_failover"]["run_id"]] == ("asset_triggered", "success")
+        assert {"write_target_promoted", "pilot_light_scaled", "failed_back"} <= set(report["dr_failover"]["events"])
+        assert report["score"]["rto_s"] <= 10
+        assert report["probe"]["availability"] == 1.0
+        assert all(report["as_before"].values()), report["as_before"]
+        print(f"dr_rehearsal (automated, under the scheduler): RTO {report['score']['rto_s']:.2f}s, "
+              f"{report['probe']['samples']} probes, availability {report['probe']['availability']:.4f}")
+    finally:
         stack.stop()
         teardown(estate_home)

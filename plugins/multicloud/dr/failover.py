@@ -23,6 +23,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -149,8 +150,43 @@ def promote_write_target(estate, incident: dict[str, Any], home: Path | None = N
     return promoted
 
 
+@dataclass(frozen=True)
+class PilotLightStep:
+    """What failover does to one workload's copy at the secondary (pure: see ``pilot_light_step``)."""
+
+    action: str  # "deploy" (nothing deployed there), "scale" (the driver's scale path) or "none"
+    version: str | None
+    replicas_from: int
+    replicas_to: int
+    note: str = ""
+
+
+def pilot_light_step(served: dict[str, Any], model: str, primary_replicas: int, pilot_light_replicas: int
+                     ) -> PilotLightStep:
+    """Scale the pilot light (``pilot_light_replicas`` kept warm) up to what the primary ran.
+
+    A pilot light of 0 is a deployment scaled to zero: it is scaled up through the driver, not
+    deployed again; only a secondary with no deployment of the model at all gets one. Failover
+    never scales the secondary down (it may run more than the primary already).
+    """
+    target = max(1, primary_replicas, pilot_light_replicas)
+    entry = served.get(model) or {}
+    versions = entry.get("versions") or {}
+    version = served_version(served, model) or (max(versions) if versions else None)
+    if version is None:
+        note = (f"the estate keeps {pilot_light_replicas} replica(s) warm but none is deployed: the pilot light "
+                "was out") if pilot_light_replicas else ""
+        return PilotLightStep("deploy", None, 0, target, note)
+    current = int(versions.get(version, 0))
+    note = (f"the pilot light ran {current} replica(s), below the estate's {pilot_light_replicas}"
+            if current < pilot_light_replicas else "")
+    if current >= target:
+        return PilotLightStep("none", version, current, current, note)
+    return PilotLightStep("scale", version, current, target, note)
+
+
 def scale_pilot_light(estate, incident: dict[str, Any], home: Path | None = None) -> dict[str, int]:
-    """Scale the secondary's copy of each workload up to the replicas the primary ran (deploy if absent)."""
+    """Scale the secondary's copy of each workload from its pilot light up to the primary's replicas."""
     from multicloud.drivers import ModelDeployment
     from multicloud.placement import current_placement
 
@@ -162,30 +198,33 @@ def scale_pilot_light(estate, incident: dict[str, Any], home: Path | None = None
     scaled: dict[str, int] = {}
     for workload_id in pair.workloads:
         workload = estate.workload(workload_id)
-        served = driver.served()
-        version = served_version(served, workload.model)
-        wanted = max(1, placement.get(workload_id, {}).get(cluster_of(estate, pair.primary), workload.replicas))
+        primary_replicas = placement.get(workload_id, {}).get(cluster_of(estate, pair.primary), workload.replicas)
+        step = pilot_light_step(driver.served(), workload.model, primary_replicas, pair.pilot_light_replicas)
         target = f"{secondary}/{workload.model}"
-        if version is None:
+        if step.note:
+            log.warning("pilot light %s: %s", target, step.note)
+        version = step.version
+        if step.action == "deploy":
             version, artifact = _standby_artifact(estate, pair, workload.model)
             if artifact is None:
-                raise RuntimeError(f"pilot light {target}: nothing served and no staged artifact to deploy")
+                raise RuntimeError(f"pilot light {target}: nothing deployed and no staged artifact to deploy")
             if not ledger.find_open("standby_deployed", target):
                 ledger.record("standby_deployed", target, {"cluster": secondary, "model": workload.model,
                                                            "version": version}, incident["id"])
-            driver.deploy(ModelDeployment(workload.model, version, wanted, artifact,
+            driver.deploy(ModelDeployment(workload.model, version, step.replicas_to, artifact,
                                           runtime=estate.runtime.model_dump(mode="json")))
-        else:
-            current = served[workload.model]["versions"][version]
-            if current < wanted:
-                if not ledger.find_open("standby_scaled", target):
-                    ledger.record("standby_scaled", target, {"cluster": secondary, "model": workload.model,
-                                                             "version": version, "replicas": current}, incident["id"])
-                driver.scale(workload.model, version, wanted)
+        elif step.action == "scale":
+            if not ledger.find_open("standby_scaled", target):
+                ledger.record("standby_scaled", target, {"cluster": secondary, "model": workload.model,
+                                                         "version": version, "replicas": step.replicas_from},
+                              incident["id"])
+            driver.scale(workload.model, version, step.replicas_to)
         status = driver.wait_ready(workload.model, version, READY_TIMEOUT_S)
         if status.state != "complete":
             raise RuntimeError(f"pilot light {target} {version}: not ready: {status.message}")
-        scaled[workload.model] = wanted
+        scaled[workload.model] = step.replicas_to
+        log.info("pilot light %s %s: %s %d -> %d replicas", target, version, step.action, step.replicas_from,
+                 step.replicas_to)
     steering = steering_for(pair, home)  # the new replicas join the route
     steering.set_backends(pair.endpoint, pair.secondary, backends(estate, pair.secondary, _models(estate, pair)))
     mark(incident["id"], "pilot_light_scaled", home)

@@ -4,8 +4,11 @@
   zero through the cluster driver (local: the processes stop; Kubernetes: deployments scale to 0).
   Undo scales every version back to its recorded replicas and waits until ready.
 - ``storage_offline``: the primary region's storage folder is renamed aside (one atomic rename;
-  readers see it gone). Undo renames it back. Only ``file://`` storage can be taken offline here;
-  on a real cloud the storage outage is a scenario to rehearse with the provider's own tools.
+  readers see it gone). Undo renames it back. Object storage (``s3://`` and the rest) is taken
+  offline on the network instead: the fault proxy registered under the region's id
+  (``dr.netfaults``; the storage connection's ``endpoint_url`` points at it) is switched to
+  ``blackhole``, and undo puts its previous fault back. Without such a proxy the fault is refused
+  (nothing can be injected, so nothing is rehearsed).
 
 Other ledger kinds the rehearsal records (traffic, replica promotion, standby, probe, gateway)
 have their undo handlers in ``rehearsal.undo_handlers``.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +81,10 @@ def local_storage_path(storage_url: str) -> Path:
 
 
 def take_storage_offline(estate, ledger: FaultLedger, region_id: str, run_id: str = "") -> str:
-    path = local_storage_path(estate.region(region_id).storage.url)
+    url = estate.region(region_id).storage.url
+    if not url.startswith("file://"):
+        return _blackhole_storage(ledger, region_id, url, run_id)
+    path = local_storage_path(url)
     existing = ledger.find_open("storage_offline", region_id)
     if existing:
         aside = Path(existing["undo"]["aside"])
@@ -94,7 +101,35 @@ def take_storage_offline(estate, ledger: FaultLedger, region_id: str, run_id: st
     return str(aside)
 
 
+def _blackhole_storage(ledger: FaultLedger, region_id: str, url: str, run_id: str) -> str:
+    from multicloud.dr import netfaults
+
+    info = netfaults.proxy_info(ledger.path.parent, region_id)
+    if info is None:
+        raise ValueError(f"storage of {region_id} is {url!r}, not file://, and no network fault proxy named "
+                         f"{region_id!r} runs in front of it (multicloud.dr.netfaults.start_proxy, with the storage "
+                         "connection's endpoint_url pointing at it): cannot take it offline")
+    control = Path(info["control"])
+    existing = ledger.find_open("storage_offline", region_id)
+    if existing:
+        entry_id = existing["id"]
+    else:
+        previous = asdict(netfaults.read_fault(control))
+        entry_id = ledger.record("storage_offline", region_id, {"control": str(control), "previous": previous},
+                                 run_id)
+    netfaults.write_fault(control, netfaults.Fault("blackhole"))
+    ledger.mark(entry_id, APPLIED)
+    log.info("fault: storage of %s blackholed at its proxy %s", region_id, info["url"])
+    return f"blackhole {info['url']}"
+
+
 def undo_storage_offline(undo: dict[str, Any]) -> None:
+    if "control" in undo:  # object storage behind a fault proxy: its previous fault back
+        from multicloud.dr import netfaults
+
+        netfaults.write_fault(Path(undo["control"]), netfaults.Fault(**undo["previous"]))
+        log.info("undo: storage proxy %s back to %s", undo["control"], undo["previous"]["mode"])
+        return
     path, aside = Path(undo["path"]), Path(undo["aside"])
     if not aside.exists():
         if path.exists():

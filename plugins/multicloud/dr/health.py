@@ -113,6 +113,25 @@ def append_signal(path: Path, signal: dict[str, Any]) -> None:
         os.fsync(handle.fileno())
 
 
+def watcher_file(signals_path: Path) -> Path:
+    """Where the signal queue's watcher (``HealthSignalTrigger``, run by the triggerer) says it is alive."""
+    return Path(f"{signals_path}.watcher")
+
+
+def watcher_age_s(home: Path | None = None, now: float | None = None) -> float | None:
+    """Seconds since the queue's watcher last said it runs; None if it never did.
+
+    The watcher exists only while ``dr_failover`` is unpaused and a triggerer runs it (Airflow
+    registers an asset's watchers for unpaused DAGs only), so a fresh heartbeat is the evidence
+    that a failover signal will start ``dr_failover``.
+    """
+    try:
+        at = float(json.loads(watcher_file(signals_file(home)).read_text())["at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return (time.time() if now is None else now) - at
+
+
 def read_signals(path: Path, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
     """Complete signal lines from byte ``offset``; returns them and the offset after the last one."""
     if not path.exists():

@@ -7,7 +7,11 @@ Checks (each a ``Check`` with a one-line detail):
 - the secondary's cluster capacity holds the primary's replicas on top of what it runs already;
 - each pair dataset's replica at the secondary lags the primary by less than the RPO target;
 - network: on the local estate both clusters' endpoints answer; on OCI, the FastConnect virtual
-  circuit of either region is PROVISIONED with BGP up and its DRG is AVAILABLE (OCIHook).
+  circuit of either region is PROVISIONED with BGP up and its DRG is AVAILABLE (OCIHook);
+- automated path (``check_failover_watcher``): ``dr_failover``'s AssetWatcher runs (its heartbeat
+  is fresh), so the health checks' failover signal will start it. Airflow runs an asset's
+  watchers only while the DAG is unpaused and a triggerer is up; without it traffic would still
+  move but nothing would promote the write target, and the rehearsal would prove nothing.
 """
 
 from __future__ import annotations
@@ -88,7 +92,9 @@ def check_secondary_serving(estate, pair) -> list[Check]:
             checks.append(Check(name, False, f"the primary {primary} does not serve {model}: nothing to fail over",
                                 not_ready=True))
         elif s_version is None:
-            checks.append(Check(name, True, f"pilot light: {secondary} runs no {model}; failover deploys {p_version}"))
+            how = ("scales its deployment up from 0" if (s_served.get(model) or {}).get("versions")
+                   else f"deploys {p_version}")
+            checks.append(Check(name, True, f"pilot light: {secondary} runs no {model}; failover {how}"))
         elif s_version != p_version:
             checks.append(Check(name, False, f"{secondary} serves {model} {s_version} but the primary serves "
                                              f"{p_version}: failover would serve a different model"))
@@ -208,6 +214,21 @@ def check_oci_network(estate, pair, oci_conn_id: str) -> list[Check]:
             except oci.exceptions.ServiceError as err:
                 checks.append(Check(f"DRG {region_id}", False, f"{circuit.gateway_id}: {err.status} {err.code}"))
     return checks
+
+
+WATCHER_FRESH_S = 120.0
+
+
+def check_failover_watcher(home=None, fresh_s: float = WATCHER_FRESH_S) -> Check:
+    from multicloud.dr.health import watcher_age_s
+
+    age = watcher_age_s(home)
+    if age is not None and age <= fresh_s:
+        return Check("dr_failover watcher", True, f"dr_failover's AssetWatcher beat {age:.0f}s ago")
+    seen = "never beat" if age is None else f"last beat {age:.0f}s ago (> {fresh_s:g}s)"
+    return Check("dr_failover watcher", False,
+                 f"dr_failover's AssetWatcher {seen}: unpause dr_failover and run a triggerer, or rehearse with "
+                 "path=orchestrated (or dr_failover_wait_s=0 to observe the steering alone)")
 
 
 def run_preflight(estate, pair, oci_conn_id: str = "oci_default") -> tuple[list[Check], dict[str, Any]]:

@@ -18,7 +18,7 @@ from multicloud import paths
 from multicloud.dr import faults
 from multicloud.dr.gateway import start_gateway, stop_gateway
 from multicloud.dr.ledger import APPLIED, UNDO_FAILED, FaultLedger, dr_state_dir
-from multicloud.dr.preflight import PreflightFailed, cluster_of, run_preflight, served_version
+from multicloud.dr.preflight import PreflightFailed, check_failover_watcher, cluster_of, run_preflight, served_version
 from multicloud.dr.probe import read_samples, start_probe, stop_probe
 from multicloud.dr.scoring import (
     StopConditions,
@@ -195,6 +195,8 @@ def preflight(estate, settings: Settings, run_id: str, home: Path | None = None)
                  primary=pair.primary, secondary=pair.secondary, endpoint=pair.endpoint)
     _event(state, "preflight")
     checks, extra = run_preflight(estate, pair, settings.oci_conn_id)
+    if settings.path == "automated" and settings.dr_failover_wait_s > 0 and not settings.dry_run:
+        checks.append(check_failover_watcher(home))
     state["preflight"] = [c.as_dict() for c in checks]
     state["preflight_ok"] = all(c.ok for c in checks)
     save_run(state, home)
@@ -500,7 +502,10 @@ def verify(estate, settings: Settings, run_id: str, home: Path | None = None) ->
         samples = _samples(state)
         now = time.time()
         rto = rto_s(fault_at, samples, pair.secondary, state["expected_version"])
-        verdict = evaluate_stop(samples, fault_at=fault_at, now=now, count_errors_after=failover_at,
+        # The duration is the experiment's (fault to recovery, then the hold), judged on the samples'
+        # clock: a verify task that starts late on a busy scheduler does not make a recovery too slow.
+        judged_at = now if rto is None else min(now, fault_at + rto + settings.hold_s)
+        verdict = evaluate_stop(samples, fault_at=fault_at, now=judged_at, count_errors_after=failover_at,
                                 conditions=settings.stop_conditions)
         if verdict.tripped:
             _abort(estate, pair, state, verdict.reason, home)

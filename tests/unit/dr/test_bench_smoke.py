@@ -1,10 +1,12 @@
 """bench/dr_rehearsal.py --quick: one automated and one orchestrated rehearsal (dag.test), and a
-45-second soak with one region fault that dr_failover's steps (driven by their trigger) fail over
-and back, with zero lost writes. The 20-minute soak runs in ``make bench`` only.
+12-second soak with one 4-second region fault that dr_failover's steps (driven by their trigger)
+fail over and back, with zero lost writes and the availability the retrying client saw. The
+20-minute soak runs in ``make bench`` only.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,9 +17,9 @@ BENCH = Path(__file__).resolve().parents[3] / "bench" / "dr_rehearsal.py"
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(900)  # generous: a loaded 2-core machine runs dag.test several times slower
 def test_bench_quick_runs_both_paths_a_short_soak_and_prints_a_ratio_last(airflow_db):
-    result = subprocess.run([sys.executable, str(BENCH), "--quick"], capture_output=True, text=True, timeout=280,
+    result = subprocess.run([sys.executable, str(BENCH), "--quick"], capture_output=True, text=True, timeout=880,
                             check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     lines = result.stdout.strip().splitlines()
@@ -29,3 +31,7 @@ def test_bench_quick_runs_both_paths_a_short_soak_and_prints_a_ratio_last(airflo
     [soak] = [line for line in lines if line.startswith("soak ")]
     assert "1 region faults, 1 failed over and back" in soak
     assert ", 0 lost (goal 0)" in soak
+    seen = float(re.search(r"availability ([0-9.]+)% with one retry", soak).group(1))
+    assert seen >= 99.9, soak  # the seed's availability, as the retrying client saw it through the fault
+    [automated] = [line for line in rounds if "automated" in line]
+    assert float(re.search(r"RTO ([0-9.]+)s", automated).group(1)) <= 10  # the issue's goal

@@ -45,6 +45,17 @@ class _Backend:
         self.server.server_close()
 
 
+def wait_until(predicate, timeout_s: float, what: str, interval_s: float = 0.02):
+    """Poll ``predicate`` until it is true (returns its value); fail naming ``what`` after the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s:g}s waiting for {what}")
+
+
 @pytest.fixture
 def backends():
     made = [_Backend("oke-fra", "v1"), _Backend("gke-euw4", "v1")]
@@ -92,7 +103,7 @@ def test_probe_process_samples_continuously_and_maps_clusters_to_regions(tmp_pat
     out = tmp_path / "probe.jsonl"
     pid = start_probe(fra.url, out, {"instances": []}, interval_s=0.05, cluster_regions={"oke-fra": "oci-fra"})
     try:
-        time.sleep(0.5)
+        wait_until(lambda: len(read_samples(out)) >= 3, 30, "three probe samples")
     finally:
         assert stop_probe(None, out)  # found through the pid file beside its samples
     assert out.with_suffix(".pid").read_text() == str(pid)

@@ -15,7 +15,7 @@ from multicloud.dr.probe import probe_once
 from multicloud.dr.steering import LocalGatewaySteering
 from multicloud.estate import load_estate
 from multicloud.triggers.dr_health import HealthSignalTrigger
-from tests.unit.dr.test_gateway_and_probe import _Backend
+from tests.unit.dr.test_gateway_and_probe import _Backend, wait_until
 
 
 def test_region_health_turns_unhealthy_after_the_threshold_and_healthy_after_good_checks():
@@ -51,8 +51,12 @@ def test_gateway_fails_over_by_itself_retries_on_the_standby_and_signals_once(es
         [signal] = health.read_signals(health.signals_file(estate_home))[0]
         assert (signal["kind"], signal["pair"], signal["incident"]) == ("failover", "eu-churn", moved["incident"])
         assert steering.region_health(pair.endpoint)["oci-fra"]["healthy"] is False
-        time.sleep(0.5)  # sticky: the route stays on the secondary, no second signal
+        # sticky: three more rounds of checks (the primary still down) move nothing and signal nothing
+        checks = steering.region_health(pair.endpoint)["oci-fra"]["checks"]
+        wait_until(lambda: steering.region_health(pair.endpoint)["oci-fra"]["checks"] >= checks + 3, 30,
+                   "three more health-check rounds")
         assert len(health.read_signals(health.signals_file(estate_home))[0]) == 1
+        assert steering.serving_region(pair.endpoint) == "gcp-euw4"
 
         back = _Backend("oke-fra", "v1")  # the primary returns elsewhere: fail back is deliberate
         steering.fail_back(pair.endpoint, "oci-fra", [back.url])
@@ -101,6 +105,8 @@ def test_health_signal_trigger_yields_each_signal_once_and_resumes_after_a_resta
 
     # first start: the hour-old signal and other kinds are skipped
     assert [e["incident"] for e in _collect(trigger, 99, timeout=0.5)] == ["a"]
+    beat = json.loads(health.watcher_file(queue).read_text())  # the watcher says it runs
+    assert time.time() - beat["at"] < 5
     health.append_signal(queue, {"kind": "failover", "incident": "b", "at": time.time()})
     with queue.open("a") as handle:
         handle.write('{"kind": "failover", "incid')  # a line being written is not read yet
@@ -142,3 +148,21 @@ def test_primary_is_stable_only_after_n_checks_and_the_window(estate_home, monke
     state["churn-eu.global"]["oci-fra"]["ok_in_row"] = 5
     assert not failover.primary_stable(estate, incident, estate_home, now)  # healthy 10 s < 60 s
     assert failover.primary_stable(estate, incident, estate_home, now + 50)
+
+
+def test_preflight_of_the_automated_path_needs_a_running_failover_watcher(estate_home):
+    from multicloud.dr.preflight import check_failover_watcher
+    from multicloud.reports import atomic_write_text
+
+    missing = check_failover_watcher(estate_home)
+    assert not missing.ok
+    assert "never beat" in missing.detail
+    assert "unpause dr_failover" in missing.detail
+    beat = health.watcher_file(health.signals_file(estate_home))
+    beat.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(beat, json.dumps({"at": time.time() - 1}))
+    assert check_failover_watcher(estate_home).ok
+    atomic_write_text(beat, json.dumps({"at": time.time() - 600}))
+    stale = check_failover_watcher(estate_home)
+    assert not stale.ok
+    assert "last beat 600s ago" in stale.detail
