@@ -32,4 +32,5 @@ def serve_declared_placement(estate, home: Path, version: str = "v1") -> None:
             driver = LocalClusterDriver(cluster, home)
             driver.deploy(ModelDeployment(workload.model, version, replicas, uri,
                                           runtime=estate.runtime.model_dump(mode="json")))
-            assert driver.wait_ready(workload.model, version, 30).state == "complete"
+            status = driver.wait_ready(workload.model, version, 60)
+            assert status.state == "complete", f"{cluster}: {status.message}"
