@@ -131,14 +131,15 @@ def _serve(estate, home: Path) -> dict[str, LocalClusterDriver]:
     return drivers
 
 
-def test_primary_fails_and_dr_failover_runs_by_itself_then_fails_back_exactly(tmp_path, airflow_db, estate_home,
+def test_primary_fails_and_dr_failover_runs_by_itself_then_fails_back_exactly(tmp_path, airflow_db_template,
+                                                                               estate_home,
                                                                                monkeypatch):
     estate_file = _estate_file(tmp_path)
     monkeypatch.setenv("MULTICLOUD_ESTATE", str(estate_file))
     estate = load_estate(estate_file, home=estate_home)
     pair = estate.dr_pair("eu-churn")
     drivers = _serve(estate, estate_home)
-    stack = Stack(tmp_path, estate_file, estate_home, airflow_db)
+    stack = Stack(tmp_path, estate_file, estate_home, airflow_db_template)
     probe_file = tmp_path / "probe.jsonl"
     probe_pid = None
     try:
