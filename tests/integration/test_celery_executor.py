@@ -114,7 +114,8 @@ def test_the_six_dags_run_from_the_trigger_button_on_celery(tmp_path, postgres_d
                          extra_env={"MULTICLOUD_ESTATE": str(estate_file), "MULTICLOUD_LOCAL_SOURCES": "demo"},
                          parallelism=2) as af:
         provision_region_storage(estate_file, af.estate_home)
-        af.wait_for_dags([dag_id for dag_id, _ in STORY])
+        af.wait_for_dags([dag_id for dag_id, _ in STORY] + ["dr_failover"])
+        af.unpause("dr_failover")  # the event-driven failover the rehearsal's automated path observes
         ran = 0
         for dag_id, conf in STORY:
             run_id = af.trigger(dag_id, conf=conf)  # logical_date: null, like the UI

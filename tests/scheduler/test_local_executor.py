@@ -80,12 +80,14 @@ def story(airflow_local) -> dict[str, str]:
     the manual runs. Training, rollout and the rehearsal follow in their tests (each needs the one
     before). Unpausing a time-scheduled DAG also makes the scheduler create its latest interval
     (cost_rebalance, dr_rehearsal, estate_governance): those runs must end green too (a fresh
-    estate serves nothing yet, see test_no_run_of_the_fresh_deployment_is_red)."""
+    estate serves nothing yet, see test_no_run_of_the_fresh_deployment_is_red). model_rollout is
+    unpaused here for the same reason: its nightly run finds no trained model and does nothing."""
     af = airflow_local
     af.unpause("dr_failover")
     runs = {"before_dr": _dr_published(af)}
     runs["typo"] = af.trigger("dr_rehearsal", conf={"pair": "eu-chrun"})
     af.unpause("residency_sync")
+    af.unpause("model_rollout")  # its nightly interval runs now, with no model trained yet: nothing to do
     runs["sync"] = af.trigger("residency_sync", conf=SYNC_CONF)
     runs["unknown_ids"] = af.trigger("residency_sync",
                                      conf={"datasets": ["customer-evnets"], "regions": ["oci-fra", "mars-1"]})
@@ -165,7 +167,9 @@ def test_model_training_and_rollout_without_logical_date(airflow_local, story):
     af = airflow_local
     # every sync of the first wave has landed: training (asset-scheduled, paused until now) sees
     # no event queued behind this run, so this is the only training
-    af.wait_until_idle(["residency_sync"], timeout=RUN_TIMEOUT)
+    af.wait_until_idle(["residency_sync", "model_rollout"], timeout=RUN_TIMEOUT)
+    # paused while training runs: the model's asset event then queues no second rollout behind ours
+    af.pause("model_rollout")
     trained = af.trigger("model_training")
     af.wait_for_run("model_training", trained, timeout=RUN_TIMEOUT)
     versions = {r["model"]: r["version"] for r in _summary(af, "model_training", trained)["data"]["trained"]}
