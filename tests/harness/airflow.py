@@ -218,7 +218,7 @@ class AirflowInstance:
         return self._token
 
     def request(self, method: str, path: str, **kwargs: Any):
-        """One REST call: a 401 re-logs in once; a 500 "Database error" is retried twice.
+        """One REST call: a 401 re-logs in once; a 500 "Database error" or a timed-out GET/PATCH is retried.
 
         The LocalExecutor tier runs on SQLite, whose single writer lock the scheduler holds at times:
         the api-server then answers 500 and rolls back (nothing was written). A UI user would click
@@ -230,7 +230,15 @@ class AirflowInstance:
         refresh = False
         for attempt in range(4):
             headers = {"Authorization": f"Bearer {self.token(refresh=refresh)}", **extra_headers}
-            response = requests.request(method, f"{self.base_url}{path}", headers=headers, timeout=60, **kwargs)
+            try:
+                response = requests.request(method, f"{self.base_url}{path}", headers=headers, timeout=60, **kwargs)
+            except (requests.Timeout, requests.ConnectionError):
+                # an api-server starved of CPU (or waiting on SQLite's writer lock) answers late; a
+                # GET is safe to repeat, and a refused POST created nothing
+                if attempt == 3 or method.upper() not in ("GET", "PATCH"):
+                    raise
+                time.sleep(1 + attempt)
+                continue
             if response.status_code == 401 and not refresh:
                 refresh = True
                 continue
