@@ -91,7 +91,7 @@ def story(airflow_local) -> dict[str, str]:
     runs["sync"] = af.trigger("residency_sync", conf=SYNC_CONF)
     runs["unknown_ids"] = af.trigger("residency_sync",
                                      conf={"datasets": ["customer-evnets"], "regions": ["oci-fra", "mars-1"]})
-    runs["cost"] = af.trigger("cost_rebalance", conf={"dry_run": True})
+    runs["cost"] = af.trigger("cost_rebalance")  # the defaults, not a dry run: nothing is served yet
     runs["governance"] = af.trigger("estate_governance")
     return runs
 
@@ -132,8 +132,16 @@ def test_a_typo_in_the_dr_pair_fails_fast_and_does_not_become_the_last_rehearsal
 
 
 def test_cost_rebalance_without_logical_date(airflow_local, story):
+    """On a fresh estate (nothing rolled out yet) the defaults -- not a dry run -- give a green run
+    whose summary says there is nothing to do."""
     af = airflow_local
-    assert af.wait_for_run("cost_rebalance", story["cost"], timeout=RUN_TIMEOUT)["logical_date"] is None
+    run_id = story["cost"]
+    assert af.wait_for_run("cost_rebalance", run_id, timeout=RUN_TIMEOUT)["logical_date"] is None
+    summary = _summary(af, "cost_rebalance", run_id)
+    assert summary["data"]["status"] == "nothing_to_do", summary["headline"]
+    assert summary["headline"][0] == "Nothing to do: no workload is served yet", summary["headline"]
+    assert summary["data"]["not_served"] == ["churn-eu-serving", "churn-us-serving"]
+    assert summary["data"]["applied"] == []
 
 
 def test_estate_governance_without_logical_date(airflow_local, story):
@@ -222,94 +230,6 @@ def test_residency_sync_manual_run_with_a_logical_date_syncs_the_hour_before_it(
     assert not _partition(af, "oci-fra", "customer-events", logical).exists()
 
 
-<<<<<<< HEAD
-@pytest.mark.e2e
-def test_model_training_and_rollout_without_logical_date(airflow_local):
-    af = airflow_local
-    trained = af.trigger("model_training")
-    af.wait_for_run("model_training", trained, timeout=RUN_TIMEOUT)
-    versions = {r["model"]: r["version"] for r in _summary(af, "model_training", trained)["data"]["trained"]}
-    assert set(versions) == {"churn-eu", "churn-us"}
-    rolled = af.trigger("model_rollout", conf={"gate_checks": 1, "gate_interval_s": 0.2})
-    af.wait_for_run("model_rollout", rolled, timeout=RUN_TIMEOUT)
-
-
-def test_cost_rebalance_without_logical_date(airflow_local):
-    """On a fresh estate (nothing rolled out yet) the defaults -- not a dry run -- give a green run
-    whose summary says there is nothing to do; later in the session (models served) a dry run."""
-    af = airflow_local
-    fresh = not af.runs("model_rollout")
-    run_id = af.trigger("cost_rebalance", conf={} if fresh else {"dry_run": True})
-    af.wait_for_run("cost_rebalance", run_id, timeout=RUN_TIMEOUT)
-    if fresh:
-        summary = _summary(af, "cost_rebalance", run_id)
-        assert summary["data"]["status"] == "nothing_to_do", summary["headline"]
-        assert summary["headline"][0] == "Nothing to do: no workload is served yet", summary["headline"]
-        assert summary["data"]["not_served"] == ["churn-eu-serving", "churn-us-serving"]
-        assert summary["data"]["applied"] == []
-
-
-@pytest.mark.e2e
-def test_dr_rehearsal_without_logical_date(airflow_local):
-    af = airflow_local
-    af.wait_for_run("dr_rehearsal", af.trigger("dr_rehearsal", conf={"hold_s": 0.5}), timeout=RUN_TIMEOUT)
-
-
-def test_a_typo_in_the_dr_pair_fails_fast_and_does_not_become_the_last_rehearsal(airflow_local):
-    af = airflow_local
-    latest = af.estate_home / "reports" / "dr_rehearsal" / "latest.json"
-    history = af.estate_home / "reports" / "dr_rehearsal" / "history.jsonl"
-    before = (latest.read_text(), history.read_text())
-    run_id = af.trigger("dr_rehearsal", conf={"pair": "eu-chrun"})
-    af.wait_for_run("dr_rehearsal", run_id, timeout=RUN_TIMEOUT, state="failed")
-    assert "eu-chrun" in af.failure_report("dr_rehearsal", run_id)
-    assert (latest.read_text(), history.read_text()) == before
-
-
-def test_unknown_ids_fail_the_first_task_naming_them(airflow_local):
-    af = airflow_local
-    run_id = af.trigger("residency_sync", conf={"datasets": ["customer-evnets"], "regions": ["oci-fra", "mars-1"]})
-    af.wait_for_run("residency_sync", run_id, timeout=RUN_TIMEOUT, state="failed")
-    tries = {(t["task_id"], t["try_number"]) for t in af.task_instances("residency_sync", run_id)}
-    assert ("plan", 1) in tries  # refused once, never retried
-    report = af.failure_report("residency_sync", run_id)
-    assert "customer-evnets" in report
-    assert "mars-1" in report
-    assert "XComNotFound" not in report
-
-
-@pytest.mark.e2e
-def test_estate_governance_without_logical_date(airflow_local):
-    af = airflow_local
-    af.wait_for_run("estate_governance", af.trigger("estate_governance"), timeout=RUN_TIMEOUT)
-
-
-# ---- the scheduler's own runs --------------------------------------------------------------------
-@pytest.mark.e2e
-def test_the_scheduler_runs_three_catch_up_intervals_and_each_lands_data(airflow_local):
-    """The deployment starts residency_sync 3 intervals back with catchup on (unpaused by the story)."""
-    af = airflow_local
-    af.unpause("residency_sync")
-    start = af.scheduled_start
-    wanted = {start + timedelta(hours=h) for h in range(3)}
-
-    def three_done(runs):
-        scheduled = {datetime.fromisoformat(r["logical_date"]): r for r in runs if r["run_type"] == "scheduled"}
-        mine = [scheduled[w] for w in wanted if w in scheduled]
-        failed = [r for r in mine if r["state"] == "failed"]
-        if failed:
-            raise AssertionError(af.failure_report("residency_sync", failed[0]["dag_run_id"]))
-        return mine if len(mine) == 3 and all(r["state"] == "success" for r in mine) else None
-
-    runs = af.wait_for_runs("residency_sync", three_done, RUN_TIMEOUT, "3 scheduled residency_sync runs")
-    assert len(runs) == 3
-    for moment in wanted:  # a scheduled run with logical date X covers [X, X+1h)
-        for region in ("oci-fra", "gcp-euw4", "aws-use1"):
-            assert _rows(_partition(af, region, "customer-events", moment)) > 0, (region, moment)
-        assert _rows(_partition(af, "oci-lon", "telemetry", moment)) > 0
-
-=======
->>>>>>> ba402c9 (Scheduler tier: deployments start from a pristine DB (the catch-up failure: the session DB of dag.test runs made the scheduler create only the latest interval); the six-DAG story overlapped in one deployment; late source data waits in one deferral (await_sources + SourcePartitionsTrigger, arrival_timeout_s per dataset) and is named by summarize while the other datasets sync)
 
 # ---- outage, then backfill -----------------------------------------------------------------------
 def _target_files(af, starts) -> dict[str, str]:
