@@ -8,6 +8,7 @@ from airflow.sdk import AssetAlias, CronDataIntervalTimetable, Param, XComArg, d
 
 from multicloud.dagkit import default_args, schedule_start
 from multicloud.operators.data_integration import OCIDataIntegrationRunTaskOperator
+from multicloud.operators.source_partitions import AwaitSourcePartitionsOperator
 from multicloud.sync.interval import INTERVAL_START_PATTERN
 
 SYNC_ALIAS = "multicloud-residency-sync"
@@ -48,9 +49,11 @@ Dataset and region ids depend on the estate, which the API cannot see, so they a
 the first task (`plan`) before anything moves: unknown names fail it at once, with the estate's
 ids in the message, and no retry. An `interval_start` not at 00:00 for a named daily dataset
 fails the same way. Missing source data on the embedded local estate is produced for the
-interval (deterministic demo data); on a real estate the item fails after its retries with a
-message naming the dataset, source region and partition, and the other items of the run still
-sync (summarize then fails the run and lists it).
+interval (deterministic demo data). On a real estate a missing source partition is late data:
+`await_sources` (first task) waits for all the run's missing partitions in one deferral (in the
+triggerer, no worker slot held), each up to its dataset's `arrival_timeout_s` in the estate; the
+partitions still missing then are not planned, every other dataset of the run still syncs, and
+`summarize` fails the run naming each late dataset, source region and partition.
 """
 
 
@@ -83,12 +86,13 @@ sync (summarize then fails the run and lists it).
 )
 def residency_sync():
     @task
-    def plan(params=None, run_id=None, data_interval_start=None, data_interval_end=None, dag_run=None,
-             ti=None) -> list[dict]:
+    def plan(arrivals: dict | None = None, params=None, run_id=None, data_interval_start=None,
+             data_interval_end=None, dag_run=None, ti=None) -> list[dict]:
         """Decide every (dataset, region); audit denials; write the plan files. Returns one shard per region."""
         from multicloud.sync.tasks import plan_task
 
-        reference, shards = plan_task(params, run_id, data_interval_start, data_interval_end, dag_run.run_after)
+        reference, shards = plan_task(params, run_id, data_interval_start, data_interval_end, dag_run.run_after,
+                                      late=(arrivals or {}).get("late"))
         ti.xcom_push(key="plan", value=reference)  # a digest and counts: the plan itself is a file
         return shards
 
@@ -136,7 +140,9 @@ def residency_sync():
 
         return land_handoff(item, params, run_id, outlet_events, SYNC_ALIAS)
 
-    shards = plan()
+    # late source data: one deferral for all the run's missing partitions (see the operator)
+    arrivals = AwaitSourcePartitionsOperator(task_id="await_sources", poll_interval=30)
+    shards = plan(arrivals.output)
     reference = XComArg(shards.operator, key="plan")
     moved = sync.expand(shard=shards)
     partial = publish_partial()

@@ -47,23 +47,36 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 @pytest.fixture(scope="session")
-def airflow_db() -> Path:
-    """A migrated SQLite metadata DB for this session (copied from a cached template)."""
+def airflow_db_template() -> Path:
+    """A pristine migrated SQLite metadata DB (cached per Airflow version; never written by tests).
+
+    What a real-scheduler deployment (tests/harness/airflow.py) must start from: the session's
+    ``airflow_db`` holds the DAGs, runs and DAG versions the in-process ``dag.test()`` tests left,
+    parsed without the deployment's settings (a start date without catchup, DAGs unpaused); a
+    scheduler started on it creates only the latest interval instead of catching up."""
     import airflow
 
     template = ROOT / ".airflow" / f"test-template-{airflow.__version__}.db"
+    if not template.exists():
+        template.parent.mkdir(parents=True, exist_ok=True)
+        home = template.parent / f"template-home-{os.getpid()}"
+        env = {**os.environ, "AIRFLOW_HOME": str(home)}
+        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True,
+                       capture_output=True)
+        # Copy then rename: a concurrent session never copies a half-written template.
+        partial = template.with_suffix(f".{os.getpid()}.tmp")
+        shutil.copy(home / "airflow.db", partial)
+        os.replace(partial, template)
+        shutil.rmtree(home, ignore_errors=True)
+    return template
+
+
+@pytest.fixture(scope="session")
+def airflow_db(airflow_db_template) -> Path:
+    """The migrated SQLite metadata DB of this session's in-process tests (a copy of the template)."""
     target = _SESSION_HOME / "airflow.db"
     if not target.exists():
-        if not template.exists():
-            template.parent.mkdir(parents=True, exist_ok=True)
-            env = {**os.environ, "AIRFLOW_HOME": str(template.parent / "template-home")}
-            subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True,
-                           capture_output=True)
-            # Copy then rename: a concurrent session never copies a half-written template.
-            partial = template.with_suffix(f".{os.getpid()}.tmp")
-            shutil.copy(template.parent / "template-home" / "airflow.db", partial)
-            os.replace(partial, template)
-        shutil.copy(template, target)
+        shutil.copy(airflow_db_template, target)
     return target
 
 
@@ -158,7 +171,7 @@ def moto_server(monkeypatch):
 
 # ---- the real scheduler: one Airflow deployment of dags/ + plugins/ per test session --------------
 @pytest.fixture(scope="session")
-def airflow_local(airflow_db, tmp_path_factory):
+def airflow_local(airflow_db_template, tmp_path_factory):
     """api-server + scheduler + dag-processor + triggerer on LocalExecutor (SQLite), shared by every
     test that asks for it (see tests/harness/airflow.py for its API).
 
@@ -168,19 +181,22 @@ def airflow_local(airflow_db, tmp_path_factory):
     - the estate is the local estate with fewer replication targets (``MULTICLOUD_ESTATE``, see
       ``tests.harness.airflow.trimmed_local_estate``) and its demo source producer on
       (``MULTICLOUD_LOCAL_SOURCES=demo``): a whole hourly run is ~7 mapped tasks instead of ~15,
-      which a loaded 2-core machine can afford several times per session.
+      which a loaded 2-core machine can afford several times per session;
+    - every region's storage exists before Airflow starts, as a live estate's buckets do (the
+      governance audit marks a region whose storage root is missing UNVERIFIED and fails closed).
     """
     from datetime import UTC, datetime, timedelta
 
-    from tests.harness.airflow import AirflowInstance, trimmed_local_estate
+    from tests.harness.airflow import AirflowInstance, provision_region_storage, trimmed_local_estate
 
     root = tmp_path_factory.mktemp("airflow-local")
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
     estate_file = trimmed_local_estate(root / "estate.yaml")
-    instance = AirflowInstance(root, db_template=airflow_db, extra_env={
+    instance = AirflowInstance(root, db_template=airflow_db_template, extra_env={
         "MULTICLOUD_RESIDENCY_SYNC_START_DATE": start.isoformat(), "MULTICLOUD_ESTATE": str(estate_file),
         "MULTICLOUD_LOCAL_SOURCES": "demo"})
     instance.scheduled_start = start
+    provision_region_storage(estate_file, instance.estate_home)
     with instance:
         instance.wait_for_dags(SIX_DAGS)
         yield instance

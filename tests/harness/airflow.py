@@ -115,6 +115,10 @@ class AirflowInstance:
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.logs / "tasks"),
+            # serve-logs of the scheduler's workers and of the triggerer: free ports, not 8793/8794
+            # (another deployment on the machine holds those)
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
             "AIRFLOW__OPENLINEAGE__DISABLED": "True",
             "MULTICLOUD_ESTATE_HOME": str(self.estate_home),
@@ -151,6 +155,7 @@ class AirflowInstance:
 
     def _prepare_db(self) -> None:
         if self._sql_alchemy_conn is None and self._db_template is not None:
+            _check_pristine(self._db_template)
             shutil.copy(self._db_template, self.home / "airflow.db")
             return
         self.cli("db", "migrate", timeout=420)
@@ -213,7 +218,7 @@ class AirflowInstance:
         return self._token
 
     def request(self, method: str, path: str, **kwargs: Any):
-        """One REST call: a 401 re-logs in once; a 500 "Database error" is retried twice.
+        """One REST call: a 401 re-logs in once; a 500 "Database error" or a timed-out GET/PATCH is retried.
 
         The LocalExecutor tier runs on SQLite, whose single writer lock the scheduler holds at times:
         the api-server then answers 500 and rolls back (nothing was written). A UI user would click
@@ -225,7 +230,15 @@ class AirflowInstance:
         refresh = False
         for attempt in range(4):
             headers = {"Authorization": f"Bearer {self.token(refresh=refresh)}", **extra_headers}
-            response = requests.request(method, f"{self.base_url}{path}", headers=headers, timeout=60, **kwargs)
+            try:
+                response = requests.request(method, f"{self.base_url}{path}", headers=headers, timeout=60, **kwargs)
+            except (requests.Timeout, requests.ConnectionError):
+                # an api-server starved of CPU (or waiting on SQLite's writer lock) answers late; a
+                # GET is safe to repeat, and a refused POST created nothing
+                if attempt == 3 or method.upper() not in ("GET", "PATCH"):
+                    raise
+                time.sleep(1 + attempt)
+                continue
             if response.status_code == 401 and not refresh:
                 refresh = True
                 continue
@@ -391,6 +404,32 @@ def trimmed_local_estate(target: Path) -> Path:
             dataset["replicate_to"] = TRIMMED_TARGETS[dataset["id"]]
     target.write_text(yaml.safe_dump(raw, sort_keys=False))
     return target
+
+
+def provision_region_storage(estate_file: Path, home: Path) -> None:
+    """Create each region's (empty) ``file://`` storage root, as a live estate's buckets exist
+    before Airflow runs (the governance audit fails closed on a missing root: UNVERIFIED)."""
+    from multicloud.estate import load_estate
+
+    for region in load_estate(estate_file, home=home).regions:
+        if region.storage.url.startswith("file://"):
+            Path(region.storage.url.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+
+
+def _check_pristine(db_file: Path) -> None:
+    """A deployment starts from a migrated database that holds no DAG yet.
+
+    A database that in-process ``dag.test()`` runs wrote to carries their DAG rows (unpaused, next
+    run computed without this deployment's settings) and serialized versions: the scheduler then
+    acts on those before the dag-processor re-parses, e.g. creates only the latest interval of a
+    DAG whose deployment turns catchup on."""
+    import sqlite3
+
+    with sqlite3.connect(f"file:{db_file}?mode=ro", uri=True) as conn:
+        dags = [row[0] for row in conn.execute("SELECT dag_id FROM dag LIMIT 5")]
+    if dags:
+        raise AssertionError(f"{db_file} is not a pristine migrated database (it holds DAGs {dags}); "
+                             "pass the airflow_db_template fixture, not airflow_db")
 
 
 def _iso(moment: datetime | str) -> str:

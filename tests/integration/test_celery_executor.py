@@ -103,7 +103,7 @@ def _query(database: str, sql: str, *args) -> list[tuple]:
 
 
 def test_the_six_dags_run_from_the_trigger_button_on_celery(tmp_path, postgres_db, redis_db):
-    from tests.harness.airflow import AirflowInstance, trimmed_local_estate
+    from tests.harness.airflow import AirflowInstance, provision_region_storage, trimmed_local_estate
 
     _celery_provider_importable()
     sql = f"postgresql+psycopg2://{PG['user']}@{PG['host']}:{PG['port']}/{postgres_db}"
@@ -113,7 +113,9 @@ def test_the_six_dags_run_from_the_trigger_button_on_celery(tmp_path, postgres_d
     with AirflowInstance(tmp_path, executor="CeleryExecutor", sql_alchemy_conn=sql, celery=celery,
                          extra_env={"MULTICLOUD_ESTATE": str(estate_file), "MULTICLOUD_LOCAL_SOURCES": "demo"},
                          parallelism=2) as af:
-        af.wait_for_dags([dag_id for dag_id, _ in STORY])
+        provision_region_storage(estate_file, af.estate_home)
+        af.wait_for_dags([dag_id for dag_id, _ in STORY] + ["dr_failover"])
+        af.unpause("dr_failover")  # the event-driven failover the rehearsal's automated path observes
         ran = 0
         for dag_id, conf in STORY:
             run_id = af.trigger(dag_id, conf=conf)  # logical_date: null, like the UI

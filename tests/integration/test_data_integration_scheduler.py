@@ -67,7 +67,7 @@ def _di_estate(path, conn_id: str):
     return path
 
 
-def test_a_data_integration_dataset_under_the_scheduler_keeps_every_guarantee(tmp_path, airflow_db, oci_conn,
+def test_a_data_integration_dataset_under_the_scheduler_keeps_every_guarantee(tmp_path, airflow_db_template, oci_conn,
                                                                                oci_emulator):
     import os
 
@@ -77,7 +77,7 @@ def test_a_data_integration_dataset_under_the_scheduler_keeps_every_guarantee(tm
     # The deployment's start date is the current hour: the scheduler's first own run waits for this
     # hour to end, so unpausing (trigger does) starts no scheduled run that competes for the 4 slots.
     this_hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    af = AirflowInstance(tmp_path / "deployment", db_template=airflow_db, extra_env={
+    af = AirflowInstance(tmp_path / "deployment", db_template=airflow_db_template, extra_env={
         "MULTICLOUD_ESTATE": str(estate_file), "MULTICLOUD_RESIDENCY_SYNC_START_DATE": this_hour.isoformat(),
         f"AIRFLOW_CONN_{oci_conn.upper()}": os.environ[f"AIRFLOW_CONN_{oci_conn.upper()}"],
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),

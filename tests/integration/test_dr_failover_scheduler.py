@@ -140,14 +140,15 @@ def _serve(estate, home: Path) -> dict[str, LocalClusterDriver]:
     return drivers
 
 
-def test_primary_fails_and_dr_failover_runs_by_itself_then_fails_back_exactly(tmp_path, airflow_db, estate_home,
+def test_primary_fails_and_dr_failover_runs_by_itself_then_fails_back_exactly(tmp_path, airflow_db_template,
+                                                                               estate_home,
                                                                                monkeypatch):
     estate_file = _estate_file(tmp_path)
     monkeypatch.setenv("MULTICLOUD_ESTATE", str(estate_file))
     estate = load_estate(estate_file, home=estate_home)
     pair = estate.dr_pair("eu-churn")
     drivers = _serve(estate, estate_home)
-    stack = Stack(tmp_path, estate_file, estate_home, airflow_db)
+    stack = Stack(tmp_path, estate_file, estate_home, airflow_db_template)
     probe_file = tmp_path / "probe.jsonl"
     probe_pid = None
     try:
@@ -230,7 +231,7 @@ def test_primary_fails_and_dr_failover_runs_by_itself_then_fails_back_exactly(tm
 
 
 def test_dr_rehearsal_with_its_defaults_through_the_rest_api_rehearses_the_automated_path(
-        tmp_path, airflow_db, estate_home, monkeypatch):
+        tmp_path, airflow_db_template, estate_home, monkeypatch):
     """The UI's Trigger with no conf: path automated. The rehearsal only injects and observes; the
     gateway fails over, the triggerer's watcher starts dr_failover (asset-triggered, nobody
     triggers it), which promotes the write target, scales the pilot light and later fails back."""
@@ -238,7 +239,7 @@ def test_dr_rehearsal_with_its_defaults_through_the_rest_api_rehearses_the_autom
     monkeypatch.setenv("MULTICLOUD_ESTATE", str(estate_file))
     estate = load_estate(estate_file, home=estate_home)
     _serve(estate, estate_home)
-    stack = Stack(tmp_path, estate_file, estate_home, airflow_db)
+    stack = Stack(tmp_path, estate_file, estate_home, airflow_db_template)
     try:
         stack.start(("dr_failover", "dr_rehearsal"))
         stack.wait_for(stack.watcher_running, 240, "the triggerer to run the watcher")

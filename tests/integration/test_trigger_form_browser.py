@@ -18,6 +18,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.integration, pyt
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
+# Every wait is on a condition (an element shown, a button enabled, a run created) with this
+# deadline: a loaded 2-core machine renders the React UI and validates the form slowly.
+UI_DEADLINE_S = 240
 HOUR = (datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=12))
 FORMS = {
     "residency_sync": {"bad": {"interval_start": "2026-01-01T05:30:00Z"},
@@ -39,17 +42,19 @@ def page(airflow_local):
             context = chromium.new_context(viewport={"width": 1400, "height": 1000})
             context.add_cookies([{"name": "_token", "value": airflow_local.token(), "url": airflow_local.base_url}])
             page = context.new_page()
-            page.set_default_timeout(180_000)  # a loaded 2-core machine renders the UI slowly
+            page.set_default_timeout(UI_DEADLINE_S * 1000)
             yield page
         finally:
             chromium.close()
 
 
 def _open_form(page, base: str, dag_id: str):
-    page.goto(f"{base}/dags/{dag_id}")
-    page.get_by_role("button", name="Trigger").first.click()
+    page.goto(f"{base}/dags/{dag_id}", wait_until="domcontentloaded")
+    trigger = page.get_by_role("button", name="Trigger").first
+    trigger.wait_for(state="visible")
+    trigger.click()
     dialog = page.get_by_role("dialog")
-    dialog.get_by_text("Run Parameters").wait_for(timeout=120_000)
+    dialog.get_by_text("Run Parameters").wait_for()
     return dialog
 
 
@@ -67,31 +72,34 @@ def _fill(dialog, values: dict[str, str]) -> None:
 @pytest.mark.parametrize("dag_id", list(FORMS))
 def test_the_trigger_form_shows_every_param_refuses_a_bad_value_and_runs_a_good_one(airflow_local, page, dag_id):
     af = airflow_local
+    af.unpause(dag_id)  # the harness starts DAGs paused; a run of a paused DAG never starts
     dialog = _open_form(page, af.base_url, dag_id)
     descriptions = _descriptions(af, dag_id)
     assert descriptions, "the DAG has no Params"
-    dialog.get_by_text(list(descriptions.values())[-1], exact=False).first.wait_for(timeout=60_000)
+    dialog.get_by_text(list(descriptions.values())[-1], exact=False).first.wait_for()
     shown = " ".join(dialog.inner_text().split())
     for name, description in descriptions.items():
         assert name in shown, f"Param {name} is not in the form"
         assert description, f"Param {name} has no description"
         assert " ".join(description.split()) in shown, f"the description of {name} is not shown: {description!r}"
     submit = dialog.get_by_role("button", name="Trigger", exact=True)
-    af._wait(submit.is_enabled, 30, "the Trigger button to be usable with the defaults (no empty required field)")
+    af._wait(submit.is_enabled, UI_DEADLINE_S, "the Trigger button to be usable with the defaults (no empty required field)")
 
     before = {r["dag_run_id"] for r in af.runs(dag_id)}
     (name, _), = FORMS[dag_id]["bad"].items()
     _fill(dialog, FORMS[dag_id]["bad"])
     if submit.is_enabled():
         submit.click()
-    dialog.get_by_text(f"Invalid input for param {name}").wait_for(timeout=60_000)
+    dialog.get_by_text(f"Invalid input for param {name}").wait_for()
     assert {r["dag_run_id"] for r in af.runs(dag_id)} == before, "a refused trigger created a run"
 
     page.keyboard.press("Escape")
     dialog = _open_form(page, af.base_url, dag_id)
     _fill(dialog, FORMS[dag_id]["good"])
-    dialog.get_by_role("button", name="Trigger", exact=True).click()
-    created = af._wait(lambda: [r for r in af.runs(dag_id) if r["dag_run_id"] not in before], 60,
+    good = dialog.get_by_role("button", name="Trigger", exact=True)
+    af._wait(good.is_enabled, UI_DEADLINE_S, "the Trigger button to accept the good values")
+    good.click()
+    created = af._wait(lambda: [r for r in af.runs(dag_id) if r["dag_run_id"] not in before], UI_DEADLINE_S,
                        f"the form to create a {dag_id} run")
     assert len(created) == 1
     af.wait_for_run(dag_id, created[0]["dag_run_id"], timeout=900)

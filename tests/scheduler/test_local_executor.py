@@ -22,6 +22,8 @@ import pytest
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
 
 RUN_TIMEOUT = 900
+SIX_DAGS = ("residency_sync", "model_training", "model_rollout", "cost_rebalance", "dr_rehearsal",
+            "estate_governance")
 SYNC_CONF = {"datasets": ["customer-events", "eu-claims"], "regions": ["oci-fra", "aws-use1", "oci-ash"]}
 # (the trimmed local estate, see tests.harness.airflow.TRIMMED_TARGETS: eu-claims -> oci-ash is denied)
 
@@ -65,11 +67,44 @@ def test_a_bad_param_is_refused_at_trigger_time_and_creates_no_run(airflow_local
     assert len(airflow_local.runs(dag_id)) == before
 
 
-# ---- the story: every DAG from the Trigger button ------------------------------------------------
-def test_residency_sync_manual_run_without_logical_date_syncs_the_last_complete_hour(airflow_local):
+# ---- the story: every DAG from the Trigger button, overlapped ---------------------------------
+EXPECTED_FAILURES = {"dr_rehearsal": {"typo"}, "residency_sync": {"unknown_ids"}}
+
+
+@pytest.fixture(scope="module")
+def story(airflow_local) -> dict[str, str]:
+    """The first wave, triggered at once (the UI's Trigger button, ``logical_date: null``).
+
+    Like a fresh ``make airflow``: the event-driven dr_failover is unpaused, and unpausing
+    residency_sync lets the scheduler catch up its 3 intervals (the deployment's start date) beside
+    the manual runs. Training, rollout and the rehearsal follow in their tests (each needs the one
+    before). Unpausing a time-scheduled DAG also makes the scheduler create its latest interval
+    (cost_rebalance, dr_rehearsal, estate_governance): those runs must end green too (a fresh
+    estate serves nothing yet, see test_no_run_of_the_fresh_deployment_is_red). model_rollout is
+    unpaused here for the same reason: its nightly run finds no trained model and does nothing."""
     af = airflow_local
-    run_id = af.trigger("residency_sync", conf=SYNC_CONF)
-    run = af.wait_for_run("residency_sync", run_id, timeout=RUN_TIMEOUT)
+    af.unpause("dr_failover")
+    runs = {"before_dr": _dr_published(af)}
+    runs["typo"] = af.trigger("dr_rehearsal", conf={"pair": "eu-chrun"})
+    af.unpause("residency_sync")
+    af.unpause("model_rollout")  # its nightly interval runs now, with no model trained yet: nothing to do
+    runs["sync"] = af.trigger("residency_sync", conf=SYNC_CONF)
+    runs["unknown_ids"] = af.trigger("residency_sync",
+                                     conf={"datasets": ["customer-evnets"], "regions": ["oci-fra", "mars-1"]})
+    runs["cost"] = af.trigger("cost_rebalance")  # the defaults, not a dry run: nothing is served yet
+    runs["governance"] = af.trigger("estate_governance")
+    return runs
+
+
+def _dr_published(af) -> tuple[str | None, str | None]:
+    folder = af.estate_home / "reports" / "dr_rehearsal"
+    return tuple((folder / name).read_text() if (folder / name).exists() else None
+                 for name in ("latest.json", "history.jsonl"))
+
+
+def test_residency_sync_manual_run_without_logical_date_syncs_the_last_complete_hour(airflow_local, story):
+    af = airflow_local
+    run = af.wait_for_run("residency_sync", story["sync"], timeout=RUN_TIMEOUT)
     assert run["logical_date"] is None
     expected = _hour(datetime.fromisoformat(run["run_after"])) - timedelta(hours=1)
     assert _rows(_partition(af, "oci-fra", "customer-events", expected)) > 0
@@ -77,6 +112,103 @@ def test_residency_sync_manual_run_without_logical_date_syncs_the_last_complete_
     assert not _partition(af, "oci-ash", "eu-claims", expected).exists()  # residency: denied
 
 
+def test_unknown_ids_fail_the_first_task_naming_them(airflow_local, story):
+    af = airflow_local
+    run_id = story["unknown_ids"]
+    af.wait_for_run("residency_sync", run_id, timeout=RUN_TIMEOUT, state="failed")
+    tries = {(t["task_id"], t["try_number"]) for t in af.task_instances("residency_sync", run_id)}
+    assert ("plan", 1) in tries  # refused once, never retried
+    report = af.failure_report("residency_sync", run_id)
+    assert "customer-evnets" in report
+    assert "mars-1" in report
+    assert "XComNotFound" not in report
+
+
+def test_a_typo_in_the_dr_pair_fails_fast_and_does_not_become_the_last_rehearsal(airflow_local, story):
+    af = airflow_local
+    af.wait_for_run("dr_rehearsal", story["typo"], timeout=RUN_TIMEOUT, state="failed")
+    assert "eu-chrun" in af.failure_report("dr_rehearsal", story["typo"])
+    assert _dr_published(af) == story["before_dr"]
+
+
+def test_cost_rebalance_without_logical_date(airflow_local, story):
+    """On a fresh estate (nothing rolled out yet) the defaults -- not a dry run -- give a green run
+    whose summary says there is nothing to do."""
+    af = airflow_local
+    run_id = story["cost"]
+    assert af.wait_for_run("cost_rebalance", run_id, timeout=RUN_TIMEOUT)["logical_date"] is None
+    summary = _summary(af, "cost_rebalance", run_id)
+    assert summary["data"]["status"] == "nothing_to_do", summary["headline"]
+    assert summary["headline"][0] == "Nothing to do: no workload is served yet", summary["headline"]
+    assert summary["data"]["not_served"] == ["churn-eu-serving", "churn-us-serving"]
+    assert summary["data"]["applied"] == []
+
+
+def test_estate_governance_without_logical_date(airflow_local, story):
+    af = airflow_local
+    assert af.wait_for_run("estate_governance", story["governance"], timeout=RUN_TIMEOUT)["logical_date"] is None
+
+
+def test_the_scheduler_runs_three_catch_up_intervals_and_each_lands_data(airflow_local, story):
+    """The deployment starts residency_sync 3 intervals back with catchup on (unpaused by the story)."""
+    af = airflow_local
+    start = af.scheduled_start
+    wanted = {start + timedelta(hours=h) for h in range(3)}
+
+    def three_done(runs):
+        scheduled = {datetime.fromisoformat(r["logical_date"]): r for r in runs if r["run_type"] == "scheduled"}
+        mine = [scheduled[w] for w in wanted if w in scheduled]
+        failed = [r for r in mine if r["state"] == "failed"]
+        if failed:
+            raise AssertionError(af.failure_report("residency_sync", failed[0]["dag_run_id"]))
+        return mine if len(mine) == 3 and all(r["state"] == "success" for r in mine) else None
+
+    runs = af.wait_for_runs("residency_sync", three_done, RUN_TIMEOUT, "3 scheduled residency_sync runs")
+    assert len(runs) == 3
+    for moment in wanted:  # a scheduled run with logical date X covers [X, X+1h)
+        for region in ("oci-fra", "gcp-euw4", "aws-use1"):
+            assert _rows(_partition(af, region, "customer-events", moment)) > 0, (region, moment)
+        assert _rows(_partition(af, "oci-lon", "telemetry", moment)) > 0
+
+
+def test_model_training_and_rollout_without_logical_date(airflow_local, story):
+    af = airflow_local
+    # every sync of the first wave has landed: training (asset-scheduled, paused until now) sees
+    # no event queued behind this run, so this is the only training
+    af.wait_until_idle(["residency_sync", "model_rollout"], timeout=RUN_TIMEOUT)
+    # paused while training runs: the model's asset event then queues no second rollout behind ours
+    af.pause("model_rollout")
+    trained = af.trigger("model_training")
+    af.wait_for_run("model_training", trained, timeout=RUN_TIMEOUT)
+    versions = {r["model"]: r["version"] for r in _summary(af, "model_training", trained)["data"]["trained"]}
+    assert set(versions) == {"churn-eu", "churn-us"}
+    rolled = af.trigger("model_rollout", conf={"gate_checks": 1, "gate_interval_s": 0.2})
+    af.wait_for_run("model_rollout", rolled, timeout=RUN_TIMEOUT)
+
+
+def test_dr_rehearsal_without_logical_date(airflow_local, story):
+    af = airflow_local
+    af.wait_until_idle(["model_rollout", "dr_rehearsal"], timeout=RUN_TIMEOUT)
+    run_id = af.trigger("dr_rehearsal", conf={"hold_s": 0.5})
+    af.wait_for_run("dr_rehearsal", run_id, timeout=RUN_TIMEOUT)
+    latest = json.loads((af.estate_home / "reports" / "dr_rehearsal" / "latest.json").read_text())
+    assert latest["run_id"] == run_id, latest
+    assert latest["data"]["outcome"] == "passed", latest["headline"]
+
+
+def test_no_run_of_the_fresh_deployment_is_red(airflow_local, story):
+    """Besides the two refusals the story asks for, every run (manual, scheduled, asset-triggered,
+    dr_failover's) ends successful: a fresh deployment starts green."""
+    af = airflow_local
+    dag_ids = [*SIX_DAGS, "dr_failover"]
+    af.wait_until_idle(dag_ids, timeout=RUN_TIMEOUT)
+    expected = {story[key] for keys in EXPECTED_FAILURES.values() for key in keys}
+    red = {(d, r["dag_run_id"]): r["state"] for d in dag_ids for r in af.runs(d)
+           if r["state"] != "success" and r["dag_run_id"] not in expected}
+    assert not red, "\n".join(f"{d} {run} {state}:\n{af.failure_report(d, run)}" for (d, run), state in red.items())
+
+
+# ---- a dated manual run -------------------------------------------------------------------------
 @pytest.mark.e2e
 def test_residency_sync_manual_run_with_a_logical_date_syncs_the_hour_before_it(airflow_local):
     """Logical date X (here the current hour) -> Airflow infers [X-1h, X) for a manual run.
@@ -97,91 +229,6 @@ def test_residency_sync_manual_run_with_a_logical_date_syncs_the_hour_before_it(
     assert _rows(_partition(af, "oci-fra", "customer-events", logical - timedelta(hours=1))) > 0
     assert not _partition(af, "oci-fra", "customer-events", logical).exists()
 
-
-@pytest.mark.e2e
-def test_model_training_and_rollout_without_logical_date(airflow_local):
-    af = airflow_local
-    trained = af.trigger("model_training")
-    af.wait_for_run("model_training", trained, timeout=RUN_TIMEOUT)
-    versions = {r["model"]: r["version"] for r in _summary(af, "model_training", trained)["data"]["trained"]}
-    assert set(versions) == {"churn-eu", "churn-us"}
-    rolled = af.trigger("model_rollout", conf={"gate_checks": 1, "gate_interval_s": 0.2})
-    af.wait_for_run("model_rollout", rolled, timeout=RUN_TIMEOUT)
-
-
-def test_cost_rebalance_without_logical_date(airflow_local):
-    """On a fresh estate (nothing rolled out yet) the defaults -- not a dry run -- give a green run
-    whose summary says there is nothing to do; later in the session (models served) a dry run."""
-    af = airflow_local
-    fresh = not af.runs("model_rollout")
-    run_id = af.trigger("cost_rebalance", conf={} if fresh else {"dry_run": True})
-    af.wait_for_run("cost_rebalance", run_id, timeout=RUN_TIMEOUT)
-    if fresh:
-        summary = _summary(af, "cost_rebalance", run_id)
-        assert summary["data"]["status"] == "nothing_to_do", summary["headline"]
-        assert summary["headline"][0] == "Nothing to do: no workload is served yet", summary["headline"]
-        assert summary["data"]["not_served"] == ["churn-eu-serving", "churn-us-serving"]
-        assert summary["data"]["applied"] == []
-
-
-@pytest.mark.e2e
-def test_dr_rehearsal_without_logical_date(airflow_local):
-    af = airflow_local
-    af.wait_for_run("dr_rehearsal", af.trigger("dr_rehearsal", conf={"hold_s": 0.5}), timeout=RUN_TIMEOUT)
-
-
-def test_a_typo_in_the_dr_pair_fails_fast_and_does_not_become_the_last_rehearsal(airflow_local):
-    af = airflow_local
-    latest = af.estate_home / "reports" / "dr_rehearsal" / "latest.json"
-    history = af.estate_home / "reports" / "dr_rehearsal" / "history.jsonl"
-    before = (latest.read_text(), history.read_text())
-    run_id = af.trigger("dr_rehearsal", conf={"pair": "eu-chrun"})
-    af.wait_for_run("dr_rehearsal", run_id, timeout=RUN_TIMEOUT, state="failed")
-    assert "eu-chrun" in af.failure_report("dr_rehearsal", run_id)
-    assert (latest.read_text(), history.read_text()) == before
-
-
-def test_unknown_ids_fail_the_first_task_naming_them(airflow_local):
-    af = airflow_local
-    run_id = af.trigger("residency_sync", conf={"datasets": ["customer-evnets"], "regions": ["oci-fra", "mars-1"]})
-    af.wait_for_run("residency_sync", run_id, timeout=RUN_TIMEOUT, state="failed")
-    tries = {(t["task_id"], t["try_number"]) for t in af.task_instances("residency_sync", run_id)}
-    assert ("plan", 1) in tries  # refused once, never retried
-    report = af.failure_report("residency_sync", run_id)
-    assert "customer-evnets" in report
-    assert "mars-1" in report
-    assert "XComNotFound" not in report
-
-
-@pytest.mark.e2e
-def test_estate_governance_without_logical_date(airflow_local):
-    af = airflow_local
-    af.wait_for_run("estate_governance", af.trigger("estate_governance"), timeout=RUN_TIMEOUT)
-
-
-# ---- the scheduler's own runs --------------------------------------------------------------------
-@pytest.mark.e2e
-def test_the_scheduler_runs_three_catch_up_intervals_and_each_lands_data(airflow_local):
-    """The deployment starts residency_sync 3 intervals back with catchup on (unpaused by the story)."""
-    af = airflow_local
-    af.unpause("residency_sync")
-    start = af.scheduled_start
-    wanted = {start + timedelta(hours=h) for h in range(3)}
-
-    def three_done(runs):
-        scheduled = {datetime.fromisoformat(r["logical_date"]): r for r in runs if r["run_type"] == "scheduled"}
-        mine = [scheduled[w] for w in wanted if w in scheduled]
-        failed = [r for r in mine if r["state"] == "failed"]
-        if failed:
-            raise AssertionError(af.failure_report("residency_sync", failed[0]["dag_run_id"]))
-        return mine if len(mine) == 3 and all(r["state"] == "success" for r in mine) else None
-
-    runs = af.wait_for_runs("residency_sync", three_done, RUN_TIMEOUT, "3 scheduled residency_sync runs")
-    assert len(runs) == 3
-    for moment in wanted:  # a scheduled run with logical date X covers [X, X+1h)
-        for region in ("oci-fra", "gcp-euw4", "aws-use1"):
-            assert _rows(_partition(af, region, "customer-events", moment)) > 0, (region, moment)
-        assert _rows(_partition(af, "oci-lon", "telemetry", moment)) > 0
 
 
 # ---- outage, then backfill -----------------------------------------------------------------------
@@ -214,6 +261,7 @@ def test_outage_then_backfill_runs_each_missed_interval_once_and_a_reprocess_cha
     from multicloud.sync.sources import produce_local_sources
 
     af = airflow_local
+    af.unpause("residency_sync")  # the scheduler catches up its 3 intervals first; a paused DAG runs no backfill
     first = af.scheduled_start - timedelta(hours=6)
     missed = [first + timedelta(hours=h) for h in range(3)]
     af.wait_until_idle(["residency_sync"], timeout=RUN_TIMEOUT)

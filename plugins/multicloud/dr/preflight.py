@@ -160,7 +160,9 @@ def check_replica_lag(estate, pair) -> tuple[list[Check], dict[str, dict[str, fl
         p, s = primary[dataset], secondary[dataset]
         name = f"replica lag {dataset}"
         if p is None:
-            checks.append(Check(name, False, f"no data for {dataset} at the primary {pair.primary}: RPO unmeasurable"))
+            # a fresh estate before its first sync: nothing to rehearse yet (skipped, not failed)
+            checks.append(Check(name, False, f"no data for {dataset} at the primary {pair.primary}: RPO unmeasurable",
+                                not_ready=True))
         elif s is None:
             checks.append(Check(name, False, f"no replica of {dataset} at the secondary {pair.secondary}"))
         else:
@@ -179,8 +181,10 @@ def check_local_reachability(estate, pair) -> list[Check]:
         if role == "secondary" and not urls:
             continue  # pilot light: nothing to reach yet (capacity is checked instead)
         answering = [u for u in urls if _answers(u)]
+        # a primary with no endpoint serves nothing yet (its own check says so): not ready, not failed
         checks.append(Check(f"{role} endpoints answer", bool(answering),
-                            f"{len(answering)}/{len(urls)} endpoint(s) of {cluster} answer /healthz"))
+                            f"{len(answering)}/{len(urls)} endpoint(s) of {cluster} answer /healthz",
+                            not_ready=not urls))
     return checks
 
 

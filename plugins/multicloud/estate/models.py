@@ -217,6 +217,11 @@ class Dataset(Strict):
     expectation_suite: str | None = Field(default=None, description="file under include/expectations")
     key_columns: list[str] = Field(default_factory=list)
     size_gb: float = Field(default=1.0, ge=0, description="for data-gravity costs")
+    arrival_timeout_s: float = Field(
+        default=0, ge=0, le=86400,
+        description="how long a sync run waits (deferred, in the triggerer) for a missing source partition "
+                    "before it is reported late; 0: late at once",
+    )
 
     @field_validator("path")
     @classmethod

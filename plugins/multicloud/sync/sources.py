@@ -11,7 +11,10 @@ runs of the same interval cannot both publish one.
 
 Only the embedded estate file gets a producer, unless the deployment says otherwise with
 ``MULTICLOUD_LOCAL_SOURCES``: ``demo`` (a trimmed copy of the local estate, as the scheduler tests
-use) or ``off``. On any other estate a missing source partition is late data, never invented.
+use) or ``off``. On any other estate a missing source partition is late data, never invented: ``source_partitions``
+lists the partitions a run reads (one per dataset due in the interval), which residency_sync's
+``await_sources`` task waits for (``multicloud.operators.source_partitions``) up to each dataset's
+``arrival_timeout_s``.
 """
 
 from __future__ import annotations
@@ -67,6 +70,35 @@ def produce_local_sources(estate, interval_start: datetime, datasets: list[str] 
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     return written
+
+
+def source_partitions(estate, interval_start: datetime, interval_end: datetime | None = None,
+                      datasets: list[str] | None = None, regions: list[str] | None = None) -> list[dict]:
+    """The source partitions a run over [interval_start, interval_end) reads, one per dataset due.
+
+    The same choice as the planner: datasets named explicitly whatever their schedule, the others
+    when due (``dataset_interval``); a dataset with no target among ``regions`` reads nothing.
+    Each entry: dataset, region (the source), partition, url, connection_id, s3_compat,
+    timeout_s (the dataset's ``arrival_timeout_s``). Unknown ids raise KeyError."""
+    from multicloud.sync.layout import dataset_url
+    from multicloud.sync.planner import dataset_interval
+
+    chosen = [estate.dataset(d) for d in datasets] if datasets else list(estate.datasets)
+    wanted = set(regions) if regions else None
+    found: list[dict] = []
+    for dataset in chosen:
+        own_start = interval_start if datasets else dataset_interval(dataset, interval_start, interval_end)
+        if own_start is None:
+            continue
+        if wanted is not None and not wanted & set(estate.targets_of(dataset)):
+            continue
+        partition = partition_key(own_start, dataset.partitioning)
+        storage = estate.region(dataset.source).storage
+        found.append({"dataset": dataset.id, "region": dataset.source, "partition": partition,
+                      "url": f"{dataset_url(estate, dataset.source, dataset.id)}/{partition}",
+                      "connection_id": storage.connection_id, "s3_compat": storage.s3_compat,
+                      "timeout_s": float(dataset.arrival_timeout_s)})
+    return found
 
 
 def _write_one(dataset_id: str, interval_start: datetime, rows: int, folder: Path) -> bool:

@@ -7,6 +7,7 @@ lineage, metrics, the audit log and the summary.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import datetime
 from pathlib import Path
@@ -28,15 +29,19 @@ def _policy(estate, params: dict[str, Any]) -> ResidencyPolicy:
 
 
 def plan_task(params: dict[str, Any] | None, run_id: str, interval_start: datetime | None,
-              interval_end: datetime | None, run_after: datetime | None) -> tuple[dict[str, Any], list[dict]]:
+              interval_end: datetime | None, run_after: datetime | None,
+              late: list[dict[str, Any]] | None = None) -> tuple[dict[str, Any], list[dict]]:
     """``plan_run`` for the DAG: (the plan's XCom reference, one shard reference per region to map
-    over). A decided refusal (bad Param, unknown name) fails without retries."""
+    over). A decided refusal (bad Param, unknown name) fails without retries.
+
+    ``late``: source partitions ``await_sources`` waited for in vain (not planned; summarize fails
+    the run naming them)."""
     from airflow.sdk.exceptions import AirflowFailException
 
     from multicloud.estate import EstateError
 
     try:
-        written = plan_run(params, run_id, interval_start, interval_end, run_after)
+        written = plan_run(params, run_id, interval_start, interval_end, run_after, late=late)
         return plan_reference(written), written["shards"]
     except (ValueError, KeyError, EstateError) as exc:
         raise AirflowFailException(f"residency_sync plan refused: {exc}") from exc
@@ -44,7 +49,7 @@ def plan_task(params: dict[str, Any] | None, run_id: str, interval_start: dateti
 
 def plan_run(params: dict[str, Any] | None, run_id: str, interval_start: datetime | None,
              interval_end: datetime | None = None, run_after: datetime | None = None,
-             home: Path | None = None) -> dict[str, Any]:
+             home: Path | None = None, late: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Plan one run and write it to the run's plan files (``plan_store``); returns the manifest.
 
     ``interval_start`` may be None (a manual run without a logical date): see
@@ -67,6 +72,10 @@ def plan_run(params: dict[str, Any] | None, run_id: str, interval_start: datetim
     plan = plan_sync(estate, _policy(estate, params), interval_start,
                      datasets=params.get("datasets") or None, regions=params.get("regions") or None,
                      interval_end=interval_end)
+    late_partitions = {(p["dataset"], p["partition"]) for p in late or []}
+    if late_partitions:  # late source data: those items wait for a later run; the others sync now
+        plan = dataclasses.replace(plan, items=tuple(i for i in plan.items
+                                                     if (i.dataset, i.partition) not in late_partitions))
     dry_run = bool(params.get("dry_run"))
     # quarantine items stay on the fsspec path whatever the engine: those rows never leave the source
     fsspec_plan, di_items = data_integration.split_items(plan.items)
@@ -87,7 +96,7 @@ def plan_run(params: dict[str, Any] | None, run_id: str, interval_start: datetim
     manifest = {"data_integration": di_kwargs, "denials": denials, "partitions": partitions,
                 "data_integration_items": [] if dry_run else [i.as_dict() for i in di_items],
                 "interval_start": interval_start.isoformat(), "interval_end": interval_end.isoformat(),
-                "interval_source": chosen.source, "dry_run": dry_run}
+                "interval_source": chosen.source, "dry_run": dry_run, "late": list(late or [])}
     return plan_store.write_plan(run_id, manifest, [i.as_dict() for i in fsspec_plan], home)
 
 
@@ -251,6 +260,14 @@ def _run_type(context: Any) -> str:
     return str(getattr(run_type, "value", run_type))
 
 
+def late_message(partition: dict[str, Any]) -> str:
+    """One late source partition, named by dataset, source region and partition."""
+    waited = f"not there after {partition['timeout_s']:g}s" if partition.get("timeout_s") else \
+        "missing (the estate sets no arrival_timeout_s)"
+    return (f"{partition['dataset']}: source partition {partition['partition']} in {partition['region']} is late, "
+            f"{waited} ({partition['url']})")
+
+
 def summarize_run(reference: dict[str, Any] | None, params: dict[str, Any] | None, run_id: str) -> list[str]:
     """The run's summary. ``reference`` (the plan's XCom) is None when plan failed: the summary says so."""
     from airflow.sdk.exceptions import AirflowFailException
@@ -273,6 +290,9 @@ def summarize_run(reference: dict[str, Any] | None, params: dict[str, Any] | Non
         finished = [r for r in (finished if isinstance(finished, list) else [finished]) if r]
         extra_lines.append(f"OCI Data Integration: {len(finished)}/{len(handed_off)} task runs succeeded")
         failed_handoffs = len(handed_off) - len(finished)
+    late = planned.get("late") or []
+    late_lines = [late_message(p) for p in late]
+    extra_lines.extend(f"LATE {line}" for line in late_lines)
     # the extra line counts in the headline's budget, so the FAILED line is never cut off
     landed = items + (planned.get("data_integration_items") or [])
     headline, data = build_summary(planned.get("partitions") or {}, landed,
@@ -280,6 +300,8 @@ def summarize_run(reference: dict[str, Any] | None, params: dict[str, Any] | Non
                                    extra_lines=extra_lines)
     if failed_handoffs:
         data["failed"].append(f"{failed_handoffs} OCI Data Integration task run(s)")
+    data["failed"].extend(late_lines)
+    data["late"] = late
     data["data_integration"] = handed_off
     reports.write_summary(runner.DAG_ID, run_id, headline, data)
     for line in headline:

@@ -15,3 +15,19 @@ def test_a_real_refusal_alongside_is_a_failure():
     refusal = PreflightFailed(checks)
     assert not refusal.not_ready
     assert "residency: denied" in str(refusal)
+
+
+def test_a_fresh_local_estate_is_not_ready_rather_than_failed(estate_home):
+    """Nothing synced, nothing served (a fresh `make airflow`): every failed check is 'not ready'.
+
+    Seen under the real scheduler: the weekly run the scheduler creates on a fresh deployment
+    failed preflight (no data at the primary, 0/0 primary endpoints) and became "the last rehearsal"."""
+    from multicloud.dr.preflight import check_local_reachability, check_replica_lag, check_secondary_serving
+    from multicloud.estate import load_estate
+
+    estate = load_estate(home=estate_home)
+    pair = estate.dr_pair("eu-churn")
+    lag, _ = check_replica_lag(estate, pair)
+    checks = [*check_secondary_serving(estate, pair), *lag, *check_local_reachability(estate, pair)]
+    assert [c for c in checks if not c.ok], checks
+    assert PreflightFailed(checks).not_ready, [c for c in checks if not c.ok and not c.not_ready]
