@@ -50,13 +50,20 @@ class Journal:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def event(self, kind: str, **fields: Any) -> None:
+        self.events(kind, [fields])
+
+    def events(self, kind: str, many: list[dict[str, Any]]) -> None:
+        """Several events of one kind in one journal write (and one batch per log sink)."""
+        if not many:
+            return
+        now = time.time()
         with self.update() as data:
-            data["events"].append({"kind": kind, "at": time.time(), **fields})
+            data["events"] += [{"kind": kind, "at": now, **fields} for fields in many]
         if self.estate is not None:
             from multicloud.metrics import logs
 
-            logs.record("rollout_step", {"run_id": self.run_id, "step": kind, **fields}, estate=self.estate,
-                        home=self.home)
+            logs.record_many("rollout_step", [{"run_id": self.run_id, "step": kind, **fields} for fields in many],
+                             estate=self.estate, home=self.home)
 
 
 def deploy_item(driver: ClusterDriver, item: dict[str, Any], *, strategy: str, runtime: dict[str, Any],
@@ -120,6 +127,8 @@ def promote_item(driver: ClusterDriver, model: str, version: str) -> None:
     served = driver.served().get(model, {})
     if version not in served.get("versions", {}):
         raise RolloutFailed(f"{driver.cluster_id}: cannot promote {model} {version}: it is not deployed")
+    if set(served["versions"]) == {version} and served.get("weights") == {version: 100}:
+        return  # already promoted (a first deploy gets all traffic at once): nothing to write
     driver.shift(model, {version: 100})
     for other in served["versions"]:
         if other != version:

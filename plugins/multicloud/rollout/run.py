@@ -123,8 +123,7 @@ def gate_stage(estate: Estate, stage: str, lanes: list[list[dict[str, Any]]], pa
 
     with ThreadPoolExecutor(max_workers=max(1, min(16, len(items)))) as pool:
         results = list(pool.map(one, items))
-    for result in results:
-        journal.event("gate", stage=stage, **result)
+    journal.events("gate", [{"stage": stage, **result} for result in results])
     failed = [r for r in results if not r["passed"]]
     if failed:
         raise engine.RolloutFailed(f"{stage} gate failed on " + "; ".join(
