@@ -12,7 +12,7 @@ PromQL modelled: vector selectors with ``=``, ``!=``, ``=~``, ``!~`` matchers; r
 ``[<n>s|m|h]`` inside ``rate``/``increase``; ``sum`` with optional ``by (labels)`` (before or after
 the argument); ``histogram_quantile(φ, v)`` (linear interpolation within buckets, as Prometheus);
 binary ``+ - * /`` between two vectors (one-to-one on identical label sets) or a vector and a
-number; number literals and parentheses.
+number; ``or``; ``vector(<number>)``; number literals and parentheses.
 
 NOT modelled: extrapolation in ``rate``/``increase`` (the increase between the window's first and
 last samples, counter resets handled, divided by their time distance); staleness markers and the
@@ -240,6 +240,17 @@ class _Parser:
         return token
 
     def expression(self) -> Any:
+        """``a or b``: a's series, then b's whose labels a lacks (lowest precedence)."""
+        left = self.arithmetic()
+        while self.peek() and self.peek()[1] == "or":
+            self.take("or")
+            right = self.arithmetic()
+            if isinstance(left, float) or isinstance(right, float):
+                raise PromQLError("'or' needs instant vectors on both sides")
+            left = {**{k: v for k, v in right.items() if k not in left}, **left}
+        return left
+
+    def arithmetic(self) -> Any:
         left = self.term()
         while self.peek() and self.peek()[1] in "+-":
             op = self.take()[1]
@@ -265,6 +276,13 @@ class _Parser:
             raise PromQLError(f"unexpected {text!r}")
         if text == "sum":
             return self.aggregation()
+        if text == "vector":
+            self.take("(")
+            scalar = self.expression()
+            self.take(")")
+            if not isinstance(scalar, float):
+                raise PromQLError("vector() needs a number")
+            return {(): scalar}
         if text in ("rate", "increase"):
             self.take("(")
             selected = self.selector(self.take()[1], ranged=True)

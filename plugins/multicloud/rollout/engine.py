@@ -12,7 +12,7 @@ import contextlib
 import fcntl
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,12 +73,14 @@ def deploy_item(driver: ClusterDriver, item: dict[str, Any], *, strategy: str, r
     return finish_item(driver, item, started, strategy=strategy, journal=journal, ready_timeout_s=ready_timeout_s)
 
 
-def start_items(pairs: list[tuple[ClusterDriver, dict[str, Any]]], *, runtime: dict[str, Any], journal: Journal,
+def start_items(pairs: list[tuple[ClusterDriver, dict[str, Any]]], *,
+                runtime: dict[str, Any] | Callable[[str], dict[str, Any]], journal: Journal,
                 labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Record what each cluster served (one journal write), then start every deployment.
 
     Starting is quick (processes spawn in the background), so a lane starts all its clusters
-    before waiting for any: their start-ups overlap.
+    before waiting for any: their start-ups overlap. ``runtime`` is one baseline, or a function of
+    the cluster id (a cluster may declare its own image).
     """
     befores = [driver.served().get(item["model"], {}) for driver, item in pairs]
     with journal.update() as data:
@@ -92,7 +94,8 @@ def start_items(pairs: list[tuple[ClusterDriver, dict[str, Any]]], *, runtime: d
         t0 = time.monotonic()
         model, version = item["model"], item["version"]
         try:
-            driver.deploy(ModelDeployment(model, version, item["replicas"], item["artifact_uri"], runtime,
+            baseline = runtime(item["cluster"]) if callable(runtime) else runtime
+            driver.deploy(ModelDeployment(model, version, item["replicas"], item["artifact_uri"], baseline,
                                           {"model": model, "version": version, **(labels or {})}))
         except Exception as exc:
             journal.event("deploy_failed", cluster=item["cluster"], model=model, version=version, message=str(exc))
