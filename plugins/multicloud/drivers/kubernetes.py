@@ -185,7 +185,7 @@ class KubernetesClusterDriver(ClusterDriver):
         from urllib3.exceptions import HTTPError
 
         deadline = time.monotonic() + timeout_s
-        name = dns_name(model, version)
+        name = self._name(model, version)
         while True:
             obj = self._read(name)
             if obj is None:
@@ -214,7 +214,7 @@ class KubernetesClusterDriver(ClusterDriver):
         watcher = watch.Watch()
         try:
             for event in watcher.stream(self.apps.list_namespaced_deployment, self.namespace,
-                                        field_selector=f"metadata.name={dns_name(model, version)}",
+                                        field_selector=f"metadata.name={self._name(model, version)}",
                                         resource_version=resource_version,
                                         timeout_seconds=max(1, int(remaining_s)), _request_timeout=remaining_s + 5):
                 if event["type"] == "DELETED":
