@@ -60,6 +60,7 @@ and the ingress spread requests over every Ready pod of the Service); maxSurge/m
 from __future__ import annotations
 
 import base64
+import bisect
 import contextlib
 import copy
 import hashlib
@@ -95,8 +96,13 @@ _KINDS = {"deployments": ("apps/v1", "Deployment"), "services": ("v1", "Service"
           "httproutes": ("gateway.networking.k8s.io/v1", "HTTPRoute")}
 SIMULATED = "simulated"
 OKE_TOKEN_MAX_AGE_S = 300
+IDLE_TICK_S = 0.25  # how often a settled controller looks for exited containers
 _SIG_RE = re.compile(r'(\w+)="([^"]*)"')
 _POD_ADDRESSES = itertools.count(1)
+
+
+def _rv_of(event: tuple[int, str, str, dict[str, Any]]) -> int:
+    return event[0]
 
 
 def _now() -> str:
@@ -275,6 +281,7 @@ class KubernetesEmulator:
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._stop = threading.Event()
+        self._poke = threading.Event()  # an API write: the controller reconciles at once
         self._since: dict[tuple[str, str, str], float] = {}  # when each Deployment last made progress
         self._progress: dict[tuple[str, str, str], tuple[int, ...]] = {}
         self._round_robin = itertools.count()
@@ -324,6 +331,7 @@ class KubernetesEmulator:
 
     def stop(self) -> None:
         self._stop.set()
+        self._poke.set()
         if self._controller_thread:
             self._controller_thread.join(timeout=5)
         with self._lock:
@@ -357,9 +365,11 @@ class KubernetesEmulator:
     # ---- switches and views for tests ----------------------------------------------------------
     def stall(self, name: str) -> None:
         self.stalled.add(name)
+        self._poke.set()
 
     def fail(self, name: str) -> None:
         self.failing.add(name)
+        self._poke.set()
 
     def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         with self._lock:
@@ -376,6 +386,7 @@ class KubernetesEmulator:
             body = {"metadata": {"name": name}, "type": "Opaque",
                     "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}
             self._create("secrets", namespace, body)
+        self._poke.set()
 
     def first_time(self, plural: str, name: str, kind: str | None = None, when: Any = None) -> float | None:
         """When ``name`` first had an event of ``kind`` (any) whose object satisfies ``when`` (any)."""
@@ -456,19 +467,40 @@ class KubernetesEmulator:
 
     # ---- controller: deployments, pods (the kubelet), endpoints -----------------------------------
     def _controller(self) -> None:
-        while not self._stop.wait(self.tick_s):
+        """Reconcile every ``tick_s`` while something is converging; when all is settled, sleep until
+        an API write (or ``IDLE_TICK_S``, to notice a container that exited). Readiness probes run
+        outside the lock, so API requests never wait for a pod's HTTP answer."""
+        busy = True
+        while not self._stop.is_set():
+            self._poke.wait(self.tick_s if busy else IDLE_TICK_S)
+            self._poke.clear()
+            if self._stop.is_set():
+                return
             try:
                 with self._lock:
+                    before = self._rv
                     for key, dep in list(self.objects.items()):
                         if key[0] == "deployments":
                             self._reconcile(key, dep)
+                    to_probe = []
                     for (plural, ns, name), pod in list(self.objects.items()):
                         if plural == "pods":
-                            self._kubelet(ns, name, pod)
+                            to_probe += self._kubelet(ns, name, pod)
                     for key, svc in list(self.objects.items()):
                         if key[0] == "services":
                             self._endpoints(key[1], svc)
                     self._reap_orphan_pods()
+                    waiting = any(not p.ready for p in self.pods.values())
+                    changed = self._rv != before
+                answered = [(runtime, process) for runtime, process, container in to_probe
+                            if self._probe(runtime, container)]
+                with self._lock:
+                    for runtime, process in answered:
+                        if runtime.process is process and process.poll() is None:  # still that container
+                            runtime.ready = True
+                busy = waiting or changed or bool(answered)
+                if answered:
+                    self._poke.set()  # publish the Ready pods at once (pod status, endpoints, deployment)
             except Exception as exc:  # a controller bug must show in the test, not silently stop the loop
                 self.errors.append(f"{type(exc).__name__}: {exc}")
 
@@ -570,10 +602,11 @@ class KubernetesEmulator:
         status["conditions"] = sorted(conditions, key=lambda c: c["type"])
 
     # ---- the kubelet -------------------------------------------------------------------------------
-    def _kubelet(self, namespace: str, name: str, pod: dict[str, Any]) -> None:
+    def _kubelet(self, namespace: str, name: str, pod: dict[str, Any]) -> list[tuple[PodRuntime, Any, dict]]:
+        """Start, restart and report one pod's container; returns the readiness probes still to run."""
         runtime = self.pods.get((namespace, name))
         if runtime is None:
-            return
+            return []
         container = pod["spec"]["containers"][0]
         alive = runtime.process is not None and runtime.process.poll() is None
         if runtime.process is not None and not alive:  # the container exited: back off, restart
@@ -584,9 +617,10 @@ class KubernetesEmulator:
             runtime.next_start = time.time() + min(0.5 * runtime.restarts, 5.0)
         if runtime.process is None and not runtime.simulated and time.time() >= runtime.next_start:
             self._start_container(runtime, pod, container)
-        if runtime.process is not None and not runtime.ready:
-            runtime.ready = self._probe(runtime, container)
         self._pod_status(pod, runtime, container)
+        if runtime.process is not None and not runtime.ready:
+            return [(runtime, runtime.process, container)]  # probed by the controller, outside the lock
+        return []
 
     def _start_container(self, runtime: PodRuntime, pod: dict[str, Any], container: dict[str, Any]) -> None:
         image = self.images.get(container.get("image", ""))
@@ -776,6 +810,8 @@ class KubernetesEmulator:
                 return self._watch(http, plural, namespace, query)
             with self._lock:
                 status, payload = self._handle(method, plural, namespace, name, sub, body, query, content_type)
+            if method != "GET":
+                self._poke.set()
             self._reply(http, status, payload)
         except KubeError as exc:
             self._reply(http, exc.code, exc.body())
@@ -910,13 +946,13 @@ class KubernetesEmulator:
                     since = self._rv
             while time.monotonic() < deadline:
                 with self._lock:
-                    fresh = [e for e in self.events if e[0] > since and e[1] == plural]
-                    if not fresh:
+                    tail = self.events[bisect.bisect_right(self.events, since, key=_rv_of):]
+                    if not tail:
                         self._changed.wait(timeout=min(0.2, max(0.0, deadline - time.monotonic())))
                         continue
-                since = fresh[-1][0]
-                for _rv, _p, kind, obj in fresh:
-                    if visible(obj):
+                since = tail[-1][0]
+                for _rv, p, kind, obj in tail:
+                    if p == plural and visible(obj):
                         chunk(json.dumps({"type": kind, "object": obj}).encode() + b"\n")
             chunk(b"")
         except (BrokenPipeError, ConnectionResetError):

@@ -175,15 +175,56 @@ class KubernetesClusterDriver(ClusterDriver):
         return rollout_status(self.cluster_id, model, version, self.api_client.sanitize_for_serialization(obj))
 
     def wait_ready(self, model: str, version: str, timeout_s: float) -> RolloutStatus:
+        """Like ``kubectl rollout status``: read once, then watch the Deployment until it settles.
+
+        The watch reports each status change as it happens (no poll interval adds to a rollout's
+        readiness); a watch the server ends or refuses (timeout, 410 Gone, no RBAC on ``watch``)
+        falls back to reading again after ``poll_s``.
+        """
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
         deadline = time.monotonic() + timeout_s
+        name = self._name(model, version)
         while True:
-            status = self.status(model, version)
-            if status.state in ("complete", "failed", "absent"):
-                return status
-            if time.monotonic() >= deadline:
-                return RolloutStatus(self.cluster_id, model, version, status.desired, status.updated, status.ready,
-                                     "failed", f"not ready after {timeout_s:.0f}s: {status.message}")
-            time.sleep(self.poll_s)
+            obj = self._read(name)
+            if obj is None:
+                return RolloutStatus(self.cluster_id, model, version, 0, 0, 0, "absent", "not deployed here")
+            status = rollout_status(self.cluster_id, model, version, self.api_client.sanitize_for_serialization(obj))
+            remaining = deadline - time.monotonic()
+            if status.state in ("complete", "failed") or remaining <= 0:
+                break
+            try:
+                settled = self._watch_until_settled(model, version, obj.metadata.resource_version, remaining)
+            except (ApiException, HTTPError, OSError, ValueError):
+                settled = None
+                time.sleep(min(self.poll_s, max(0.0, deadline - time.monotonic())))
+            if settled is not None:
+                return settled
+        if status.state in ("complete", "failed"):
+            return status
+        return RolloutStatus(self.cluster_id, model, version, status.desired, status.updated, status.ready,
+                             "failed", f"not ready after {timeout_s:.0f}s: {status.message}")
+
+    def _watch_until_settled(self, model: str, version: str, resource_version: str,
+                             remaining_s: float) -> RolloutStatus | None:
+        """Watch one Deployment from ``resource_version``; its settled status, or None if the watch ended."""
+        from kubernetes import watch
+
+        watcher = watch.Watch()
+        try:
+            for event in watcher.stream(self.apps.list_namespaced_deployment, self.namespace,
+                                        field_selector=f"metadata.name={self._name(model, version)}",
+                                        resource_version=resource_version,
+                                        timeout_seconds=max(1, int(remaining_s)), _request_timeout=remaining_s + 5):
+                if event["type"] == "DELETED":
+                    return RolloutStatus(self.cluster_id, model, version, 0, 0, 0, "absent", "deleted while waiting")
+                status = rollout_status(self.cluster_id, model, version, event["raw_object"])
+                if status.state in ("complete", "failed"):
+                    return status
+        finally:
+            watcher.stop()
+        return None
 
     def scale(self, model: str, version: str, replicas: int) -> None:
         if replicas < 0:

@@ -96,6 +96,13 @@ class GatewayRef(Strict):
     section_name: str | None = None
 
 
+class PrometheusRef(Strict):
+    """A Prometheus scraping the cluster's model servers: gates query its HTTP API (Flagger-style)."""
+
+    url: str = Field(description="base URL of the Prometheus HTTP API (``{url}/api/v1/query``)")
+    window_s: float = Field(default=60.0, gt=0, description="the canary's analysis window of each check")
+
+
 class SpotPool(Strict):
     """Spot/preemptible nodes beside the cluster's on-demand ones, priced at the catalog's spot price."""
 
@@ -133,6 +140,11 @@ class ClusterSpec(Strict):
         default=None, description="ingress/LB base URL routing /{namespace}/{service}/ to Services (else the "
         "API server's service proxy, with the driver's credentials)")
     gateway: GatewayRef | None = Field(default=None, description="Gateway API parentRef: canary weights as HTTPRoutes")
+    prometheus: PrometheusRef | None = Field(
+        default=None, description="Prometheus whose metrics of the servers the health gates also check")
+    image: str | None = Field(
+        default=None, description="this cluster's model-server image, overriding runtime.image (e.g. a regional "
+        "registry mirror); unset: the estate's runtime.image, the same baseline everywhere")
     artifact_secret: str | None = Field(
         default=None, description="Secret (envFrom) with the artifact store's credentials; never literal keys")
     service_account: str | None = Field(

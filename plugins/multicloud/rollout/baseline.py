@@ -15,10 +15,15 @@ if TYPE_CHECKING:
     from multicloud.estate.models import Estate
 
 
-def baseline_runtime(estate: Estate) -> dict[str, Any]:
+def baseline_runtime(estate: Estate, cluster_id: str | None = None) -> dict[str, Any]:
+    """The runtime every cluster runs: the estate's ``runtime`` block; for ``cluster_id``, its image is
+    that cluster's own ``image`` only when the estate declares one (else the same image everywhere)."""
     runtime = estate.runtime
     limits = runtime.limits.model_dump(exclude_none=True) if runtime.limits else {}
-    return {"image": runtime.image, "python": runtime.python, "env": dict(runtime.env), "limits": limits}
+    image = runtime.image
+    if cluster_id is not None:
+        image = estate.cluster(cluster_id)[1].image or image
+    return {"image": image, "python": runtime.python, "env": dict(runtime.env), "limits": limits}
 
 
 def compare(expected: dict[str, Any], actual: dict[str, Any]) -> list[dict[str, Any]]:
@@ -56,9 +61,9 @@ def drift_report(estate: Estate, home: Path | None = None) -> list[dict[str, Any
     """
     from multicloud.drivers import driver_for
 
-    expected = baseline_runtime(estate)
     rows: list[dict[str, Any]] = []
     for _region, cluster in estate.clusters():
+        expected = baseline_runtime(estate, cluster.id)
         try:
             served = driver_for(estate, cluster.id, home=home).served()
         except Exception as exc:  # one unreachable cluster must not hide the others

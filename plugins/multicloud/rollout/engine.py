@@ -12,7 +12,7 @@ import contextlib
 import fcntl
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +50,20 @@ class Journal:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def event(self, kind: str, **fields: Any) -> None:
+        self.events(kind, [fields])
+
+    def events(self, kind: str, many: list[dict[str, Any]]) -> None:
+        """Several events of one kind in one journal write (and one batch per log sink)."""
+        if not many:
+            return
+        now = time.time()
         with self.update() as data:
-            data["events"].append({"kind": kind, "at": time.time(), **fields})
+            data["events"] += [{"kind": kind, "at": now, **fields} for fields in many]
         if self.estate is not None:
             from multicloud.metrics import logs
 
-            logs.record("rollout_step", {"run_id": self.run_id, "step": kind, **fields}, estate=self.estate,
-                        home=self.home)
+            logs.record_many("rollout_step", [{"run_id": self.run_id, "step": kind, **fields} for fields in many],
+                             estate=self.estate, home=self.home)
 
 
 def deploy_item(driver: ClusterDriver, item: dict[str, Any], *, strategy: str, runtime: dict[str, Any],
@@ -66,12 +73,14 @@ def deploy_item(driver: ClusterDriver, item: dict[str, Any], *, strategy: str, r
     return finish_item(driver, item, started, strategy=strategy, journal=journal, ready_timeout_s=ready_timeout_s)
 
 
-def start_items(pairs: list[tuple[ClusterDriver, dict[str, Any]]], *, runtime: dict[str, Any], journal: Journal,
+def start_items(pairs: list[tuple[ClusterDriver, dict[str, Any]]], *,
+                runtime: dict[str, Any] | Callable[[str], dict[str, Any]], journal: Journal,
                 labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Record what each cluster served (one journal write), then start every deployment.
 
     Starting is quick (processes spawn in the background), so a lane starts all its clusters
-    before waiting for any: their start-ups overlap.
+    before waiting for any: their start-ups overlap. ``runtime`` is one baseline, or a function of
+    the cluster id (a cluster may declare its own image).
     """
     befores = [driver.served().get(item["model"], {}) for driver, item in pairs]
     with journal.update() as data:
@@ -85,7 +94,8 @@ def start_items(pairs: list[tuple[ClusterDriver, dict[str, Any]]], *, runtime: d
         t0 = time.monotonic()
         model, version = item["model"], item["version"]
         try:
-            driver.deploy(ModelDeployment(model, version, item["replicas"], item["artifact_uri"], runtime,
+            baseline = runtime(item["cluster"]) if callable(runtime) else runtime
+            driver.deploy(ModelDeployment(model, version, item["replicas"], item["artifact_uri"], baseline,
                                           {"model": model, "version": version, **(labels or {})}))
         except Exception as exc:
             journal.event("deploy_failed", cluster=item["cluster"], model=model, version=version, message=str(exc))
@@ -120,6 +130,8 @@ def promote_item(driver: ClusterDriver, model: str, version: str) -> None:
     served = driver.served().get(model, {})
     if version not in served.get("versions", {}):
         raise RolloutFailed(f"{driver.cluster_id}: cannot promote {model} {version}: it is not deployed")
+    if set(served["versions"]) == {version} and served.get("weights") == {version: 100}:
+        return  # already promoted (a first deploy gets all traffic at once): nothing to write
     driver.shift(model, {version: 100})
     for other in served["versions"]:
         if other != version:

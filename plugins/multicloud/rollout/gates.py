@@ -49,6 +49,7 @@ class CheckResult:
     wrong_answers: int
     passed: bool
     failures: list[str] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)  # from Prometheus, when the cluster has one
 
 
 @dataclass(frozen=True)
@@ -70,9 +71,12 @@ def p95(values: Sequence[float]) -> float:
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
-def score_check(samples: Sequence[Sample], thresholds: Thresholds) -> CheckResult:
+def score_check(samples: Sequence[Sample], thresholds: Thresholds, metric_failures: Sequence[str] = (),
+                metrics: dict[str, float] | None = None) -> CheckResult:
+    """One check from the probes' samples, plus (optionally) the metric checks' failures and values."""
     if not samples:
-        return CheckResult(0, 0.0, 0.0, 0, False, ["no endpoint answered: nothing to measure"])
+        return CheckResult(0, 0.0, 0.0, 0, False, ["no endpoint answered: nothing to measure", *metric_failures],
+                           dict(metrics or {}))
     successes = sum(s.ok for s in samples)
     rate = successes / len(samples)
     latency = p95([s.latency_ms for s in samples if s.ok] or [s.latency_ms for s in samples])
@@ -86,7 +90,9 @@ def score_check(samples: Sequence[Sample], thresholds: Thresholds) -> CheckResul
         failures.append(f"p95 {latency:.1f} ms > {thresholds.p95_ms_max} ms")
     if wrong:
         failures.append(f"{wrong} smoke inference(s) answered wrongly")
-    return CheckResult(len(samples), round(rate, 4), round(latency, 2), wrong, not failures, failures)
+    failures += list(metric_failures)
+    return CheckResult(len(samples), round(rate, 4), round(latency, 2), wrong, not failures, failures,
+                       dict(metrics or {}))
 
 
 def verdict(checks: Sequence[CheckResult], thresholds: Thresholds) -> GateVerdict | None:

@@ -84,11 +84,20 @@ def probe_endpoint(url: str, smoke_cases: Sequence[dict[str, Any]], version: str
 
 def run_gate(endpoints: Sequence[str], smoke_cases: Sequence[dict[str, Any]], version: str,
              thresholds: Thresholds, sleep: Callable[[float], None] = time.sleep,
-             fetch: Fetch | None = None) -> GateVerdict:
+             fetch: Fetch | None = None,
+             metric_check: Callable[[], tuple[dict[str, float], list[str]]] | None = None) -> GateVerdict:
+    """Flagger's analysis loop; ``metric_check`` (values, failures) joins every check (Prometheus).
+
+    With metric checks, the first check runs after one ``interval_s`` (as Flagger's analysis does):
+    a window that only just opened holds no traffic of the version yet.
+    """
     checks = []
+    if metric_check is not None:
+        sleep(thresholds.interval_s)
     while True:
         samples = [s for url in endpoints for s in probe_endpoint(url, smoke_cases, version, fetch)]
-        checks.append(score_check(samples, thresholds))
+        metrics, metric_failures = metric_check() if metric_check else ({}, [])
+        checks.append(score_check(samples, thresholds, metric_failures, metrics))
         decided = verdict(checks, thresholds)
         if decided is not None:
             return decided

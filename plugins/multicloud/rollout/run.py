@@ -79,7 +79,8 @@ def deploy_lane(estate: Estate, lane: list[dict[str, Any]], strategy: str, run_i
     journal = engine.Journal(run_id, home, estate)
     pairs = [(driver_for(estate, item["cluster"], home), item) for item in lane]
     try:
-        started = engine.start_items(pairs, runtime=baseline_runtime(estate), journal=journal,
+        started = engine.start_items(pairs, runtime=lambda cluster: baseline_runtime(estate, cluster),
+                                     journal=journal,
                                      labels={"rollout": run_id[:63]})
         return [engine.finish_item(driver, item, begun, strategy=strategy, journal=journal,
                                    ready_timeout_s=ready_timeout_s)
@@ -100,6 +101,21 @@ def thresholds_for(estate: Estate, model: str, params: Mapping[str, Any]) -> Thr
     )
 
 
+def prometheus_check(estate: Estate, item: dict[str, Any], thresholds: Thresholds, fetch: Any) -> Any:
+    """The cluster's Flagger-style metric check of ``item``'s version, or None without a Prometheus."""
+    _region, cluster = estate.cluster(item["cluster"])
+    if cluster.prometheus is None:
+        return None
+    from multicloud.rollout import metric_checks
+
+    def run() -> tuple[dict[str, float], list[str]]:
+        verdict = metric_checks.check(cluster.prometheus.url, item["model"], item["version"],
+                                      cluster.prometheus.window_s, thresholds, fetch)
+        return verdict.values, verdict.failures
+
+    return run
+
+
 def gate_stage(estate: Estate, stage: str, lanes: list[list[dict[str, Any]]], params: Mapping[str, Any],
                run_id: str, home: Path | None = None) -> list[dict[str, Any]]:
     """Gate every (cluster, model) of a stage in parallel; raise RolloutFailed naming each failure."""
@@ -114,17 +130,19 @@ def gate_stage(estate: Estate, stage: str, lanes: list[list[dict[str, Any]]], pa
         try:
             driver = driver_for(estate, item["cluster"], home)
             urls = driver.endpoints(item["model"], item["version"])
-            result = run_gate(urls, card["smoke_cases"], item["version"],
-                              thresholds_for(estate, item["model"], params), fetch=driver.fetch)
+            thresholds = thresholds_for(estate, item["model"], params)
+            result = run_gate(urls, card["smoke_cases"], item["version"], thresholds, fetch=driver.fetch,
+                              metric_check=prometheus_check(estate, item, thresholds, driver.fetch))
         except Exception as exc:  # an unreachable cluster fails its gate by name; the others are still judged
             return {**named, "passed": False, "reason": f"{type(exc).__name__}: {exc}", "p95_ms": 0.0}
+        metrics = [c.metrics for c in result.checks if c.metrics]
         return {**named, "passed": result.passed, "reason": result.reason,
-                "p95_ms": max((c.p95_ms for c in result.checks), default=0.0)}
+                "p95_ms": max((c.p95_ms for c in result.checks), default=0.0),
+                **({"prometheus": metrics[-1]} if metrics else {})}
 
     with ThreadPoolExecutor(max_workers=max(1, min(16, len(items)))) as pool:
         results = list(pool.map(one, items))
-    for result in results:
-        journal.event("gate", stage=stage, **result)
+    journal.events("gate", [{"stage": stage, **result} for result in results])
     failed = [r for r in results if not r["passed"]]
     if failed:
         raise engine.RolloutFailed(f"{stage} gate failed on " + "; ".join(
