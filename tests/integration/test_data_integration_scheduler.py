@@ -80,6 +80,8 @@ def test_a_data_integration_dataset_under_the_scheduler_keeps_every_guarantee(tm
     af = AirflowInstance(tmp_path / "deployment", db_template=airflow_db_template, extra_env={
         "MULTICLOUD_ESTATE": str(estate_file), "MULTICLOUD_RESIDENCY_SYNC_START_DATE": this_hour.isoformat(),
         f"AIRFLOW_CONN_{oci_conn.upper()}": os.environ[f"AIRFLOW_CONN_{oci_conn.upper()}"],
+        # parsing takes minutes, not seconds, at a load average of 30 (2 cores, several engineers)
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "180", "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "240",
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())})
     estate = load_estate(estate_file, home=af.estate_home)

@@ -199,10 +199,15 @@ class Route53Steering(TrafficSteering):
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
 
-    def _client(self):
+    @cached_property
+    def hook(self):
+        """The amazon provider's ``AwsBaseHook`` for Route 53 (its client is built once)."""
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
-        return AwsBaseHook(aws_conn_id=self.aws_conn_id, client_type="route53", region_name=self.region_name).conn
+        return AwsBaseHook(aws_conn_id=self.aws_conn_id, client_type="route53", region_name=self.region_name)
+
+    def _client(self):
+        return self.hook.conn
 
     def _records(self, endpoint: str) -> list[dict[str, Any]]:
         name = _fqdn(endpoint)
