@@ -42,6 +42,20 @@ if str(ROOT / "plugins") not in sys.path:
     sys.path.insert(0, str(ROOT / "plugins"))
 
 
+# Hypothesis profiles: "default" is what `make test` runs; HYPOTHESIS_PROFILE=thorough runs every
+# property test that scales with the profile (see `property_examples`) ten times longer.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("thorough", max_examples=1000)
+_hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+def property_examples(in_make_test: int) -> int:
+    """Examples for a heavy property test: ``in_make_test`` under the default profile (100 examples),
+    scaled with the loaded profile's ``max_examples`` (the ``thorough`` profile: ten times as many)."""
+    return max(in_make_test, in_make_test * _hypothesis_settings().max_examples // 100)
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_SESSION_HOME, ignore_errors=True)
 

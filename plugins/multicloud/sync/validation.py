@@ -35,7 +35,7 @@ from multicloud import paths
 from multicloud.sync.copier import list_objects
 from multicloud.sync.storage import Location
 
-BATCH_ROWS = 262_144
+BATCH_ROWS = 65_536  # rows per streamed batch: what bounds memory (with 8 bytes a row per uniqueness check)
 BLOCK_BYTES = 16 << 20  # CSV / JSON-lines read block
 SHOWN_UNEXPECTED = 20
 
@@ -234,8 +234,9 @@ def _regex(values: pa.Array, kwargs: dict[str, Any]) -> pa.Array:
 
 class _Unique(_Check):
     """Every value occurs once (nulls ignored), over the whole partition: one 64-bit hash per value is
-    kept (8 bytes a row). Two distinct values sharing a hash (odds about n²/2⁶⁵) would be reported
-    as a duplicate: a false failure, never a false pass."""
+    kept (8 bytes a row; see ``value_hashes``). Two distinct values sharing a hash (odds about
+    n²/2⁶⁵ for strings; none for integers and timestamps, whose hash is a bijection) would be
+    reported as a duplicate: a false failure, never a false pass."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__(config)
@@ -246,19 +247,106 @@ class _Unique(_Check):
         if column not in batch.schema.names:
             self.problem = f"column {column!r} is missing (columns: {batch.schema.names})"
             return
-        import pandas as pd
-
         values = batch.column(column).drop_null()
         if len(values):
-            self.hashes.append(pd.util.hash_array(values.to_numpy(zero_copy_only=False)))
+            self.hashes.append(value_hashes(values))
 
     def failure(self) -> str | None:
         if self.problem is not None or not self.hashes:
             return self.problem
-        hashes = np.concatenate(self.hashes)
+        hashes = _drain_into_one(self.hashes)  # 8 bytes a row once, not twice (no concatenate of a copy)
         hashes.sort()
         duplicated = int(np.count_nonzero(hashes[1:] == hashes[:-1]))
         return None if duplicated == 0 else f"{duplicated:,} duplicate value(s) of {len(hashes):,}"
+
+
+def _drain_into_one(chunks: list[np.ndarray]) -> np.ndarray:
+    """One array of every chunk, freeing each chunk as it is copied (peak: the total plus one chunk)."""
+    out = np.empty(sum(len(c) for c in chunks), np.uint64)
+    end = len(out)
+    while chunks:
+        chunk = chunks.pop()
+        out[end - len(chunk):end] = chunk
+        end -= len(chunk)
+    return out
+
+
+_M1, _M2, _GOLDEN = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB), np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finalizer, vectorised (a bijection of uint64; numpy wraps on overflow)."""
+    x = x ^ (x >> np.uint64(30))
+    x *= _M1
+    x ^= x >> np.uint64(27)
+    x *= _M2
+    return x ^ (x >> np.uint64(31))
+
+
+def value_hashes(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A 64-bit hash per (non-null) value, computed on Arrow's buffers without Python objects.
+
+    Integers and booleans: their 64-bit value mixed by a bijection (equal hash iff equal value).
+    Timestamps, dates, times, durations: the same, in one unit. Floats: an integral float as that
+    integer, else its bits (-0.0 is integral, so it equals 0.0; every NaN is one NaN, as pandas
+    compares them). Strings and binaries: each byte mixed with its position, summed per value, then
+    mixed with the length. Anything else: pandas' ``hash_array`` on the values.
+    """
+    if isinstance(values, pa.ChunkedArray):
+        parts = [value_hashes(chunk) for chunk in values.chunks if len(chunk)]
+        return np.concatenate(parts) if parts else np.empty(0, np.uint64)
+    kind = values.type
+    if pa.types.is_integer(kind) or pa.types.is_boolean(kind):
+        return _mix(values.cast(pa.int64()).to_numpy().view(np.uint64))
+    if (common := _common_temporal(kind)) is not None:  # one unit for all objects: equal instants hash equal
+        same_unit = pc.cast(values, common, safe=False)
+        width = pa.int32() if pa.types.is_date32(common) else pa.int64()
+        return _mix(same_unit.view(width).to_numpy().astype(np.int64).view(np.uint64))
+    if pa.types.is_floating(kind):  # integral floats hash like the integer (1.0 in one object, 1 in another)
+        floats = values.cast(pa.float64()).to_numpy()
+        integral = np.isfinite(floats) & (np.abs(floats) < 2.0 ** 63)
+        as_int = np.where(integral, floats, 0).astype(np.int64)
+        integral &= as_int == floats
+        floats = np.where(np.isnan(floats), np.nan, floats)  # one NaN
+        return np.where(integral, _mix(as_int.view(np.uint64)), _mix(floats.view(np.uint64)))
+    if pa.types.is_string(kind) or pa.types.is_binary(kind) or pa.types.is_large_string(kind) \
+            or pa.types.is_large_binary(kind):
+        return _bytes_hashes(values)
+    import pandas as pd
+
+    return pd.util.hash_array(values.to_numpy(zero_copy_only=False))
+
+
+def _common_temporal(kind: pa.DataType) -> pa.DataType | None:
+    """The unit every object's values of this kind are compared in (finer units truncate: a possible
+    false duplicate, never a missed one)."""
+    if pa.types.is_timestamp(kind):
+        return pa.timestamp("us", kind.tz)
+    if pa.types.is_date(kind):
+        return pa.date32()
+    if pa.types.is_time(kind):
+        return pa.time64("us")
+    if pa.types.is_duration(kind):
+        return pa.duration("us")
+    return None
+
+
+def _bytes_hashes(values: pa.Array) -> np.ndarray:
+    wide = pa.types.is_large_string(values.type) or pa.types.is_large_binary(values.type)
+    _, offsets_buffer, data_buffer = values.buffers()
+    offsets = np.frombuffer(offsets_buffer, np.int64 if wide else np.int32)[values.offset:values.offset + len(values) + 1]
+    offsets = offsets.astype(np.int64)
+    first, last = int(offsets[0]), int(offsets[-1])
+    data = np.frombuffer(data_buffer, np.uint8)[first:last] if data_buffer is not None else np.empty(0, np.uint8)
+    lengths = np.diff(offsets)
+    starts = offsets[:-1] - first
+    position = np.arange(last - first, dtype=np.int64) - np.repeat(starts, lengths)
+    per_byte = _mix((position.astype(np.uint64) << np.uint64(8)) | data.astype(np.uint64))
+    del position
+    running = np.zeros(len(per_byte) + 1, np.uint64)
+    np.cumsum(per_byte, out=running[1:])
+    sums = running[starts + lengths] - running[starts]  # wraps modulo 2**64, empty values sum to 0
+    return _mix(sums ^ _mix(lengths.astype(np.uint64) + _GOLDEN))
 
 
 _MAPS: dict[str, tuple[Callable[[pa.Array, dict[str, Any]], pa.Array] | None, bool]] = {

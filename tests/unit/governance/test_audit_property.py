@@ -7,6 +7,9 @@ with generated names (hidden, ``_``-prefixed, look-alike temporaries, odd charac
 depth and in every format the estate uses (parquet, csv, jsonl, binary), strays under no prefix,
 and makes some regions unreadable. The audit (strict) must report exactly the planted objects in
 the readable regions, and every unreadable region as unverified.
+
+Each example runs a real sync and two audits (about 1-3 s), so `make test` runs 10 examples;
+``HYPOTHESIS_PROFILE=thorough`` runs 100 (see ``tests/conftest.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from multicloud.governance.audit import audit_estate
 from multicloud.residency.policy import ResidencyPolicy
 from multicloud.sync.planner import plan_sync
 from multicloud.sync.runner import execute_item
+from tests.conftest import property_examples
 
 HOUR = datetime(2026, 3, 1, 14, tzinfo=UTC)
 JURISDICTIONS = ["J0", "J1", "J2", "J3"]
@@ -133,7 +137,7 @@ def _plant(estate: Estate, policy: ResidencyPolicy, root: Path, index: int, plan
     return f"file://{path}"
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=property_examples(10), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(estates())
 def test_every_misplaced_object_is_reported_every_unreadable_region_is_unverified(case):
     raw, countries, plants, unreadable, how = case

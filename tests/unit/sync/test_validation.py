@@ -100,3 +100,27 @@ def test_every_tabular_format_is_streamed_and_checked(tmp_path, fmt):
                               residency_values=["GB"])
     assert not denied.success
     assert any("expect_column_values_to_be_in_set" in f for f in denied.failures)
+
+
+def test_uniqueness_hashes_equal_values_equal_across_objects_and_keep_distinct_ones_apart():
+    """The uniqueness check hashes Arrow buffers (no pandas): a value repeated in another object, in
+    another integer width, time unit or as an integral float, is a duplicate; distinct values are not."""
+    import numpy as np
+
+    from multicloud.sync.validation import value_hashes
+
+    instant = datetime(2026, 3, 1, 14, 5, tzinfo=UTC)
+    same = [(pa.array([7], pa.int8()), pa.array([7], pa.int64()), pa.array([7.0])),
+            (pa.array([instant], pa.timestamp("s", "UTC")), pa.array([instant], pa.timestamp("ns", "UTC"))),
+            (pa.array([-0.0]), pa.array([0.0]), pa.array([0])),
+            (pa.array(["ev-1"]), pa.array(["ev-1"], pa.large_string()), pa.array(["x", "ev-1"]).slice(1))]
+    for group in same:
+        assert len({int(value_hashes(values)[0]) for values in group}) == 1, group
+    strings = pa.array(["", "a", "ab", "ba", "aa", "a\x00", "\x00a", "é", "中文"] + [f"ev-{i:07d}" for i in range(20_000)])
+    assert len(np.unique(value_hashes(strings))) == len(strings)
+    numbers = pa.array(np.arange(-10_000, 10_000))
+    assert len(np.unique(value_hashes(numbers))) == len(numbers)
+    batches = [pa.record_batch({"id": pa.array([1, 2], pa.int32())}), pa.record_batch({"id": pa.array([3, 1])})]
+    outcome = run_expectations(batches, [{"type": "expect_column_values_to_be_unique", "kwargs": {"column": "id"}}],
+                               expected_rows=None)
+    assert outcome.failures == ["expect_column_values_to_be_unique(column='id'): 1 duplicate value(s) of 4"]
