@@ -32,6 +32,9 @@ class Check:
     detail: str
     # a failed check that only says "not ready yet" (the primary serves nothing to fail over)
     not_ready: bool = False
+    # "not ready" only beside a check that says the primary serves nothing (no data and no endpoint
+    # at a primary that does serve is a real failure, never a skipped rehearsal)
+    not_ready_if_unserved: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -41,7 +44,9 @@ class PreflightFailed(RuntimeError):
     def __init__(self, checks: list[Check]) -> None:
         self.checks = checks
         # nothing to rehearse yet (e.g. a fresh estate before the first rollout): not a failure
-        self.not_ready = all(c.not_ready for c in checks if not c.ok)
+        failed = [c for c in checks if not c.ok]
+        unserved = any(c.not_ready for c in failed)
+        self.not_ready = unserved and all(c.not_ready or c.not_ready_if_unserved for c in failed)
         failed = "; ".join(f"{c.name}: {c.detail}" for c in checks if not c.ok)
         super().__init__(f"preflight failed, nothing injected: {failed}")
 
@@ -162,7 +167,7 @@ def check_replica_lag(estate, pair) -> tuple[list[Check], dict[str, dict[str, fl
         if p is None:
             # a fresh estate before its first sync: nothing to rehearse yet (skipped, not failed)
             checks.append(Check(name, False, f"no data for {dataset} at the primary {pair.primary}: RPO unmeasurable",
-                                not_ready=True))
+                                not_ready_if_unserved=True))
         elif s is None:
             checks.append(Check(name, False, f"no replica of {dataset} at the secondary {pair.secondary}"))
         else:
@@ -184,7 +189,7 @@ def check_local_reachability(estate, pair) -> list[Check]:
         # a primary with no endpoint serves nothing yet (its own check says so): not ready, not failed
         checks.append(Check(f"{role} endpoints answer", bool(answering),
                             f"{len(answering)}/{len(urls)} endpoint(s) of {cluster} answer /healthz",
-                            not_ready=not urls))
+                            not_ready_if_unserved=not urls))
     return checks
 
 

@@ -31,3 +31,11 @@ def test_a_fresh_local_estate_is_not_ready_rather_than_failed(estate_home):
     checks = [*check_secondary_serving(estate, pair), *lag, *check_local_reachability(estate, pair)]
     assert [c for c in checks if not c.ok], checks
     assert PreflightFailed(checks).not_ready, [c for c in checks if not c.ok and not c.not_ready]
+
+
+def test_no_data_at_a_primary_that_serves_is_a_failure_not_a_skip():
+    """Missing data or endpoints skip a rehearsal only on an estate whose primary serves nothing."""
+    checks = [Check("secondary serves w", True, "ok"),
+              Check("replica lag d", False, "no data for d at the primary", not_ready_if_unserved=True),
+              Check("primary endpoints answer", False, "0/0 endpoint(s)", not_ready_if_unserved=True)]
+    assert not PreflightFailed(checks).not_ready
