@@ -110,7 +110,7 @@ def arm(estate, pair, home: Path | None = None) -> dict[str, Any]:
     from multicloud.dr.gateway import start_gateway
 
     steering = steering_for(pair, home)
-    models = _models(estate, pair)
+    models = pair_models(estate, pair)
     primary, standby = backends(estate, pair.primary, models), backends(estate, pair.secondary, models)
     info: dict[str, Any] = {}
     if steering.name == "local-gateway":
@@ -121,18 +121,19 @@ def arm(estate, pair, home: Path | None = None) -> dict[str, Any]:
 
 
 # ---- the actions -------------------------------------------------------------------------------
-def _driver(estate, cluster_id: str):
+def cluster_driver(estate, cluster_id: str):
     from multicloud import drivers
 
     return drivers.driver_for(estate, cluster_id)
 
 
-def _models(estate, pair) -> list[str]:
+def pair_models(estate, pair) -> list[str]:
     return [estate.workload(w).model for w in pair.workloads]
 
 
 def backends(estate, region_id: str, models: list[str]) -> list[str]:
-    driver = _driver(estate, cluster_of(estate, region_id))
+    """The serving endpoints of ``models`` on the cluster of ``region_id`` (what steering points at)."""
+    driver = cluster_driver(estate, cluster_of(estate, region_id))
     return [url for model in models for url in driver.endpoints(model)]
 
 
@@ -193,7 +194,7 @@ def scale_pilot_light(estate, incident: dict[str, Any], home: Path | None = None
     pair = estate.dr_pair(incident["pair"])
     ledger = FaultLedger(pair.id, home)
     secondary = cluster_of(estate, pair.secondary)
-    driver = _driver(estate, secondary)
+    driver = cluster_driver(estate, secondary)
     placement = current_placement(estate, home)
     scaled: dict[str, int] = {}
     for workload_id in pair.workloads:
@@ -226,7 +227,7 @@ def scale_pilot_light(estate, incident: dict[str, Any], home: Path | None = None
         log.info("pilot light %s %s: %s %d -> %d replicas", target, version, step.action, step.replicas_from,
                  step.replicas_to)
     steering = steering_for(pair, home)  # the new replicas join the route
-    steering.set_backends(pair.endpoint, pair.secondary, backends(estate, pair.secondary, _models(estate, pair)))
+    steering.set_backends(pair.endpoint, pair.secondary, backends(estate, pair.secondary, pair_models(estate, pair)))
     mark(incident["id"], "pilot_light_scaled", home)
     log.info("pilot light on %s scaled to %s", secondary, scaled)
     return scaled
@@ -260,7 +261,7 @@ def primary_stable(estate, incident: dict[str, Any], home: Path | None = None, n
     pair = estate.dr_pair(incident["pair"])
     policy = pair.fail_back
     steering = steering_for(pair, home)
-    fresh = backends(estate, pair.primary, _models(estate, pair))
+    fresh = backends(estate, pair.primary, pair_models(estate, pair))
     if fresh:  # the primary's restarted servers: health-check them where they listen now
         steering.set_backends(pair.endpoint, pair.primary, fresh)
     health = steering.region_health(pair.endpoint).get(pair.primary) or {}
@@ -281,13 +282,13 @@ def fail_back(estate, incident: dict[str, Any], home: Path | None = None) -> dic
 
     pair = estate.dr_pair(incident["pair"])
     steering = steering_for(pair, home)
-    primary_backends = backends(estate, pair.primary, _models(estate, pair))
+    primary_backends = backends(estate, pair.primary, pair_models(estate, pair))
     steering.fail_back(pair.endpoint, pair.primary, primary_backends)
     undone = FaultLedger(pair.id, home).undo_all(undo_handlers(estate, pair, home), only_kinds=INCIDENT_KINDS)
     failed = [f"{e['kind']} {e['target']}: {e.get('error')}" for e in undone if e["state"] != "undone"]
     if failed:
         raise RuntimeError("fail back could not undo: " + "; ".join(failed))
-    steering.set_backends(pair.endpoint, pair.secondary, backends(estate, pair.secondary, _models(estate, pair)))
+    steering.set_backends(pair.endpoint, pair.secondary, backends(estate, pair.secondary, pair_models(estate, pair)))
     closed = mark(incident["id"], "failed_back", home, state=FAILED_BACK)
     alert("fail_back", f"DR {pair.id}: {pair.endpoint} back on {pair.primary} (incident {incident['id']})",
           {"incident": incident["id"], "undone": [e["kind"] for e in undone]}, home=home)

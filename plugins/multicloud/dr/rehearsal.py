@@ -16,6 +16,7 @@ from typing import Any
 
 from multicloud import paths
 from multicloud.dr import faults
+from multicloud.dr.failover import backends, cluster_driver, pair_models
 from multicloud.dr.gateway import start_gateway, stop_gateway
 from multicloud.dr.ledger import APPLIED, UNDO_FAILED, FaultLedger, dr_state_dir
 from multicloud.dr.preflight import PreflightFailed, check_failover_watcher, cluster_of, run_preflight, served_version
@@ -105,28 +106,15 @@ def _event(state: dict[str, Any], name: str, at: float | None = None) -> float:
 
 
 # ---- helpers ----------------------------------------------------------------------------------------
-def _driver(estate, cluster_id: str):
-    from multicloud import drivers
-
-    return drivers.driver_for(estate, cluster_id)
-
-
-def _models(estate, pair) -> list[str]:
-    return [estate.workload(w).model for w in pair.workloads]
-
-
-def _backends(estate, region_id: str, models: list[str]) -> list[str]:
-    driver = _driver(estate, cluster_of(estate, region_id))
-    return [url for model in models for url in driver.endpoints(model)]
 
 
 def estate_snapshot(estate, pair, home: Path | None = None) -> dict[str, Any]:
     """What must be identical before and after a rehearsal (models, routes, storage, write target)."""
-    models = _models(estate, pair)
+    models = pair_models(estate, pair)
     served = {}
     for region_id in (pair.primary, pair.secondary):
         cluster = cluster_of(estate, region_id)
-        everything = _driver(estate, cluster).served()
+        everything = cluster_driver(estate, cluster).served()
         served[cluster] = {m: {"versions": everything[m]["versions"], "weights": everything[m]["weights"]}
                            for m in models if m in everything}
     steering = steering_for(pair, home)
@@ -144,15 +132,15 @@ def undo_handlers(estate, pair, home: Path | None = None) -> dict[str, Any]:
         steering, snapshot = steering_for(pair, home), undo["snapshot"]
         if isinstance(steering, LocalGatewaySteering) and snapshot and snapshot.get("region"):
             # Restarted servers listen on new ports: route to the region's replicas as they are now.
-            fresh = _backends(estate, snapshot["region"], _models(estate, pair))
+            fresh = backends(estate, snapshot["region"], pair_models(estate, pair))
             snapshot = {**snapshot, "backends": fresh or snapshot["backends"]}
         steering.restore(pair.endpoint, snapshot)
 
     def remove_standby(undo: dict[str, Any]) -> None:
-        _driver(estate, undo["cluster"]).remove(undo["model"], undo["version"])
+        cluster_driver(estate, undo["cluster"]).remove(undo["model"], undo["version"])
 
     def scale_standby_back(undo: dict[str, Any]) -> None:
-        _driver(estate, undo["cluster"]).scale(undo["model"], undo["version"], undo["replicas"])
+        cluster_driver(estate, undo["cluster"]).scale(undo["model"], undo["version"], undo["replicas"])
 
     return {
         "servers_stopped": lambda undo: faults.undo_servers_stopped(estate, undo),
@@ -215,8 +203,8 @@ def baseline(estate, settings: Settings, run_id: str, home: Path | None = None) 
     ledger = FaultLedger(pair.id, home)
     state = load_run(pair.id, run_id, home)
     state["before"] = state.get("before") or estate_snapshot(estate, pair, home)
-    models = _models(estate, pair)
-    primary_served = _driver(estate, cluster_of(estate, pair.primary)).served()
+    models = pair_models(estate, pair)
+    primary_served = cluster_driver(estate, cluster_of(estate, pair.primary)).served()
     state["expected_version"] = served_version(primary_served, models[0])
     state["artifacts"] = {m: primary_served[m].get("artifacts", {}) for m in models if m in primary_served}
     _stage_standby_artifacts(estate, pair, ledger, state, run_id)
@@ -234,18 +222,18 @@ def baseline(estate, settings: Settings, run_id: str, home: Path | None = None) 
         if route.get("region") != pair.primary or armed != (settings.path == "automated"):
             entry = ledger.record("route_set", pair.endpoint, {"snapshot": steering.snapshot(pair.endpoint)}, run_id)
             if settings.path == "automated":  # health-checked, the secondary as standby: it fails over by itself
-                steering.arm_failover(pair, _backends(estate, pair.primary, models),
-                                      _backends(estate, pair.secondary, models))
+                steering.arm_failover(pair, backends(estate, pair.primary, models),
+                                      backends(estate, pair.secondary, models))
             else:  # today's orchestrated path: a plain route that only this DAG switches
-                steering.point_to(pair.endpoint, pair.primary, _backends(estate, pair.primary, models))
+                steering.point_to(pair.endpoint, pair.primary, backends(estate, pair.primary, models))
             ledger.mark(entry, APPLIED)
     else:
         root = pair.probe_url or steering.probe_root(pair.endpoint)
         if settings.path == "automated" and not ledger.find_open("route_set", pair.endpoint):
             # cloud steering (Route 53 failover records, OCI DNS FAILOVER policy) fails over by itself
             entry = ledger.record("route_set", pair.endpoint, {"snapshot": steering.snapshot(pair.endpoint)}, run_id)
-            steering.arm_failover(pair, _backends(estate, pair.primary, models),
-                                  _backends(estate, pair.secondary, models))
+            steering.arm_failover(pair, backends(estate, pair.primary, models),
+                                  backends(estate, pair.secondary, models))
             ledger.mark(entry, APPLIED)
     state["probe_root"] = root
     probe_entry = ledger.find_open("probe_started", pair.endpoint)
@@ -295,7 +283,7 @@ def inject(estate, settings: Settings, run_id: str, home: Path | None = None) ->
     applied = {}
     if "servers_stopped" in kinds:
         applied["servers_stopped"] = faults.stop_servers(estate, ledger, cluster_of(estate, pair.primary),
-                                                         _models(estate, pair), run_id)
+                                                         pair_models(estate, pair), run_id)
     if "storage_offline" in kinds:
         applied["storage_offline"] = faults.take_storage_offline(estate, ledger, pair.primary, run_id)
     applied.update(_health_fault(pair, ledger, run_id, home))
@@ -379,12 +367,12 @@ def orchestrated_failover(estate, settings: Settings, run_id: str, home: Path | 
     from multicloud.placement import current_placement
 
     secondary = cluster_of(estate, pair.secondary)
-    driver = _driver(estate, secondary)
+    driver = cluster_driver(estate, secondary)
     served = driver.served()
     placement = current_placement(estate, home)
     for workload_id in pair.workloads:
         workload = estate.workload(workload_id)
-        version = state["expected_version"] if workload.model == _models(estate, pair)[0] else None
+        version = state["expected_version"] if workload.model == pair_models(estate, pair)[0] else None
         version = version or next(iter(state["artifacts"].get(workload.model, {})), None)
         if served_version(served, workload.model) is None and version:
             replicas = max(1, placement.get(workload_id, {}).get(cluster_of(estate, pair.primary), 1))
@@ -405,7 +393,7 @@ def orchestrated_failover(estate, settings: Settings, run_id: str, home: Path | 
                               run_id)
     else:
         entry = ledger.find_open("traffic_switched", pair.endpoint)["id"]
-    steering.point_to(pair.endpoint, pair.secondary, _backends(estate, pair.secondary, _models(estate, pair)))
+    steering.point_to(pair.endpoint, pair.secondary, backends(estate, pair.secondary, pair_models(estate, pair)))
     ledger.mark(entry, APPLIED)
     if not ledger.find_open("write_target_promoted", pair.id):
         entry = ledger.record("write_target_promoted", pair.id, {"previous": write_targets(home).get(pair.id)}, run_id)
@@ -433,11 +421,11 @@ def _stage_standby_artifacts(estate, pair, ledger: FaultLedger, state: dict[str,
     """
     import fsspec
 
-    served = _driver(estate, cluster_of(estate, pair.secondary)).served()
+    served = cluster_driver(estate, cluster_of(estate, pair.secondary)).served()
     for model, artifacts in state["artifacts"].items():
         if served_version(served, model) is not None:
             continue  # warm standby: nothing to stage
-        version = state["expected_version"] if model == _models(estate, pair)[0] else next(iter(artifacts), None)
+        version = state["expected_version"] if model == pair_models(estate, pair)[0] else next(iter(artifacts), None)
         if version is None or version not in artifacts:
             continue
         target = f"{_staged_uri(estate, pair, model, version)}/model.json"
@@ -533,8 +521,8 @@ def fail_back(estate, settings: Settings, run_id: str, home: Path | None = None)
     _event(state, "primary_restored")
     save_run(state, home)
     primary_cluster = cluster_of(estate, pair.primary)
-    driver = _driver(estate, primary_cluster)
-    versions = [(m, served_version(driver.served(), m)) for m in _models(estate, pair)]
+    driver = cluster_driver(estate, primary_cluster)
+    versions = [(m, served_version(driver.served(), m)) for m in pair_models(estate, pair)]
     checks: list[bool] = []
     deadline = time.monotonic() + settings.max_duration_s
     while consecutive_healthy(checks) < settings.stabilisation_checks:
@@ -553,7 +541,7 @@ def fail_back(estate, settings: Settings, run_id: str, home: Path | None = None)
             steering = steering_for(pair, home)
             if isinstance(steering, LocalGatewaySteering) and (steering.snapshot(pair.endpoint) or {}).get(
                     "failed_over"):
-                steering.fail_back(pair.endpoint, pair.primary, _backends(estate, pair.primary, _models(estate, pair)))
+                steering.fail_back(pair.endpoint, pair.primary, backends(estate, pair.primary, pair_models(estate, pair)))
     save_run(state, home)
     deadline = time.monotonic() + FAILBACK_ANSWER_TIMEOUT_S
     back = None
