@@ -37,7 +37,7 @@ from typing import Any
 
 from fsspec.implementations.local import LocalFileSystem
 
-from multicloud.sync.objectstore import PART_SIZE, TMP_MARK, S3Store, store_for
+from multicloud.sync.objectstore import PART_SIZE, TMP_MARK, S3Store, md5_from_etag, store_for
 from multicloud.sync.storage import Location
 
 MANIFEST = "_manifest.json"
@@ -186,6 +186,7 @@ def _copy_to_store(store: S3Store, src: Location, dst: Location, part_size: int)
     writer = store.writer(dst.path, part_size)
     try:
         with open_source(src, part_size) as reader:
+            writer.source_md5 = md5_from_etag(getattr(reader, "etag", None))
             while block := reader.read(writer.part_size):
                 writer.write(block)
         writer.commit()

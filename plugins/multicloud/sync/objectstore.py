@@ -5,11 +5,18 @@ object or the previous version, never a part. So each object is written once, un
 name, and verified end to end by the store itself with a checksum sent alongside the bytes:
 
 - ``s3_compat: aws`` (and unset): S3 additional checksums, SHA-256 (``x-amz-checksum-sha256``)
-  per PUT or per part; the store rejects a mismatch (``BadDigest``), keeps the checksum with the
-  object and echoes it, and we compare the echo with what we hashed.
+  per PUT or per part; the store rejects a mismatch (``BadDigest``) and keeps the checksum with
+  the object. Parts and the manifest go through botocore, which returns the store's echo of the
+  checksum, compared with what we hashed. Single PUTs of the data path go through obstore (see
+  ``_NativeStores``), whose result has no echo: instead, once per bucket, the store must refuse
+  a probe whose checksum is wrong, or nothing is written to it as verified.
 - ``s3_compat: oci``: ``Content-MD5`` per PUT or per part, which OCI Object Storage's
   S3-compatibility API verifies. botocore's own checksums stay ``when_required`` there (OCI
-  rejects the aws-chunked uploads they imply), so the MD5 is computed here and sent as a header.
+  rejects the aws-chunked uploads they imply), so the MD5 is sent as a header: the source
+  store's own MD5 when the object was read from a store whose ETag is a plain MD5 (as rclone
+  does; the target then checks what it received against the source at rest, and nothing is
+  hashed here), else computed here. A refused source MD5 (an ETag that is not one, e.g.
+  SSE-KMS) falls back to hashing here, for that store from then on.
 
 Nothing is read back. Objects up to ``part_size`` go in one PUT; larger ones in a multipart
 upload whose parts stream (memory: about one part per writer). A killed process can leave an
@@ -19,14 +26,13 @@ next run finds under its prefix.
 Two botocore clients per filesystem, built from the same storage options as the s3fs filesystem
 (credentials and endpoint from the Airflow connection, see storage.py); botocore clients are
 thread-safe, so the copier's worker threads share them. The second one, used only for the PUTs
-and parts that carry our checksum, does not SHA-256 the body a second time for the SigV4
-signature (``payload_signing_enabled: False``, which botocore itself implies on https when a
-checksum header is present): the signed checksum header already binds the body, and the store
-refuses a body that does not match it. That hash cost the client and the server one SHA-256 pass
-over every byte on plain-http endpoints. Every other request (listings, completes, deletes) keeps
-botocore's defaults. With ``s3_compat: oci`` (Content-MD5) the body stays signed: the one run that
-measured it unsigned was slower (0.59x rclone vs 0.94x signed, under heavy load, not yet explained),
-and on OCI's https endpoints botocore leaves such bodies unsigned by itself anyway.
+and parts that carry our checksum (SHA-256 or Content-MD5, both signed headers), does not
+SHA-256 the body a second time for the SigV4 signature (``payload_signing_enabled: False``,
+which botocore itself implies on https when a checksum header is present): the signed checksum
+header already binds the body, and the store refuses a body that does not match it. That hash
+cost the client and the server one SHA-256 pass over every byte on plain-http endpoints. It
+also does not wait for ``100 Continue`` before each body. Every other request (listings,
+completes, deletes) keeps botocore's defaults.
 """
 
 from __future__ import annotations
@@ -67,8 +73,7 @@ def store_for(loc: Location) -> S3Store | None:
     with _LOCK:
         cache = loc.fs.__dict__.setdefault("_mcsync_stores", {})
         if mode not in cache:
-            # unsigned bodies only with SHA-256 checksums: with OCI settings the one measurement was slower (see below)
-            body_client = _client_for(loc.fs, sign_payload=False) if mode == "sha256" else None
+            body_client = _client_for(loc.fs, sign_payload=False)  # bodies bound by a signed checksum header
             cache[mode] = S3Store(_client_for(loc.fs), mode, body_client, _NativeStores(loc.fs.storage_options, mode))
         return cache[mode]
 
@@ -88,8 +93,15 @@ def _client_for(fs: Any, sign_payload: bool | None = None) -> Any:
     client_kwargs = dict(options.get("client_kwargs") or {})
     credentials = {"aws_access_key_id": options.get("key"), "aws_secret_access_key": options.get("secret"),
                    "aws_session_token": options.get("token")}
-    return botocore.session.get_session().create_client(
+    client = botocore.session.get_session().create_client(
         "s3", config=Config(**config_kwargs), **{k: v for k, v in credentials.items() if v}, **client_kwargs)
+    if sign_payload is False:
+        # botocore asks every file-like body to wait for "100 Continue" first: one more round trip
+        # and a select loop per PUT or part, only to save sending a body the store would refuse
+        from botocore.handlers import add_expect_header
+
+        client.meta.events.unregister("before-call.s3", add_expect_header)
+    return client
 
 
 def split(path: str) -> tuple[str, str]:
@@ -99,6 +111,23 @@ def split(path: str) -> tuple[str, str]:
 
 def _b64(digest: bytes) -> str:
     return base64.b64encode(digest).decode()
+
+
+def md5_from_etag(etag: str | None) -> str | None:
+    """The Content-MD5 value a plain ETag stands for (32 hex digits: a single-part object's MD5 on
+    S3 and S3-compatible stores); None for multipart (``-N``) or other ETags. A store whose ETag
+    is 32 hex digits but not the MD5 (SSE-KMS) gets BadDigest, and its bodies are hashed here."""
+    value = (etag or "").strip('"')
+    if len(value) != 32:
+        return None
+    try:
+        return _b64(bytes.fromhex(value))
+    except ValueError:
+        return None
+
+
+def _error_code(exc: BaseException) -> str | None:
+    return getattr(exc, "response", {}).get("Error", {}).get("Code")
 
 
 class S3Store:
@@ -111,6 +140,7 @@ class S3Store:
         self.body_client = body_client or client  # PUTs and parts with our checksum header only
         self.native = native  # GETs and SHA-256 PUTs through obstore (see _NativeStores); None: botocore
         self._verifies: dict[str, bool] = {}  # bucket -> the store refused a wrong SHA-256 (probed once)
+        self._etag_md5_trusted = True  # Content-MD5 from source ETags, until one is refused
 
     # ---- writes ----------------------------------------------------------------------------------
     def _checksum_args(self, data: bytes | memoryview) -> dict[str, str]:
@@ -125,9 +155,20 @@ class S3Store:
                 f"{what}: the store answered checksum {response.get('ChecksumSHA256')!r}, "
                 f"we sent {sent['ChecksumSHA256']!r}")
 
-    def put(self, path: str, data: bytes | memoryview, sha256: bytes | None = None) -> None:
-        """One PUT; ``sha256``: the body's digest when the caller has it already (hashed once, not twice)."""
+    def put(self, path: str, data: bytes | memoryview, sha256: bytes | None = None,
+            source_md5: str | None = None) -> None:
+        """One PUT; ``sha256``: the body's digest when the caller has it already (hashed once, not twice);
+        ``source_md5``: with Content-MD5, the source store's MD5 of the object (from its ETag, see
+        ``AtomicObjectWriter.source_md5``), sent instead of hashing the body here."""
         bucket, key = split(path)
+        if self.mode == "md5" and source_md5 is not None and self._etag_md5_trusted:
+            try:
+                self.body_client.put_object(Bucket=bucket, Key=key, Body=bytes(data), ContentMD5=source_md5)
+                return
+            except Exception as exc:  # the source's ETag was not its MD5 (SSE-KMS, ...) or the bytes differ
+                if _error_code(exc) not in ("BadDigest", "InvalidDigest"):
+                    raise
+                self._etag_md5_trusted = False  # for this store from now on: hash the bodies here
         native = self.native.store(bucket) if self.native is not None and self.mode == "sha256" else None
         if native is not None and sha256 is not None:
             self._require_sha256_verification(bucket, key)
@@ -215,7 +256,8 @@ class S3Store:
                 raise FileNotFoundError(f"s3://{path}") from exc
         import obstore
 
-        return _StreamReader(obstore.get(store, key).stream(min_chunk_size=chunk_size))
+        result = obstore.get(store, key)
+        return _StreamReader(result.stream(min_chunk_size=chunk_size), result.meta.get("e_tag"))
 
     def delete(self, path: str) -> None:
         bucket, key = split(path)
@@ -277,9 +319,10 @@ class _NativeStores:
 class _StreamReader:
     """``read(n)`` over obstore's stream of byte buffers (no copy when a whole buffer is asked for)."""
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: Any, etag: str | None = None) -> None:
         self._stream = stream
         self._rest: memoryview | None = None
+        self.etag = etag  # of exactly the version being read (the GET's own response)
 
     def read(self, n: int = -1) -> bytes | memoryview:
         if n is None or n < 0:
@@ -322,6 +365,9 @@ class AtomicObjectWriter:
         self._buffered = 0
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
+        # Content-MD5 of the whole object as its source store has it (a plain single-part ETag),
+        # for a one-PUT object: the target then checks what it received against the source at rest
+        self.source_md5: str | None = None
 
     # file-object protocol (what pyarrow's ParquetWriter and the copier use)
     def write(self, data: Any) -> int:
@@ -378,7 +424,7 @@ class AtomicObjectWriter:
         """Make the object visible under its final name; every byte verified by the store."""
         rest = self._take(self._buffered)
         if self._upload_id is None:
-            self.store.put(self.path, rest, sha256=self.digest.digest())
+            self.store.put(self.path, rest, sha256=self.digest.digest(), source_md5=self.source_md5)
         else:
             if rest:
                 self._upload_part(rest)
