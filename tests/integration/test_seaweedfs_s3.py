@@ -260,3 +260,21 @@ def test_a_store_that_accepts_a_wrong_sha256_gets_nothing_written_as_verified():
         store.put("bucket/dir/a.bin", b"data", sha256=b"\0" * 32)
     assert fake.puts == fake.deleted  # the probe, removed again
     assert TMP_MARK in fake.puts[0]
+
+
+def test_a_single_put_with_oci_settings_is_refused_when_its_content_md5_does_not_match(seaweed, tmp_path, monkeypatch):
+    """The Content-MD5 single PUT (signed by botocore's signer, sent without the client's machinery)
+    carries the store's refusal as botocore's ClientError, and nothing lands."""
+    from botocore.exceptions import ClientError
+
+    from multicloud.sync import objectstore
+
+    make_bucket(seaweed, "digest-small")
+    (tmp_path / "small.bin").write_bytes(os.urandom(100_000))
+    real = objectstore.S3Store._checksum_args
+    monkeypatch.setattr(objectstore.S3Store, "_checksum_args", lambda self, data: real(self, bytes(data)[:-1] + b"?"))
+    target = _s3_location(seaweed, "s3://digest-small/oci", "oci")
+    assert objectstore.store_for(target).signed_put is not None
+    with pytest.raises(ClientError, match="BadDigest"):
+        sync_tree(location(f"file://{tmp_path}"), target)
+    assert not _client(seaweed).list_objects_v2(Bucket="digest-small").get("Contents")
