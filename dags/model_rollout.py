@@ -8,8 +8,8 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Asset, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
+from multicloud.assets import model_asset_uri
 from multicloud.dagkit import default_args, parse_time_estate
-from multicloud.rollout.assets import model_asset_uri
 from multicloud.rollout.planner import STAGES, STRATEGIES
 
 # No '/' and no '..': a version is a folder name under the model store (as model_training's).

@@ -33,19 +33,15 @@ makes a finished move a no-op.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from multicloud import paths
+from multicloud import paths, statefile
 from multicloud.cost import pools
 from multicloud.drivers import ModelDeployment, driver_for
+from multicloud.paths import safe_run_id
 from multicloud.placement import current_placement, placement_file, save_placement
-from multicloud.reports import atomic_write_text, safe_run_id
 
 if TYPE_CHECKING:
     from multicloud.drivers.base import ClusterDriver
@@ -62,32 +58,18 @@ def move_id(move: dict[str, Any]) -> str:
     return f"{move['workload']}:{move['source'] or '-'}->{move['target'] or '-'}x{move['replicas']}"
 
 
-@contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _ledger_file(run_id: str, home: Path | None) -> Path:
     return paths.home_path(home, "state", "cost_rebalance", f"{safe_run_id(run_id)}.json", what="cost ledger")
 
 
 def _ledger(run_id: str, home: Path | None) -> dict[str, Any]:
-    path = _ledger_file(run_id, home)
-    return json.loads(path.read_text()) if path.exists() else {}
+    return statefile.read_json(_ledger_file(run_id, home), {})
 
 
 def _record(run_id: str, home: Path | None, result: dict[str, Any], estate: Estate | None = None) -> None:
     path = _ledger_file(run_id, home)
-    with _lock(path.with_suffix(".lock")):
-        data = _ledger(run_id, home)
+    with statefile.update_json(path, dict, lock=path.with_suffix(".lock")) as data:
         data[result["id"]] = result
-        atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True))
     from multicloud.metrics import logs
 
     logs.record("cost_move", {"run_id": run_id, **{k: result.get(k) for k in (
@@ -207,7 +189,7 @@ def apply_move(estate: Estate, move: dict[str, Any], run_id: str, *, home: Path 
             else:
                 source.scale(model, version or serving_version(estate, source, model)[0], left)
         result["steps"].append(f"{source_id}: {max(left, 0)} replica(s) left")
-    with _lock(placement_file(home).with_suffix(".lock")):
+    with statefile.locked(placement_file(home), placement_file(home).with_suffix(".lock")):
         latest = current_placement(estate, home)
         row = dict(latest.get(workload.id, {}))
         if source_id:

@@ -9,16 +9,15 @@ every cluster the run touched, and nothing else.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from multicloud import paths
+from multicloud import paths, statefile
 from multicloud.drivers.base import ClusterDriver, ModelDeployment
-from multicloud.reports import atomic_write_text, safe_run_id
+from multicloud.paths import safe_run_id
 
 
 class RolloutFailed(RuntimeError):
@@ -39,15 +38,8 @@ class Journal:
 
     @contextlib.contextmanager
     def update(self) -> Iterator[dict[str, Any]]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_suffix(".lock"), "a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                data = self.read()
-                yield data
-                atomic_write_text(self.path, json.dumps(data, indent=2, sort_keys=True))
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with statefile.update_json(self.path, self.read, lock=self.path.with_suffix(".lock")) as data:
+            yield data
 
     def event(self, kind: str, **fields: Any) -> None:
         self.events(kind, [fields])

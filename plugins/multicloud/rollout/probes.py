@@ -14,10 +14,10 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from multicloud import smoke
 from multicloud.rollout.gates import GateVerdict, Sample, Thresholds, score_check, verdict
 
 TIMEOUT_S = 5.0
-PROBABILITY_TOLERANCE = 1e-4
 
 
 Fetch = Callable[[str, "bytes | None"], tuple[int, bytes]]
@@ -67,18 +67,13 @@ def probe_endpoint(url: str, smoke_cases: Sequence[dict[str, Any]], version: str
         answered = payload.get("version") if isinstance(payload, dict) else None
         return samples + [Sample(url, "smoke", False, ms, f"answered by {answered}") for _ in smoke_cases]
     predictions = payload.get("predictions")
-    if not isinstance(predictions, list) or len(predictions) != len(smoke_cases):
+    if smoke.malformed(predictions, list(smoke_cases)):
         # A broken server is a failed check (and a rollback), never an exception that hides the verdict.
         return samples + [Sample(url, "smoke", False, ms, "malformed answer: expected one prediction per case")
                           for _ in smoke_cases]
     for case, got in zip(smoke_cases, predictions, strict=True):
-        expected = case["expected"]
-        try:
-            right = (got["label"] == expected["label"]
-                     and abs(got["probability"] - expected["probability"]) <= PROBABILITY_TOLERANCE)
-        except (KeyError, TypeError):
-            right = False
-        samples.append(Sample(url, "smoke", right, ms, "" if right else f"wrong answer {got} != {expected}"))
+        wrong = smoke.wrong_answer(case, got)
+        samples.append(Sample(url, "smoke", wrong is None, ms, wrong or ""))
     return samples
 
 

@@ -9,14 +9,12 @@ interval leaves the log (and the governance totals built from it) unchanged.
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from multicloud import paths
+from multicloud.statefile import append_json_lines, parse_json_lines
 from multicloud.sync.planner import Denial
 
 
@@ -42,27 +40,7 @@ def record_denials(denials: Iterable[Denial], run_id: str, partition: str, home:
     ]
     if not entries:
         return 0
-    path = audit_file(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        seen = {_key(line) for line in _parse(path.read_text())}
-        fresh = []
-        for entry in entries:
-            if _key(entry) not in seen:
-                seen.add(_key(entry))
-                fresh.append(json.dumps(entry, sort_keys=True))
-        if fresh:
-            os.write(fd, ("\n".join(fresh) + "\n").encode())
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-    return len(fresh)
-
-
-def _parse(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return append_json_lines(audit_file(home), entries, key=_key)
 
 
 def log_decisions(estate, plan, run_id: str, home: Path | None = None) -> int:
@@ -84,4 +62,4 @@ def read_audit(home: Path | None = None) -> list[dict]:
     path = audit_file(home)
     if not path.exists():
         return []
-    return _parse(path.read_text())
+    return parse_json_lines(path.read_text())
