@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from multicloud import paths
+from multicloud.statefile import read_json_lines
 
 KINDS = ("residency_violation", "residency_unverified", "rehearsal_failed", "rollback", "task_failed", "drift",
          "cost_divergence", "failover", "fail_back")
@@ -75,16 +76,7 @@ def record_alert(kind: str, message: str, details: Mapping[str, Any], origin: Ma
 
 
 def read_alerts(home: Path | None = None, kind: str | None = None) -> list[dict[str, Any]]:
-    path = alerts_file(home)
-    if not path.exists():
-        return []
-    found = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            found.append(json.loads(line))
-        except ValueError:
-            continue
-    return [a for a in found if kind is None or a.get("kind") == kind]
+    return [a for a in read_json_lines(alerts_file(home)) if kind is None or a.get("kind") == kind]
 
 
 def origin_of(context: Mapping[str, Any]) -> dict[str, str | None]:

@@ -9,6 +9,7 @@ signal queue) goes through here:
 - ``locked``: an exclusive ``flock`` on a lock file beside the state (``.{name}.lock`` unless the
   store names its own), held for a read-modify-write across processes.
 - ``update_json``: ``locked`` + read (or a default) + yield + write.
+- ``read_json_lines``: a JSON-lines log read, a torn last line skipped.
 - ``append_json_lines``: JSON lines appended under a lock on the file itself and fsynced,
   optionally skipping entries whose key is already in the file.
 
@@ -90,7 +91,23 @@ def update_json(path: Path, default: Callable[[], Any], *, lock: Path | None = N
 
 
 def parse_json_lines(text: str) -> list[dict[str, Any]]:
+    """Every line's JSON; a line that does not parse raises (a log that must be whole)."""
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def read_json_lines(path: Path) -> list[Any]:
+    """Every line's JSON, skipping one that does not parse (the torn last line of a crashed writer)."""
+    if not path.exists():
+        return []
+    found = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            found.append(json.loads(line))
+        except ValueError:
+            continue
+    return found
 
 
 def append_json_lines(path: Path, entries: Iterable[dict[str, Any]],

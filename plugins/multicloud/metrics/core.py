@@ -7,7 +7,6 @@ A failing sink never fails the business task: the failure is logged, counted in
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from multicloud.metrics.points import MetricPoint
 from multicloud.metrics.sinks import SINKS, file_sink, file_sink_many, metrics_file
+from multicloud.statefile import read_json_lines
 
 if TYPE_CHECKING:
     from multicloud.estate.models import Estate
@@ -63,15 +63,10 @@ def emit_points(points: list[MetricPoint], *, estate: Estate | None = None, home
 
 
 def read_points(home: Path | None = None, name: str | None = None) -> list[MetricPoint]:
-    path = metrics_file(home)
-    if not path.exists():
-        return []
     points = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
+    for fields in read_json_lines(metrics_file(home)):
         try:
-            points.append(MetricPoint(**json.loads(line)))
-        except (ValueError, TypeError):  # a torn last line of a crashed writer
+            points.append(MetricPoint(**fields))
+        except TypeError:  # a line that is JSON but no point (a torn line can parse as a number)
             continue
     return [p for p in points if name is None or p.name == name]

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from multicloud import smoke
+from multicloud.drivers.base import http_fetch as drivers_http_fetch
 from multicloud.rollout.gates import GateVerdict, Sample, Thresholds, score_check, verdict
 
 TIMEOUT_S = 5.0
@@ -25,14 +24,7 @@ Fetch = Callable[[str, "bytes | None"], tuple[int, bytes]]
 
 def http_fetch(url: str, body: bytes | None = None) -> tuple[int, bytes]:
     """Plain HTTP(S): (status, body); a connection failure is status 0 with the error as body."""
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except OSError as exc:
-        return 0, f"{type(exc).__name__}: {exc}".encode()
+    return drivers_http_fetch(url, body, TIMEOUT_S)
 
 
 def _timed(url: str, body: bytes | None, fetch: Fetch | None = None) -> tuple[int, Any, float, str]:
