@@ -23,7 +23,7 @@ _NIGHTLY = CronTriggerTimetable("0 2 * * *", timezone="UTC")
 DOC = """
 ### Progressive model rollout
 
-Starts when model_training publishes a version (`multicloud://model/<model>`), every night at
+Starts when model_training publishes a version (`x-multicloud://model/<model>`), every night at
 02:00 UTC (converges every cluster to each model's latest version), or by hand.
 
 1. **plan**: candidates are `clusters` or every estate cluster; the residency engine checks each

@@ -20,12 +20,12 @@ DOC = """
 ### Model training inside the data's jurisdiction
 
 Runs when residency_sync publishes a model's training dataset **in the model's `train_in`
-region** (`multicloud://<dataset>/<region>`), or by hand. Each model reads only that region's
+region** (`x-multicloud://<dataset>/<region>`), or by hand. Each model reads only that region's
 copy, keeps only rows of the model's data class, fits a standardised logistic regression
 (scikit-learn), and stores a JSON artifact plus a model card (version, data class, training
 region, rows, holdout accuracy/AUC, smoke cases) at
 `{train_in storage}/models/<model>/<version>/`. Each stored version emits an asset event on
-`multicloud://model/<model>` (extra: version, artifact_uri, data_class), which schedules
+`x-multicloud://model/<model>` (extra: version, artifact_uri, data_class), which schedules
 **model_rollout**. A model whose training data is missing fails with a message naming the region.
 
 **Manual runs** (with or without a logical date) train every model (or `models`) on all the data

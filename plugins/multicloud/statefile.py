@@ -90,7 +90,7 @@ def update_json(path: Path, default: Callable[[], Any], *, lock: Path | None = N
                 write_json(path, data, sort_keys=sort_keys)
 
 
-def parse_json_lines(text: str) -> list[dict[str, Any]]:
+def parse_json_lines(text: str) -> list[Any]:
     """Every line's JSON; a line that does not parse raises (a log that must be whole)."""
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 

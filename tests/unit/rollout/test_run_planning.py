@@ -22,7 +22,7 @@ def estate(estate):
 
 def test_version_comes_from_param_then_asset_event_then_latest(estate):
     assert resolve_versions(estate, {"model": "churn-eu", "version": "v1"}, []) == {"churn-eu": "v1"}
-    event = [("multicloud://model/churn-eu", {"version": "v1"})]
+    event = [("x-multicloud://model/churn-eu", {"version": "v1"})]
     assert resolve_versions(estate, {}, event) == {"churn-eu": "v1"}
     assert resolve_versions(estate, {}, []) == {"churn-eu": "v2"}  # churn-us has no version: skipped
     with pytest.raises(artifacts.ArtifactError, match="no model card"):

@@ -71,8 +71,8 @@ def test_model_selection_follows_request_then_triggering_assets(estate):
     from multicloud.training.run import select_models
 
     assert select_models(estate, ["churn-us"], []) == ["churn-us"]
-    assert select_models(estate, [], ["multicloud://customer-events/oci-fra"]) == ["churn-eu"]
-    assert select_models(estate, [], ["multicloud://customer-events/gcp-euw4"]) == []
+    assert select_models(estate, [], ["x-multicloud://customer-events/oci-fra"]) == ["churn-eu"]
+    assert select_models(estate, [], ["x-multicloud://customer-events/gcp-euw4"]) == []
     assert select_models(estate, [], []) == ["churn-eu", "churn-us"]
     with pytest.raises(ValueError, match="unknown model"):
         select_models(estate, ["nope"], [])
