@@ -394,14 +394,26 @@ TRIMMED_TARGETS = {"customer-events": ["oci-fra", "gcp-euw4", "aws-use1"], "eu-c
                    "telemetry": ["oci-lon"], "product-catalog": ["oci-fra"]}
 
 
-def trimmed_local_estate(target: Path) -> Path:
-    """include/estate/local.yaml with fewer replication targets (TRIMMED_TARGETS), written to ``target``."""
+# A test deployment's fail-back policy: the primary must pass 3 health checks in a row and stay
+# healthy 3 s before dr_failover fails back (the estate's default, 5 checks and 60 s, is what a
+# production pair wants; in a rehearsal under the scheduler it was 66 s of its 98 s, all waiting).
+QUICK_FAIL_BACK = {"healthy_checks": 3, "stabilisation_s": 3}
+
+
+def trimmed_local_estate(target: Path, fail_back: dict | None = None) -> Path:
+    """include/estate/local.yaml with fewer replication targets (TRIMMED_TARGETS), written to ``target``.
+
+    ``fail_back``: the DR pairs' fail-back policy (``DrPair.fail_back``, e.g. QUICK_FAIL_BACK),
+    as an estate owner sets it; None keeps the estate's."""
     import yaml
 
     raw = yaml.safe_load((ROOT / "include" / "estate" / "local.yaml").read_text())
     for dataset in raw["datasets"]:
         if dataset["id"] in TRIMMED_TARGETS:
             dataset["replicate_to"] = TRIMMED_TARGETS[dataset["id"]]
+    if fail_back:
+        for pair in raw.get("dr_pairs") or []:
+            pair["fail_back"] = {**(pair.get("fail_back") or {}), **fail_back}
     target.write_text(yaml.safe_dump(raw, sort_keys=False))
     return target
 
