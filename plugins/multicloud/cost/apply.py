@@ -171,7 +171,7 @@ def apply_move(estate: Estate, move: dict[str, Any], run_id: str, *, home: Path 
                                  serving_version(estate, target, model, _sibling(estate, target_id, home)))
             result["version"] = version
             desired = here.get(target_id, 0) + count
-            target.deploy(ModelDeployment(model, version, desired, artifact, baseline_runtime(estate),
+            target.deploy(ModelDeployment(model, version, desired, artifact, baseline_runtime(estate, target_id),
                                           {"model": model, "version": version, "workload": workload.id}))
             result["steps"].append(f"deployed {model} {version} x{desired} at {target_id}")
             status = target.wait_ready(model, version, ready_timeout_s)
