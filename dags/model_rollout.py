@@ -110,12 +110,21 @@ def model_rollout():
 
     @task(trigger_rule="none_failed")
     def deploy(lane: list[dict], **context) -> list[dict]:
+        from airflow.sdk.exceptions import AirflowFailException
+
         from multicloud.dagkit import estate_for
+        from multicloud.rollout.engine import RolloutFailed
         from multicloud.rollout.run import deploy_lane
 
         params = context["params"]
-        return deploy_lane(estate_for(params), lane, params["strategy"], context["run_id"],
-                           float(params["ready_timeout_s"]))
+        try:
+            return deploy_lane(estate_for(params), lane, params["strategy"], context["run_id"],
+                               float(params["ready_timeout_s"]))
+        except RolloutFailed as exc:
+            # The cluster answered: its pods did not become ready (progress deadline exceeded, or
+            # not within ready_timeout_s). A retry would re-apply the same spec and wait again
+            # before the rollback; retries are for errors reaching the cluster.
+            raise AirflowFailException(str(exc)) from exc
 
     # A failed gate must roll back, never be retried until it happens to pass.
     @task(trigger_rule="none_failed", retries=0)
