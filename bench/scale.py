@@ -214,6 +214,25 @@ def wait_for_run(af, run_id: str, timeout: float) -> dict:
     raise TimeoutError(f"residency_sync run {run_id} did not end within {timeout:.0f} s")
 
 
+def print_task_timeline(tis: list[dict]) -> None:
+    """Each task instance's queue wait and run time (where a run's wall time goes); retries named."""
+    def at(value: str | None) -> datetime | None:
+        return datetime.fromisoformat(value) if value else None
+
+    starts = [at(t.get("start_date")) for t in tis if t.get("start_date")]
+    origin = min(starts) if starts else None
+    for t in sorted(tis, key=lambda t: t.get("start_date") or ""):
+        start, end, queued = at(t.get("start_date")), at(t.get("end_date")), at(t.get("queued_when"))
+        if not (start and end and origin):
+            print(f"  task {t['task_id']}[{t['map_index']}]: {t['state']} (no start/end)")
+            continue
+        wait = f", queued {(start - queued).total_seconds():.1f} s" if queued else ""
+        retried = f", try {t['try_number']}" if (t.get("try_number") or 1) > 1 else ""
+        label = t.get("rendered_map_index") or t["map_index"]
+        print(f"  task {t['task_id']}[{label}]: {t['state']}, +{(start - origin).total_seconds():.1f} s, "
+              f"ran {(end - start).total_seconds():.1f} s{wait}{retried}", flush=True)
+
+
 def scheduler_run(estate_file: Path, home_root: Path, datasets: int, regions: int, timeout: float) -> dict:
     from multicloud.estate import load_estate
     from tests.harness.airflow import AirflowInstance
@@ -238,6 +257,7 @@ def scheduler_run(estate_file: Path, home_root: Path, datasets: int, regions: in
         wall = (datetime.fromisoformat(run["end_date"]) - datetime.fromisoformat(run["start_date"])).total_seconds()
         bytes_s = plain_copy_seconds(sources, items, home_root / "plain-copy")
         failed = [t for t in tis if t["state"] not in ("success", "skipped")]
+        print_task_timeline(tis)
         return {"run_id": run_id, "wall_s": wall, "bytes_s": bytes_s, "items": len(items),
                 "task_instances": len(tis), "failed_tasks": failed, "source_bytes": total_bytes,
                 "denials": len(manifest["denials"]),

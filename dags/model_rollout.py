@@ -8,8 +8,8 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Asset, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
+from multicloud.assets import model_asset_uri
 from multicloud.dagkit import default_args, parse_time_estate, schedule_start
-from multicloud.rollout.assets import model_asset_uri
 from multicloud.rollout.planner import STAGES, STRATEGIES
 
 # No '/' and no '..': a version is a folder name under the model store (as model_training's).
@@ -26,7 +26,7 @@ _START, _CATCHUP = schedule_start("model_rollout", datetime(2026, 1, 1, tzinfo=U
 DOC = """
 ### Progressive model rollout
 
-Starts when model_training publishes a version (`multicloud://model/<model>`), every night at
+Starts when model_training publishes a version (`x-multicloud://model/<model>`), every night at
 02:00 UTC (converges every cluster to each model's latest version), or by hand.
 
 1. **plan**: candidates are `clusters` or every estate cluster; the residency engine checks each

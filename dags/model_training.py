@@ -6,8 +6,8 @@ from datetime import datetime
 
 from airflow.sdk import Asset, AssetAlias, AssetAny, Param, dag, task
 
+from multicloud.assets import MODELS_ALIAS, training_inputs
 from multicloud.dagkit import default_args, parse_time_estate
-from multicloud.rollout.assets import MODELS_ALIAS, training_inputs
 
 # No '/' and no '..': a version is a folder name under the model store.
 VERSION_PATTERN = r"^$|^(?!.*[.][.])[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -20,12 +20,12 @@ DOC = """
 ### Model training inside the data's jurisdiction
 
 Runs when residency_sync publishes a model's training dataset **in the model's `train_in`
-region** (`multicloud://<dataset>/<region>`), or by hand. Each model reads only that region's
+region** (`x-multicloud://<dataset>/<region>`), or by hand. Each model reads only that region's
 copy, keeps only rows of the model's data class, fits a standardised logistic regression
 (scikit-learn), and stores a JSON artifact plus a model card (version, data class, training
 region, rows, holdout accuracy/AUC, smoke cases) at
 `{train_in storage}/models/<model>/<version>/`. Each stored version emits an asset event on
-`multicloud://model/<model>` (extra: version, artifact_uri, data_class), which schedules
+`x-multicloud://model/<model>` (extra: version, artifact_uri, data_class), which schedules
 **model_rollout**. A model whose training data is missing fails with a message naming the region.
 
 **Manual runs** (with or without a logical date) train every model (or `models`) on all the data
@@ -76,8 +76,8 @@ def model_training():
     def train(model_id: str, **context) -> dict:
         from airflow.sdk import Asset
 
+        from multicloud.assets import model_asset_uri
         from multicloud.dagkit import estate_for
-        from multicloud.rollout.assets import model_asset_uri
         from multicloud.training.run import train_and_store, version_label
 
         version = context["params"]["version"] or version_label(context["dag_run"].run_after, context["run_id"])

@@ -24,7 +24,7 @@ are copied and recorded as would-deny. Record-routed datasets send each region o
 jurisdiction may hold; rows with a missing or unknown jurisdiction go to the source's quarantine.
 Objects are copied incrementally (size + checksum), atomically and verified; Great Expectations
 validates every target. Each successful (dataset, region) publishes the Asset
-`multicloud://<dataset>/<region>` (through the alias `multicloud-residency-sync`).
+`x-multicloud://<dataset>/<region>` (through the alias `multicloud-residency-sync`).
 
 **Shape.** `plan` writes the run's plan to files under the estate's state home (one shard per
 region, written atomically; XCom carries only their digests) and the run maps one `sync` task per

@@ -33,9 +33,9 @@ def test_training_stores_versioned_artifacts_in_each_training_region(airflow_db,
         assert card["metrics"]["auc"] > 0.7
     summary = latest_summary("model_training", estate_home)
     assert any("churn-eu v1: trained in oci-fra" in line for line in summary["headline"])
-    # Each stored version is an asset event on multicloud://model/<model> (it schedules model_rollout).
+    # Each stored version is an asset event on x-multicloud://model/<model> (it schedules model_rollout).
     events = _model_asset_events(run.run_id)
-    assert events == {"multicloud://model/churn-eu": "v1", "multicloud://model/churn-us": "v1"}
+    assert events == {"x-multicloud://model/churn-eu": "v1", "x-multicloud://model/churn-us": "v1"}
 
 
 def _model_asset_events(run_id: str) -> dict[str, str]:

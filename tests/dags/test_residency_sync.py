@@ -76,8 +76,8 @@ def test_outage_then_backfill_lands_each_interval_exactly_once(dag, estate_home)
     quarantine = estate_home / "storage" / "onprem-hq" / "_quarantine" / "customer-events" / hour_a.strftime(
         "dt=%Y-%m-%d/hr=%H")
     assert _countries(quarantine) == {"CA", "XX", None}
-    assert {"multicloud://customer-events/oci-fra", "multicloud://customer-events/oci-lon",
-            "multicloud://customer-events/oci-ash"} <= _asset_events(run_a.run_id)
+    assert {"x-multicloud://customer-events/oci-fra", "x-multicloud://customer-events/oci-lon",
+            "x-multicloud://customer-events/oci-ash"} <= _asset_events(run_a.run_id)
     assert ("eu-claims", "oci-ash", "denied") in {(x["dataset"], x["region"], x["outcome"])
                                                     for x in read_audit(estate_home)}
     headline = latest_summary("residency_sync", estate_home)["headline"]
@@ -95,8 +95,8 @@ def test_outage_then_backfill_lands_each_interval_exactly_once(dag, estate_home)
     failure = next(o for o in summary["data"]["outcomes"].values() if o["status"] == "failed")
     assert "RegionUnavailable" in failure["error"]
     assert "oci-lon" in failure["error"]
-    assert "multicloud://customer-events/oci-lon" not in _asset_events(run_b.run_id)
-    assert "multicloud://customer-events/oci-fra" in _asset_events(run_b.run_id)
+    assert "x-multicloud://customer-events/oci-lon" not in _asset_events(run_b.run_id)
+    assert "x-multicloud://customer-events/oci-fra" in _asset_events(run_b.run_id)
 
     # the region is back: replaying the failed interval (what `airflow backfill create` does) converges;
     # interval A is untouched and B lands once (reruns of an unchanged interval: tests/unit/sync/test_runner.py)

@@ -118,8 +118,8 @@ def test_a_data_integration_dataset_keeps_every_guarantee(dags, estate_home, tmp
     assert _countries(_partition(estate_home, "oci-fra", HOUR)) <= EU
     assert _countries(_partition(estate_home, "oci-lon", HOUR)) == {"GB"}
     # an Asset event per (dataset, region), and model_training (trains churn-eu on oci-fra) is queued
-    assert {"multicloud://customer-events/oci-fra", "multicloud://customer-events/oci-lon"} <= _asset_events(run.run_id)
-    assert "multicloud://customer-events/oci-fra" in _queued_for("model_training")
+    assert {"x-multicloud://customer-events/oci-fra", "x-multicloud://customer-events/oci-lon"} <= _asset_events(run.run_id)
+    assert "x-multicloud://customer-events/oci-fra" in _queued_for("model_training")
     summary = latest_summary("residency_sync", estate_home)
     assert "OCI Data Integration: 2/2 task runs succeeded" in summary["headline"]
     assert summary["data"]["failed"] == []

@@ -132,14 +132,14 @@ def test_a_data_integration_dataset_under_the_scheduler_keeps_every_guarantee(tm
         events = af.api("GET", "/api/v2/assets/events", params={"source_dag_id": "residency_sync",
                                                                  "source_run_id": run_id, "limit": 100})
         published = {e["uri"] for e in events["asset_events"] if e["source_run_id"] == run_id}
-        assert {f"multicloud://customer-events/{r}" for r in REGIONS} <= published, published
+        assert {f"x-multicloud://customer-events/{r}" for r in REGIONS} <= published, published
         assert all((e["extra"] or {}).get("engine") == "oci-data-integration"
-                   for e in events["asset_events"] if e["uri"].startswith("multicloud://customer-events/")), events
+                   for e in events["asset_events"] if e["uri"].startswith("x-multicloud://customer-events/")), events
 
         # model_training starts on those Assets (nobody triggers it) and trains
         trained = af.wait_for_runs("model_training", lambda runs: [r for r in runs if r["run_type"] == "asset_triggered"],
                                    timeout=300, what="an asset-triggered model_training run")
-        ours = [r for r in trained if {"multicloud://customer-events/oci-fra", "multicloud://customer-events/aws-use1"}
+        ours = [r for r in trained if {"x-multicloud://customer-events/oci-fra", "x-multicloud://customer-events/aws-use1"}
                 <= _upstream_from(af, r["dag_run_id"], run_id)]
         assert ours, f"no model_training run was started by this run's Asset events: {trained}"
         af.wait_for_run("model_training", ours[0]["dag_run_id"], timeout=600)

@@ -10,7 +10,6 @@ every cluster the run touched, and nothing else.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import time
@@ -18,9 +17,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from multicloud import paths
+from multicloud import paths, statefile
 from multicloud.drivers.base import ClusterDriver, ModelDeployment
-from multicloud.reports import atomic_write_text, safe_run_id
+from multicloud.paths import safe_run_id
 
 
 class RolloutFailed(RuntimeError):
@@ -73,15 +72,10 @@ class Journal:
 
     @contextlib.contextmanager
     def update(self) -> Iterator[dict[str, Any]]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_suffix(".lock"), "a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                data, offset = self._merged()
-                yield data
-                atomic_write_text(self.path, json.dumps({**data, "log_offset": offset}, indent=2, sort_keys=True))
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with statefile.locked(self.path, self.path.with_suffix(".lock")):
+            data, offset = self._merged()
+            yield data
+            statefile.write_json(self.path, {**data, "log_offset": offset})
 
     def _append(self, records: list[dict[str, Any]]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from multicloud import metrics, paths
-from multicloud.reports import atomic_write_text, safe_run_id
+from multicloud.assets import dataset_asset_uri
+from multicloud.paths import safe_run_id
+from multicloud.statefile import atomic_write_text
 from multicloud.sync import layout
 from multicloud.sync.copier import sync_tree
 from multicloud.sync.planner import SyncItem, countries_of
@@ -39,7 +41,7 @@ class Endpoints:
 
 def asset_uri(dataset: str, region: str) -> str:
     """The Asset a successful (dataset, region) publishes; downstream DAGs schedule on it."""
-    return f"multicloud://{dataset}/{region}"
+    return dataset_asset_uri(dataset, region)
 
 
 def endpoint_urls(estate: Estate, item: SyncItem) -> tuple[str, str]:

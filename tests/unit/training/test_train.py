@@ -6,17 +6,11 @@ import json
 
 import pytest
 
-from multicloud.estate import load_estate
 from multicloud.serving.model import LogisticModel
 from multicloud.sync.layout import CUSTOMER_EVENT_FEATURES
 from multicloud.training import artifacts
 from multicloud.training.train import TrainingError, train_logistic
 from tests.synthetic_events import events, write_partition
-
-
-@pytest.fixture
-def estate(estate_home):
-    return load_estate(home=estate_home)
 
 
 def _train(frame, version="v1"):
@@ -77,8 +71,8 @@ def test_model_selection_follows_request_then_triggering_assets(estate):
     from multicloud.training.run import select_models
 
     assert select_models(estate, ["churn-us"], []) == ["churn-us"]
-    assert select_models(estate, [], ["multicloud://customer-events/oci-fra"]) == ["churn-eu"]
-    assert select_models(estate, [], ["multicloud://customer-events/gcp-euw4"]) == []
+    assert select_models(estate, [], ["x-multicloud://customer-events/oci-fra"]) == ["churn-eu"]
+    assert select_models(estate, [], ["x-multicloud://customer-events/gcp-euw4"]) == []
     assert select_models(estate, [], []) == ["churn-eu", "churn-us"]
     with pytest.raises(ValueError, match="unknown model"):
         select_models(estate, ["nope"], [])
