@@ -15,7 +15,7 @@ from multicloud.dr.probe import probe_once
 from multicloud.dr.steering import LocalGatewaySteering
 from multicloud.estate import load_estate
 from multicloud.triggers.dr_health import HealthSignalTrigger
-from tests.unit.dr.test_gateway_and_probe import _Backend, wait_until
+from tests.unit.dr.test_gateway_and_probe import _Backend, waited
 
 
 def test_region_health_turns_unhealthy_after_the_threshold_and_healthy_after_good_checks():
@@ -53,7 +53,7 @@ def test_gateway_fails_over_by_itself_retries_on_the_standby_and_signals_once(es
         assert steering.region_health(pair.endpoint)["oci-fra"]["healthy"] is False
         # sticky: three more rounds of checks (the primary still down) move nothing and signal nothing
         checks = steering.region_health(pair.endpoint)["oci-fra"]["checks"]
-        wait_until(lambda: steering.region_health(pair.endpoint)["oci-fra"]["checks"] >= checks + 3, 30,
+        waited(lambda: steering.region_health(pair.endpoint)["oci-fra"]["checks"] >= checks + 3, 30,
                    "three more health-check rounds")
         assert len(health.read_signals(health.signals_file(estate_home))[0]) == 1
         assert steering.serving_region(pair.endpoint) == "gcp-euw4"
