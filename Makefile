@@ -15,7 +15,11 @@ export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION := False
 export AIRFLOW__CORE__PARALLELISM := 4
 export AIRFLOW__CORE__EXECUTOR := LocalExecutor
-export AIRFLOW__API__PORT := 8080
+# `make airflow AIRFLOW_PORT=8090` moves the api-server; the workers' execution API URL follows it
+# (Airflow's default for that URL is http://localhost:8080/execution/ whatever the api port is).
+AIRFLOW_PORT ?= 8080
+export AIRFLOW__API__PORT := $(AIRFLOW_PORT)
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL := http://localhost:$(AIRFLOW_PORT)/execution/
 export AIRFLOW__OPENLINEAGE__TRANSPORT := {"type": "file", "log_file_path": "$(CURDIR)/.estate/lineage/events.jsonl", "append": true}
 # Lineage events from a thread of the task, not a fork of it per event (the provider's opt-in;
 # forking a task process twice per task cost seconds per demo run).
@@ -31,7 +35,7 @@ unexport PYTHONDONTWRITEBYTECODE
 help:
 	@echo "make demo      install, then run the whole story end to end on the local estate"
 	@echo "make test      install, then run every test (real PostgreSQL, Redis, Celery, S3, browser)"
-	@echo "make airflow   Airflow standalone on http://localhost:8080 with these DAGs"
+	@echo "make airflow   Airflow standalone on http://localhost:8080 with these DAGs (AIRFLOW_PORT=...)"
 	@echo "make validate  validate the estate file (MULTICLOUD_ESTATE=...)"
 	@echo "make bench     run the benchmarks in bench/ (long)"
 	@echo "make lock      recompile requirements.txt from requirements.in"
@@ -97,7 +101,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 airflow: $(STAMP) db lineage-dir
-	@echo "Airflow UI: http://localhost:8080  (user admin; password printed below and in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated)"
+	@echo "Airflow UI: http://localhost:$(AIRFLOW_PORT)  (user admin; password printed below and in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json.generated)"
 	$(BIN)/airflow standalone
 
 bench: $(STAMP)

@@ -226,7 +226,7 @@ class Writer:
         return [name for name in self.acked if name not in present]
 
 
-def soak(minutes: float, fault_every_s: float, outage_s: float, first_fault_s: float | None = None) -> dict:
+def soak(minutes: float, fault_every_s: float, outage_s: float, first_fault_s: float | None = None) -> dict:  # noqa: PLR0915  the soak is one script: set up, loop faults, tear down
     from multicloud.dr import failover, faults
     from multicloud.dr.ledger import FaultLedger
     from multicloud.dr.probe import read_samples, start_probe, stop_probe

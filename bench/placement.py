@@ -69,7 +69,7 @@ def jurisdiction(cloud: str, region: str, geo: str) -> str:
     return JURISDICTION.get((cloud, region), "EU" if geo == "europe" else "US")
 
 
-def fleet(n_workloads: int, seed: int = 7) -> Problem:
+def fleet(n_workloads: int, seed: int = 7) -> Problem:  # noqa: C901, PLR0912, PLR0915  a synthetic fleet generator: one loop of knobs per entity kind
     rng = random.Random(seed)
     catalog = load_catalog()
     rows = [r for r in catalog.shapes.values() if r.cloud != "onprem"]

@@ -23,7 +23,8 @@ The compliance officer's evidence and the CTO's one pane of glass:
   home; metrics `governance.*`; an alert `residency_violation` when anything is out of place.
 - a region whose storage cannot be listed is **unverified**, never clean: red in the report and the
   Estate view with its cause, metric `governance.unverified_regions`, alert `residency_unverified`,
-  and the run fails (unless `complete_when_unverified` lets it complete red).
+  and the run fails without a retry, which would re-read the same audits (unless
+  `complete_when_unverified` lets it complete red); run the DAG again once the storage answers.
 
 Also shown live in the Airflow UI: the **Estate** view (plugin `multicloud`).
 """
@@ -87,10 +88,16 @@ def estate_governance():
 
     @task
     def publish(audits: list[dict], collected: dict) -> dict:
-        from multicloud.governance.publish import publish_report
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from multicloud.governance.publish import ResidencyUnverified, publish_report
 
         context = get_current_context()
-        return publish_report(list(audits), collected, context)
+        try:
+            return publish_report(list(audits), collected, context)
+        except ResidencyUnverified as exc:
+            # decided: a retry of publish re-reads the same audits and can only fail again (10 s later)
+            raise AirflowFailException(str(exc)) from exc
 
     audits = audit_region.expand(region_id=regions_to_audit())
     publish(audits, collect_state())

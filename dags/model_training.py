@@ -6,8 +6,8 @@ from datetime import datetime
 
 from airflow.sdk import Asset, AssetAlias, AssetAny, Param, dag, task
 
+from multicloud.assets import MODELS_ALIAS, training_inputs
 from multicloud.dagkit import default_args, parse_time_estate
-from multicloud.rollout.assets import MODELS_ALIAS, training_inputs
 
 # No '/' and no '..': a version is a folder name under the model store.
 VERSION_PATTERN = r"^$|^(?!.*[.][.])[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -76,8 +76,8 @@ def model_training():
     def train(model_id: str, **context) -> dict:
         from airflow.sdk import Asset
 
+        from multicloud.assets import model_asset_uri
         from multicloud.dagkit import estate_for
-        from multicloud.rollout.assets import model_asset_uri
         from multicloud.training.run import train_and_store, version_label
 
         version = context["params"]["version"] or version_label(context["dag_run"].run_after, context["run_id"])

@@ -197,15 +197,23 @@ def airflow_local(airflow_db_template, tmp_path_factory):
       (``MULTICLOUD_LOCAL_SOURCES=demo``): a whole hourly run is ~7 mapped tasks instead of ~15,
       which a loaded 2-core machine can afford several times per session;
     - every region's storage exists before Airflow starts, as a live estate's buckets do (the
-      governance audit marks a region whose storage root is missing UNVERIFIED and fails closed).
+      governance audit marks a region whose storage root is missing UNVERIFIED and fails closed);
+    - the DR pair fails back after 3 healthy checks and 3 s of stability (its estate ``fail_back``
+      policy, ``tests.harness.airflow.QUICK_FAIL_BACK``; the estate's 60 s window would be most of
+      a rehearsal's time here).
     """
     from datetime import UTC, datetime, timedelta
 
-    from tests.harness.airflow import AirflowInstance, provision_region_storage, trimmed_local_estate
+    from tests.harness.airflow import (
+        QUICK_FAIL_BACK,
+        AirflowInstance,
+        provision_region_storage,
+        trimmed_local_estate,
+    )
 
     root = tmp_path_factory.mktemp("airflow-local")
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
-    estate_file = trimmed_local_estate(root / "estate.yaml")
+    estate_file = trimmed_local_estate(root / "estate.yaml", fail_back=QUICK_FAIL_BACK)
     instance = AirflowInstance(root, db_template=airflow_db_template, extra_env={
         "MULTICLOUD_RESIDENCY_SYNC_START_DATE": start.isoformat(), "MULTICLOUD_ESTATE": str(estate_file),
         "MULTICLOUD_LOCAL_SOURCES": "demo"})

@@ -1,11 +1,13 @@
-"""Alerts: a residency violation, a failed rehearsal or a rollback calls a notifier.
+"""Alerts: a residency violation, a failed rehearsal or a rollback is recorded for people.
 
-``EstateAlertNotifier`` is an Airflow ``BaseNotifier``: use it as a callback
-(``on_failure_callback=EstateAlertNotifier("task_failed", "{{ ti.task_id }} failed")``) or call
-``alert(kind, message, details)`` from inside any task. The local estate records each alert as one
-JSON line in ``{estate_home}/alerts/alerts.jsonl`` (read by the governance report and the Estate
-view) and counts it as the metric ``alerts.raised``. A retried task raising the same alert for
-the same run is recorded once (the alert id hashes kind, dag, run, task and message).
+This module is the recorder, without Airflow: call ``alert(kind, message, details)`` from inside
+any task (the origin, the running task, comes from ``dagkit.running_task_context``: the one way
+to the context). ``multicloud.notifier.EstateAlertNotifier`` is the Airflow ``BaseNotifier``
+adapter for callbacks (``on_failure_callback=EstateAlertNotifier("task_failed", "{{ ti.task_id }}
+failed")``). The local estate records each alert as one JSON line in
+``{estate_home}/alerts/alerts.jsonl`` (read by the governance report and the Estate view) and
+counts it as the metric ``alerts.raised``. A retried task raising the same alert for the same
+run is recorded once (the alert id hashes kind, dag, run, task and message).
 
 Kinds: ``residency_violation``, ``rehearsal_failed``, ``rollback``, ``task_failed``, ``drift``,
 ``cost_divergence`` (the cost model disagrees with the bill), ``failover`` (a DR pair failed over by
@@ -23,9 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import BaseNotifier
-
 from multicloud import paths
+from multicloud.statefile import read_json_lines
 
 KINDS = ("residency_violation", "residency_unverified", "rehearsal_failed", "rollback", "task_failed", "drift",
          "cost_divergence", "failover", "fail_back")
@@ -37,43 +38,21 @@ def alerts_file(home: Path | None = None) -> Path:
     return (home or paths.estate_home()) / "alerts" / "alerts.jsonl"
 
 
-class EstateAlertNotifier(BaseNotifier):
-    """Record an alert for the estate; ``kind`` and ``message`` are Jinja-templated."""
-
-    template_fields = ("kind", "message", "details")
-
-    def __init__(self, kind: str, message: str, details: Mapping[str, Any] | None = None,
-                 home: str | Path | None = None) -> None:
-        super().__init__()
-        if kind not in KINDS:
-            raise ValueError(f"unknown alert kind {kind!r}; expected one of {KINDS}")
-        self.kind = kind
-        self.message = message
-        self.details = dict(details or {})
-        self.home = Path(home) if home else None
-        self.recorded: dict[str, Any] | None = None
-
-    def notify(self, context: Mapping[str, Any]) -> None:
-        self.recorded = record_alert(self.kind, self.message, self.details, _origin(context), self.home)
-
-    async def async_notify(self, context: Mapping[str, Any]) -> None:
-        self.notify(context)
+def check_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise ValueError(f"unknown alert kind {kind!r}; expected one of {KINDS}")
+    return kind
 
 
 def alert(kind: str, message: str, details: Mapping[str, Any] | None = None, *,
           context: Mapping[str, Any] | None = None, home: Path | None = None) -> dict[str, Any]:
-    """Raise an alert from inside a task (the current task's context is found automatically)."""
+    """Record an alert from inside a task: its origin is ``context``'s, else the running task's (if any)."""
+    check_kind(kind)
     if context is None:
-        try:
-            from airflow.sdk import get_current_context
+        from multicloud.dagkit import running_task_context
 
-            context = get_current_context()
-        except Exception:  # outside a running task (CLI, tests): no origin to record
-            context = {}
-    notifier = EstateAlertNotifier(kind, message, details, home)
-    notifier(dict(context))
-    assert notifier.recorded is not None
-    return notifier.recorded
+        context = running_task_context()
+    return record_alert(kind, message, dict(details or {}), origin_of(context), home)
 
 
 def record_alert(kind: str, message: str, details: Mapping[str, Any], origin: Mapping[str, str | None],
@@ -97,19 +76,11 @@ def record_alert(kind: str, message: str, details: Mapping[str, Any], origin: Ma
 
 
 def read_alerts(home: Path | None = None, kind: str | None = None) -> list[dict[str, Any]]:
-    path = alerts_file(home)
-    if not path.exists():
-        return []
-    found = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            found.append(json.loads(line))
-        except ValueError:
-            continue
-    return [a for a in found if kind is None or a.get("kind") == kind]
+    return [a for a in read_json_lines(alerts_file(home)) if kind is None or a.get("kind") == kind]
 
 
-def _origin(context: Mapping[str, Any]) -> dict[str, str | None]:
+def origin_of(context: Mapping[str, Any]) -> dict[str, str | None]:
+    """Which DAG, run and task raised the alert (read from a task context; None where it has none)."""
     ti = context.get("ti") or context.get("task_instance")
     dag = context.get("dag")
     return {

@@ -68,14 +68,18 @@ def estate_for(params: Mapping[str, Any] | None = None):
     return load_estate(explicit)
 
 
-def _in_task() -> bool:
+def running_task_context() -> Mapping[str, Any]:
+    """The running task's context; empty outside a task (tests, CLI, the demo runner)."""
     from airflow.sdk import get_current_context
 
     try:
-        get_current_context()
-    except Exception:  # no running task (tests, CLI, the demo runner): env/default estate
-        return False
-    return True
+        return get_current_context()
+    except Exception:
+        return {}
+
+
+def _in_task() -> bool:
+    return bool(running_task_context())
 
 
 def parse_time_estate() -> tuple[Any, str]:

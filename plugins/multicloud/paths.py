@@ -7,6 +7,7 @@ Airflow Variable ``multicloud_estate`` (read inside tasks, never at parse time).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import unicodedata
@@ -150,3 +151,14 @@ def check_url(url: str, what: str = "storage url") -> str:
 def _segments(split, what: str) -> list[str]:
     text = f"{split.netloc}/{split.path}".lstrip("/")
     return clean_relative(text, what).split("/") if text.strip("/") else []
+
+
+def safe_run_id(run_id: str) -> str:
+    """A run id as one file or folder name (``manual__2026-11-29T14:25:29+00:00`` has ':' and '+').
+
+    Never ``.``/``..`` or a hidden name, never longer than 200 characters (a hash keeps it unique).
+    """
+    name = re.sub(r"^\.", "_", re.sub(r"[^A-Za-z0-9._-]+", "_", str(run_id))) or "_"
+    if len(name) > 200:
+        name = f"{name[:180]}-{hashlib.sha256(str(run_id).encode()).hexdigest()[:16]}"
+    return clean_name(name, "run id")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from multicloud import paths
 from multicloud.estate.models import Estate
-from multicloud.reports import atomic_write_text
+from multicloud.statefile import atomic_write_text
 
 Placement = dict[str, dict[str, int]]
 

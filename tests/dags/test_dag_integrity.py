@@ -226,7 +226,7 @@ def test_no_heavy_imports_at_parse_time(probe, dag_file):
     report = _report(probe, dag_file)
     assert report["heavy"] == [], f"{dag_file.name} imports {report['heavy']} at top level: import them inside tasks"
     # an Asset URI with a scheme no provider registers (and no "x-" prefix) makes Airflow load every
-    # provider's URI handlers, boto3 among them: about 1 s of CPU per parse (see rollout/assets.py)
+    # provider's URI handlers, boto3 among them: about 1 s of CPU per parse (see multicloud/assets.py)
     assert "boto3" not in report["heavy_via_airflow"], f"{dag_file.name}: an Asset URI scheme loads boto3"
 
 

@@ -69,7 +69,9 @@ def test_an_unverified_region_fails_the_run_after_reporting_it_red(governance_da
     report = json.loads((estate_home / "reports" / "estate_governance" / "report.json").read_text())
     assert report["audit"]["region_status"] == {"oci-fra": "clean", "oci-lon": "unverified"}
     alerts = [json.loads(line) for line in (estate_home / "alerts" / "alerts.jsonl").read_text().splitlines()]
-    assert {a["kind"] for a in alerts} == {"residency_unverified"}
+    assert [a["kind"] for a in alerts] == ["residency_unverified"]
+    tries = {ti.task_id: ti.try_number for ti in run.get_task_instances()}
+    assert tries["publish"] == 1  # decided: not retried (a retry re-reads the same audits)
 
 
 def test_unknown_region_param_fails_the_run(governance_dag, estate_home):

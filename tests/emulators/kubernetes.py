@@ -305,6 +305,9 @@ class KubernetesEmulator:
     def _serve(self, dispatch: Any) -> ThreadingHTTPServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # TCP_NODELAY, as Go's net/http (kube-apiserver) sets on every connection: without it a
+            # keep-alive reply written as headers then body waits ~40 ms for the client's delayed ACK.
+            disable_nagle_algorithm = True
 
             def log_message(self, *_args: Any) -> None:
                 return

@@ -129,13 +129,13 @@ def _dr_journal_pair(w, value):
 
 
 def _dr_staged(w, value):
-    from multicloud.dr.rehearsal import _staged_uri
+    from multicloud.dr.standby import staged_uri
     from multicloud.sync.storage import location_for
 
     pair = w.estate.dr_pairs[0]
     secondary = w.estate.region(pair.secondary)
-    location_for(secondary.storage, _staged_uri(w.estate, pair, "churn-eu", value)).fs.touch(
-        _staged_uri(w.estate, pair, "churn-eu", value).removeprefix("file://") + "/model.json")
+    location_for(secondary.storage, staged_uri(w.estate, pair, "churn-eu", value)).fs.touch(
+        staged_uri(w.estate, pair, "churn-eu", value).removeprefix("file://") + "/model.json")
     return w.home / "storage" / pair.secondary / "models"
 
 

@@ -33,19 +33,15 @@ makes a finished move a no-op.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from multicloud import paths
+from multicloud import paths, statefile
 from multicloud.cost import pools
 from multicloud.drivers import ModelDeployment, driver_for
+from multicloud.paths import safe_run_id
 from multicloud.placement import current_placement, placement_file, save_placement
-from multicloud.reports import atomic_write_text, safe_run_id
 
 if TYPE_CHECKING:
     from multicloud.drivers.base import ClusterDriver
@@ -62,32 +58,18 @@ def move_id(move: dict[str, Any]) -> str:
     return f"{move['workload']}:{move['source'] or '-'}->{move['target'] or '-'}x{move['replicas']}"
 
 
-@contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _ledger_file(run_id: str, home: Path | None) -> Path:
     return paths.home_path(home, "state", "cost_rebalance", f"{safe_run_id(run_id)}.json", what="cost ledger")
 
 
 def _ledger(run_id: str, home: Path | None) -> dict[str, Any]:
-    path = _ledger_file(run_id, home)
-    return json.loads(path.read_text()) if path.exists() else {}
+    return statefile.read_json(_ledger_file(run_id, home), {})
 
 
 def _record(run_id: str, home: Path | None, result: dict[str, Any], estate: Estate | None = None) -> None:
     path = _ledger_file(run_id, home)
-    with _lock(path.with_suffix(".lock")):
-        data = _ledger(run_id, home)
+    with statefile.update_json(path, dict, lock=path.with_suffix(".lock")) as data:
         data[result["id"]] = result
-        atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True))
     from multicloud.metrics import logs
 
     logs.record("cost_move", {"run_id": run_id, **{k: result.get(k) for k in (
@@ -118,117 +100,153 @@ def serving_version(estate: Estate, driver: ClusterDriver, model: str,
 def apply_move(estate: Estate, move: dict[str, Any], run_id: str, *, home: Path | None = None,
                ready_timeout_s: float = READY_TIMEOUT_S, health_check=None,
                pool_options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Apply one move; returns its result (status ``applied`` or ``rolled_back``), never half-done."""
-    from multicloud.rollout.baseline import baseline_runtime
+    """Apply one move; returns its result (status ``applied`` or ``rolled_back``), never half-done.
 
+    In order: the target's node pool grows, the target serves and passes the health gate, the
+    source shrinks, the placement is recorded, the source's node pool releases capacity. A target
+    that fails is put back as it was and the source keeps serving.
+    """
     mid = move_id(move)
     done = _ledger(run_id, home).get(mid)
     if done is not None and done["status"] == "applied":
         return done
-    workload = estate.workload(move["workload"])
-    model, count = workload.model, int(move["replicas"])
-    source_id, target_id = move.get("source"), move.get("target")
-    placement = current_placement(estate, home)
-    here = placement.get(workload.id, {})
-    started = time.monotonic()
-    result: dict[str, Any] = {"id": mid, **move, "model": model, "steps": [], "nodes": []}
-    if _already_applied(here, source_id, target_id, count, move):
-        # A retry after the placement was recorded but before the ledger was: already applied.
-        result.update(status="applied", seconds=0.0, note="already in the placement store")
-        _record(run_id, home, result, estate)
-        return result
-    after = {k: dict(v) for k, v in placement.items()}
-    row = after.setdefault(workload.id, {})
+    return _Move(estate, move, run_id, home, pool_options or {}).apply(ready_timeout_s, health_check)
+
+
+def _moved(row: dict[str, int], source_id: str | None, target_id: str | None, count: int) -> dict[str, int]:
+    """A workload's replicas per cluster after ``count`` replicas move from source to target."""
+    row = dict(row)
     if source_id:
         row[source_id] = max(0, row.get(source_id, 0) - count)
     if target_id:
         row[target_id] = row.get(target_id, 0) + count
+    return row
 
-    problem = on_demand_floor(estate, workload, after, move, home)
-    if problem:
-        result.update(status="refused", error=problem, seconds=round(time.monotonic() - started, 3))
-        result["steps"].append(f"refused before any change: {problem}")
-        _record(run_id, home, result, estate)
-        from multicloud.alerts import alert
 
-        alert("rollback", f"cost move of {model} {source_id} -> {target_id} refused: {problem}"[:300],
-              {"move": move}, home=home)
-        return result
-    source = driver_for(estate, source_id, home=home) if source_id else None
-    version = None
-    if target_id:
-        target = driver_for(estate, target_id, home=home)
-        before_target = target.served().get(model, {})
-        try:
-            grown = pools.grow_for(estate, target_id, after, **(pool_options or {}))
-            if grown:
-                result["nodes"].append(grown)
-                result["steps"].append(f"{target_id}: node pool {grown['pool']} {grown['action']} "
-                                       f"({grown['before']} -> {grown['after']} nodes)")
-            # A move runs what its source serves; replicas added run what the target (or, for a
-            # spot pool, the cluster's on-demand nodes) serves.
-            version, artifact = (serving_version(estate, source, model) if source is not None else
-                                 serving_version(estate, target, model, _sibling(estate, target_id, home)))
-            result["version"] = version
-            desired = here.get(target_id, 0) + count
-            target.deploy(ModelDeployment(model, version, desired, artifact, baseline_runtime(estate),
-                                          {"model": model, "version": version, "workload": workload.id}))
-            result["steps"].append(f"deployed {model} {version} x{desired} at {target_id}")
-            status = target.wait_ready(model, version, ready_timeout_s)
-            if status.state != "complete":
-                raise MoveFailed(f"{target_id}: {model} {version} not ready: {status.message}")
-            endpoints = target.endpoints(model, version)
-            problems = health_check(endpoints, version) if health_check else _health(endpoints, version, target.fetch)
-            if not endpoints or problems:
-                raise MoveFailed(f"{target_id}: health gate failed: {problems or 'no endpoints'}")
-            result["steps"].append(f"health gate passed on {len(endpoints)} endpoint(s)")
-            weights = (target.served().get(model) or {}).get("weights") or {}
-            if weights.get(version, 0) == 0:
-                target.shift(model, {version: 100})
-            result["steps"].append(f"traffic for {model} at {target_id} on {version}")
-        except Exception as exc:
-            _restore(target, model, before_target)
-            result.update(status="rolled_back", error=f"{type(exc).__name__}: {exc}",
-                          seconds=round(time.monotonic() - started, 3))
-            result["steps"].append(f"rolled back {target_id}; {source_id or 'the source'} kept serving")
-            _record(run_id, home, result, estate)
-            from multicloud.alerts import alert
+class _Move:
+    """One move being applied: what it changes, and the result (steps, nodes) it records."""
 
-            alert("rollback", f"cost move of {model} {source_id} -> {target_id} rolled back: {result['error']}"[:300],
-                  {"move": move, "steps": result["steps"]}, home=home)
-            return result
+    def __init__(self, estate: Estate, move: dict[str, Any], run_id: str, home: Path | None,
+                 pool_options: dict[str, Any]) -> None:
+        self.estate, self.move, self.run_id, self.home, self.pool_options = estate, move, run_id, home, pool_options
+        self.workload = estate.workload(move["workload"])
+        self.model, self.count = self.workload.model, int(move["replicas"])
+        self.source_id, self.target_id = move.get("source"), move.get("target")
+        self.placement = current_placement(estate, home)
+        self.here = self.placement.get(self.workload.id, {})
+        self.started = time.monotonic()
+        self.result: dict[str, Any] = {"id": move_id(move), **move, "model": self.model, "steps": [], "nodes": []}
 
-    if source is not None:
-        left = here.get(source_id, 0) - count
-        source_info = source.served().get(model)
-        if source_info:
+    def apply(self, ready_timeout_s: float, health_check) -> dict[str, Any]:
+        if _already_applied(self.here, self.source_id, self.target_id, self.count, self.move):
+            # A retry after the placement was recorded but before the ledger was: already applied.
+            self.result.update(status="applied", seconds=0.0, note="already in the placement store")
+            return self._recorded()
+        after = {k: dict(v) for k, v in self.placement.items()}
+        after[self.workload.id] = _moved(after.get(self.workload.id, {}), self.source_id, self.target_id, self.count)
+        problem = on_demand_floor(self.estate, self.workload, after, self.move, self.home)
+        if problem:
+            self.result.update(status="refused", error=problem, seconds=self._seconds())
+            self.result["steps"].append(f"refused before any change: {problem}")
+            return self._recorded(alert=f"refused: {problem}", details={"move": self.move})
+        source = driver_for(self.estate, self.source_id, home=self.home) if self.source_id else None
+        version = None
+        if self.target_id:
+            target = driver_for(self.estate, self.target_id, home=self.home)
+            before_target = target.served().get(self.model, {})
+            try:
+                version = self._serve_at_target(target, source, after, ready_timeout_s, health_check)
+            except Exception as exc:
+                _restore(target, self.model, before_target)
+                self.result.update(status="rolled_back", error=f"{type(exc).__name__}: {exc}", seconds=self._seconds())
+                self.result["steps"].append(f"rolled back {self.target_id}; {self.source_id or 'the source'} "
+                                            "kept serving")
+                return self._recorded(alert=f"rolled back: {self.result['error']}",
+                                      details={"move": self.move, "steps": self.result["steps"]})
+        if source is not None:
+            self._shrink_source(source, version)
+        latest = self._record_placement()
+        if self.source_id:
+            self._release_source_nodes(latest)
+        self.result.update(status="applied", seconds=self._seconds())
+        return self._recorded()
+
+    def _serve_at_target(self, target: ClusterDriver, source: ClusterDriver | None, after: dict[str, dict[str, int]],
+                         ready_timeout_s: float, health_check) -> str:
+        """The target serves the model with the moved replicas, healthy, with its traffic; returns the version."""
+        from multicloud.rollout.baseline import baseline_runtime
+
+        model, steps = self.model, self.result["steps"]
+        grown = pools.grow_for(self.estate, self.target_id, after, **self.pool_options)
+        if grown:
+            self.result["nodes"].append(grown)
+            steps.append(f"{self.target_id}: node pool {grown['pool']} {grown['action']} "
+                         f"({grown['before']} -> {grown['after']} nodes)")
+        # A move runs what its source serves; replicas added run what the target (or, for a
+        # spot pool, the cluster's on-demand nodes) serves.
+        version, artifact = (serving_version(self.estate, source, model) if source is not None else
+                             serving_version(self.estate, target, model,
+                                             _sibling(self.estate, self.target_id, self.home)))
+        self.result["version"] = version
+        desired = self.here.get(self.target_id, 0) + self.count
+        target.deploy(ModelDeployment(model, version, desired, artifact, baseline_runtime(self.estate, self.target_id),
+                                      {"model": model, "version": version, "workload": self.workload.id}))
+        steps.append(f"deployed {model} {version} x{desired} at {self.target_id}")
+        status = target.wait_ready(model, version, ready_timeout_s)
+        if status.state != "complete":
+            raise MoveFailed(f"{self.target_id}: {model} {version} not ready: {status.message}")
+        endpoints = target.endpoints(model, version)
+        problems = health_check(endpoints, version) if health_check else _health(endpoints, version, target.fetch)
+        if not endpoints or problems:
+            raise MoveFailed(f"{self.target_id}: health gate failed: {problems or 'no endpoints'}")
+        steps.append(f"health gate passed on {len(endpoints)} endpoint(s)")
+        weights = (target.served().get(model) or {}).get("weights") or {}
+        if weights.get(version, 0) == 0:
+            target.shift(model, {version: 100})
+        steps.append(f"traffic for {model} at {self.target_id} on {version}")
+        return version
+
+    def _shrink_source(self, source: ClusterDriver, version: str | None) -> None:
+        left = self.here.get(self.source_id, 0) - self.count
+        if source.served().get(self.model):
             if left <= 0:
-                source.remove(model)
+                source.remove(self.model)
             else:
-                source.scale(model, version or serving_version(estate, source, model)[0], left)
-        result["steps"].append(f"{source_id}: {max(left, 0)} replica(s) left")
-    with _lock(placement_file(home).with_suffix(".lock")):
-        latest = current_placement(estate, home)
-        row = dict(latest.get(workload.id, {}))
-        if source_id:
-            row[source_id] = max(0, row.get(source_id, 0) - count)
-        if target_id:
-            row[target_id] = row.get(target_id, 0) + count
-        latest[workload.id] = row
-        save_placement(latest, home)
-    if source_id:
+                source.scale(self.model, version or serving_version(self.estate, source, self.model)[0], left)
+        self.result["steps"].append(f"{self.source_id}: {max(left, 0)} replica(s) left")
+
+    def _record_placement(self) -> dict[str, dict[str, int]]:
+        """The move in the placement store, applied to its latest state under its lock."""
+        with statefile.locked(placement_file(self.home), placement_file(self.home).with_suffix(".lock")):
+            latest = current_placement(self.estate, self.home)
+            latest[self.workload.id] = _moved(latest.get(self.workload.id, {}), self.source_id, self.target_id,
+                                              self.count)
+            save_placement(latest, self.home)
+        return latest
+
+    def _release_source_nodes(self, latest: dict[str, dict[str, int]]) -> None:
         try:
-            released = pools.release_for(estate, source_id, latest, **(pool_options or {}))
+            released = pools.release_for(self.estate, self.source_id, latest, **self.pool_options)
         except Exception as exc:  # the move stands; the capacity is reported as not released
-            released = {"cluster": source_id, "pool": "?", "before": None, "after": None,
+            released = {"cluster": self.source_id, "pool": "?", "before": None, "after": None,
                         "action": f"not released: {type(exc).__name__}: {exc}"[:300]}
         if released:
-            result["nodes"].append(released)
-            result["steps"].append(f"{source_id}: node pool {released['pool']} {released['action']} "
-                                   f"({released['before']} -> {released['after']} nodes)")
-    result.update(status="applied", seconds=round(time.monotonic() - started, 3))
-    _record(run_id, home, result, estate)
-    return result
+            self.result["nodes"].append(released)
+            self.result["steps"].append(f"{self.source_id}: node pool {released['pool']} {released['action']} "
+                                        f"({released['before']} -> {released['after']} nodes)")
+
+    def _seconds(self) -> float:
+        return round(time.monotonic() - self.started, 3)
+
+    def _recorded(self, alert: str | None = None, details: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The result in the run's ledger (and the log); with ``alert``, a rollback alert for people."""
+        _record(self.run_id, self.home, self.result, self.estate)
+        if alert is not None:
+            from multicloud.alerts import alert as raise_alert
+
+            raise_alert("rollback", f"cost move of {self.model} {self.source_id} -> {self.target_id} {alert}"[:300],
+                        details or {}, home=self.home)
+        return self.result
 
 
 def _sibling(estate: Estate, cluster_id: str, home: Path | None) -> ClusterDriver | None:

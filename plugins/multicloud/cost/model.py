@@ -163,7 +163,7 @@ def moves_of(problem: Problem, assignment: Assignment) -> int:
     return total
 
 
-def evaluate(problem: Problem, assignment: Assignment, *, check_moves: bool = True) -> Evaluation:
+def evaluate(problem: Problem, assignment: Assignment, *, check_moves: bool = True) -> Evaluation:  # noqa: C901  one pass over the plan, one branch per constraint it checks
     clusters = problem._clusters
     violations: list[str] = []
     load: dict[str, list[float]] = {c: [0.0, 0.0, 0.0, 0.0] for c in clusters}  # cpu, mem, gpu, nodes
@@ -221,7 +221,7 @@ def evaluate(problem: Problem, assignment: Assignment, *, check_moves: bool = Tr
 
 
 # ---- building the problem from an estate ---------------------------------------------------------
-def build_problem(estate: Estate, catalog: PriceCatalog, policy: ResidencyPolicy,
+def build_problem(estate: Estate, catalog: PriceCatalog, policy: ResidencyPolicy,  # noqa: C901, PLR0912, PLR0913, PLR0915  the estate -> Problem translation; its keyword knobs are the cost DAG's Params
                   placement: Mapping[str, Mapping[str, int]], *, max_moves: int,
                   clouds: Iterable[str] | None = None,
                   reads_per_month: float = DEFAULT_READS_PER_MONTH,

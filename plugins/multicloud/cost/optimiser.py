@@ -74,28 +74,86 @@ class _Model:
 
 def optimise(problem: Problem, *, time_limit_s: float = 10.0, mip_rel_gap: float = 1e-3,
              threads: int = 2, options: dict[str, object] | None = None) -> Solution:
-    """Best placement within the time limit. ``options``: extra HiGHS options (they win)."""
+    """Best placement within the time limit. ``options``: extra HiGHS options (they win).
+
+    Greedy first (a feasible incumbent), then the LP relaxation by column generation (a proven
+    bound and, rounded, more incumbents), then branch and bound only when rounding did not close
+    the gap; the best feasible plan found is returned with its status and gap.
+    """
     import highspy
 
-    started = time.monotonic()
-    cpu_started = time.process_time()   # this process's CPU seconds (HiGHS threads included)
-    phases: dict[str, float] = {}
-
-    def lap(name: str, since: float) -> float:
-        now = time.monotonic()
-        phases[name] = round(now - since, 3)
-        return now
-
+    clock = _Clock(time_limit_s)
     current = problem.current()
     current_eval = evaluate(problem, current, check_moves=False)
-    t = time.monotonic()
+    clock.mark()
     base = greedy(problem)
     base_eval = evaluate(problem, base)
-    t = lap("greedy", t)
+    clock.lap("greedy")
     model = _build(problem)
-    t = lap("build", t)
-    notes: list[str] = []
+    clock.lap("build")
+    search = _Search(problem, model, _highs(highspy, threads, mip_rel_gap, options), clock)
+    if base_eval.feasible:
+        search.candidates.append((base, base_eval))
+    search.relax(_initial_columns(problem, model, [base, current] if base_eval.feasible else None))
+    clock.lap("lp")
+    mip_status = None
+    if not search.solved(mip_rel_gap) and clock.left() > 0:
+        mip_status = search.branch_and_bound()
+        clock.lap("mip")
+    clock.phases["cpu"] = round(time.process_time() - clock.cpu_started, 3)
+    best = search.best()
+    if best is None:
+        search.notes.append("no feasible placement: the current placement is kept")
+        return Solution(current, current_eval, "infeasible", None, None, clock.elapsed(),
+                        None, current_eval.total, search.notes, clock.phases)
+    chosen, chosen_eval = best
+    bound = search.bound
+    gap = None if bound is None or bound == _INF else _gap(chosen_eval.total, bound)
+    status = _status(gap, bound, mip_rel_gap, time_limit_s, search.notes)
+    if chosen is base and len(search.candidates) > 1 and mip_status is not None and status != "optimal":
+        status = "greedy_fallback"
+        search.notes.append("greedy beat the solver's plans; greedy kept")
+    return Solution(chosen, chosen_eval, status, gap, None if bound in (None, _INF) else bound,
+                    clock.elapsed(), base_eval.total if base_eval.feasible else None,
+                    current_eval.total, search.notes, clock.phases)
 
+
+def _status(gap: float | None, bound: float | None, mip_rel_gap: float, time_limit_s: float,
+            notes: list[str]) -> str:
+    if gap is not None and gap <= mip_rel_gap + 1e-9:
+        return "optimal"
+    if bound is None:
+        notes.append(f"time limit {time_limit_s:g}s reached: no lower bound proven yet, the gap is unknown")
+    else:
+        notes.append(f"time limit {time_limit_s:g}s reached: best plan so far, not proven optimal")
+    return "time_limit"
+
+
+class _Clock:
+    """Wall and CPU time since the start, the time left of the limit, and seconds per phase."""
+
+    def __init__(self, limit_s: float) -> None:
+        self.started = self.since = time.monotonic()
+        self.cpu_started = time.process_time()   # this process's CPU seconds (HiGHS threads included)
+        self.limit_s = limit_s
+        self.phases: dict[str, float] = {}
+
+    def mark(self) -> None:
+        self.since = time.monotonic()
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.phases[name] = round(now - self.since, 3)
+        self.since = now
+
+    def left(self) -> float:
+        return _left(self.started, self.limit_s)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+def _highs(highspy, threads: int, mip_rel_gap: float, options: dict[str, object] | None):
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("threads", int(threads))
@@ -105,80 +163,72 @@ def optimise(problem: Problem, *, time_limit_s: float = 10.0, mip_rel_gap: float
     h.setOptionValue("presolve", "off")
     for name, value in (options or {}).items():
         h.setOptionValue(name, value)
-    # 1. LP relaxation by column generation: a proven bound and, rounded, an incumbent.
-    bound: float | None = None
-    candidates: list[tuple[Assignment, Evaluation]] = []
-    if base_eval.feasible:
-        candidates.append((base, base_eval))
-    lp = _ColumnGeneration(h, model)
-    h.addRows(len(model.row_lower), model.row_lower, model.row_upper, 0, np.zeros(len(model.row_lower), dtype=np.int32),
-              np.array([], dtype=np.int32), np.array([]))
-    lp.add(_initial_columns(problem, model, [base, current] if base_eval.feasible else None))
-    h.setOptionValue("solver", "simplex")
-    lp_status = lp.solve(lambda: _left(started, time_limit_s))
-    phases["lp_rounds"] = lp.rounds
-    if lp_status == "Optimal":
-        bound = lp.objective
-        for rounded in _round(problem, model, lp.values()):
-            rounded_eval = evaluate(problem, rounded)
-            if rounded_eval.feasible:
-                candidates.append((rounded, rounded_eval))
-    elif lp_status == "Infeasible" and lp.complete:
-        bound = _INF
-    else:
-        notes.append(f"LP relaxation stopped: {lp_status}")
-    t = lap("lp", t)
+    return h
 
-    best = min(candidates, key=lambda c: c[1].total) if candidates else None
-    solved = bound is not None and best is not None and _gap(best[1].total, bound) <= mip_rel_gap
-    if bound == _INF:
-        solved = True
-    # 2. Branch and bound only when rounding did not close the gap.
-    mip_status = None
-    if not solved and _left(started, time_limit_s) > 0:
+
+class _Search:
+    """The solver's state: feasible candidates found so far, the proven bound, notes."""
+
+    def __init__(self, problem: Problem, model: _Model, h, clock: _Clock) -> None:
+        self.problem, self.model, self.h, self.clock = problem, model, h, clock
+        self.candidates: list[tuple[Assignment, Evaluation]] = []
+        self.bound: float | None = None
+        self.notes: list[str] = []
+        self.lp = _ColumnGeneration(h, model)
+
+    def best(self) -> tuple[Assignment, Evaluation] | None:
+        return min(self.candidates, key=lambda c: c[1].total) if self.candidates else None
+
+    def _keep_if_feasible(self, assignment: Assignment) -> None:
+        evaluation = evaluate(self.problem, assignment)
+        if evaluation.feasible:
+            self.candidates.append((assignment, evaluation))
+
+    def relax(self, initial_columns: np.ndarray) -> None:
+        """1. LP relaxation by column generation: a proven bound and, rounded, an incumbent."""
+        model, h, lp = self.model, self.h, self.lp
+        h.addRows(len(model.row_lower), model.row_lower, model.row_upper, 0,
+                  np.zeros(len(model.row_lower), dtype=np.int32), np.array([], dtype=np.int32), np.array([]))
+        lp.add(initial_columns)
+        h.setOptionValue("solver", "simplex")
+        lp_status = lp.solve(self.clock.left)
+        self.clock.phases["lp_rounds"] = lp.rounds
+        if lp_status == "Optimal":
+            self.bound = lp.objective
+            for rounded in _round(self.problem, model, lp.values()):
+                self._keep_if_feasible(rounded)
+        elif lp_status == "Infeasible" and lp.complete:
+            self.bound = _INF
+        else:
+            self.notes.append(f"LP relaxation stopped: {lp_status}")
+
+    def solved(self, mip_rel_gap: float) -> bool:
+        if self.bound == _INF:
+            return True
+        best = self.best()
+        return self.bound is not None and best is not None and _gap(best[1].total, self.bound) <= mip_rel_gap
+
+    def branch_and_bound(self) -> str:
+        """2. Every column in, integrality on, warm-started from the best plan; returns HiGHS's status."""
+        model, h, lp = self.model, self.h, self.lp
         lp.add(np.flatnonzero(~lp.in_model))
         h.setOptionValue("solver", "choose")
-        h.setOptionValue("time_limit", _left(started, time_limit_s))
+        h.setOptionValue("time_limit", self.clock.left())
         order = np.asarray(lp.order, dtype=np.int64)
         h.changeColsIntegrality(len(order), np.arange(len(order), dtype=np.int32), model.integral[order])
+        best = self.best()
         if best is not None:
-            h.setSolution(_warm_start(problem, model, best[0], order))
+            h.setSolution(_warm_start(self.problem, model, best[0], order))
         h.run()
         mip_status = h.modelStatusToString(h.getModelStatus())
         info = h.getInfo()
         if info.primal_solution_status == 2:  # kSolutionStatusFeasible
-            found = _extract(problem, model, lp.values())
-            found_eval = evaluate(problem, found)
-            if found_eval.feasible:
-                candidates.append((found, found_eval))
+            self._keep_if_feasible(_extract(self.problem, model, lp.values()))
         if np.isfinite(info.mip_dual_bound):
-            bound = max(bound or -_INF, float(info.mip_dual_bound))
+            self.bound = max(self.bound or -_INF, float(info.mip_dual_bound))
         if mip_status == "Infeasible":
-            bound = _INF
-        t = lap("mip", t)
-
-    best = min(candidates, key=lambda c: c[1].total) if candidates else None
-    phases["cpu"] = round(time.process_time() - cpu_started, 3)
-    if best is None:
-        notes.append("no feasible placement: the current placement is kept")
-        return Solution(current, current_eval, "infeasible", None, None, time.monotonic() - started,
-                        None, current_eval.total, notes, phases)
-    chosen, chosen_eval = best
-    gap = None if bound is None or bound == _INF else _gap(chosen_eval.total, bound)
-    if gap is not None and gap <= mip_rel_gap + 1e-9:
-        status = "optimal"
-    elif bound is None:
-        status = "time_limit"
-        notes.append(f"time limit {time_limit_s:g}s reached: no lower bound proven yet, the gap is unknown")
-    else:
-        status = "time_limit"
-        notes.append(f"time limit {time_limit_s:g}s reached: best plan so far, not proven optimal")
-    if chosen is base and len(candidates) > 1 and mip_status is not None and status != "optimal":
-        status = "greedy_fallback"
-        notes.append("greedy beat the solver's plans; greedy kept")
-    return Solution(chosen, chosen_eval, status, gap, None if bound in (None, _INF) else bound,
-                    time.monotonic() - started, base_eval.total if base_eval.feasible else None,
-                    current_eval.total, notes, phases)
+            self.bound = _INF
+        return mip_status
 
 
 def _left(started: float, limit: float) -> float:
@@ -202,7 +252,7 @@ class _CSR:
         self.nnz = len(self.data)
 
 
-def _build(problem: Problem) -> _Model:
+def _build(problem: Problem) -> _Model:  # noqa: PLR0915  one vectorised pass over the LP's rows in order; pieces would trade a dozen arrays
     clusters = problem.clusters
     cidx = {c.id: i for i, c in enumerate(clusters)}
     n_c, n_w = len(clusters), len(problem.workloads)

@@ -13,9 +13,10 @@ of one node of the cluster's shape, rounded up) are compared with the pool's siz
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
+
+from multicloud.waiting import wait_until
 
 if TYPE_CHECKING:
     from multicloud.estate.models import Estate, NodePool
@@ -182,12 +183,14 @@ def release_for(estate: Estate, cluster_id: str, placement: dict[str, dict[str, 
     before = scaler.size()
     change = {"cluster": cluster_id, "pool": pool.id, "before": before, "after": before, "action": "none"}
     if spec.autoscaler:
-        deadline = time.monotonic() + autoscaler_wait_s
-        running = scaler.running_nodes()
-        change["before"] = running
-        while running > needed and time.monotonic() < deadline:
-            time.sleep(poll_interval_s)
-            running = scaler.running_nodes()
+        readings: list[int] = []
+
+        def released() -> bool:
+            readings.append(scaler.running_nodes())
+            return readings[-1] <= needed
+
+        wait_until(released, autoscaler_wait_s, interval_s=poll_interval_s)
+        change["before"], running = readings[0], readings[-1]
         change.update(after=running, action="autoscaler released" if running <= needed
                       else f"autoscaler has not released {running - needed} node(s) after {autoscaler_wait_s:g}s")
         return change

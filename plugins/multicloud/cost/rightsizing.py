@@ -28,7 +28,7 @@ class Sizing:
         return asdict(self)
 
 
-def size_replicas(workload: str, current: int, requests_per_hour: float, *, p95_ms: float | None,
+def size_replicas(workload: str, current: int, requests_per_hour: float, *, p95_ms: float | None,  # noqa: PLR0913  pure formula; every input is a named measurement or SLO
                   success_rate: float | None, concurrency: int, slo_p95_ms: float, slo_success_rate: float,
                   target_utilisation: float, critical: bool) -> Sizing:
     floor = 2 if critical else 1

@@ -192,7 +192,8 @@ def report(estate: Estate, run_id: str, result: dict[str, Any], applied: list[di
     from multicloud.cost.calibrate import decode_factors
     from multicloud.cost.model import evaluate
     from multicloud.cost.report import breakdown, render_chart
-    from multicloud.reports import atomic_write_text, safe_run_id
+    from multicloud.paths import safe_run_id
+    from multicloud.statefile import atomic_write_text
 
     factors = decode_factors(result.get("price_factors"))
     problem, _policy = _problem(estate, result["clouds"], max_moves=0, home=home, factors=factors,

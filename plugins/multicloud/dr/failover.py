@@ -17,21 +17,18 @@ Fail back is deliberate: ``primary_stable`` is true only after the primary answe
 
 from __future__ import annotations
 
-import fcntl
-import json
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from multicloud import statefile
 from multicloud.dr.ledger import APPLIED, FaultLedger, dr_state_dir
-from multicloud.dr.preflight import cluster_of, served_version
+from multicloud.dr.pair import backends, cluster_driver, cluster_of, pair_models, served_version
 from multicloud.dr.steering import steering_for
 from multicloud.dr.write_targets import set_write_target, write_targets
-from multicloud.reports import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -46,19 +43,11 @@ def incidents_file(home: Path | None = None) -> Path:
 
 
 def incidents(home: Path | None = None) -> dict[str, dict[str, Any]]:
-    path = incidents_file(home)
-    return json.loads(path.read_text()) if path.exists() else {}
+    return statefile.read_json(incidents_file(home), {})
 
 
-@contextmanager
-def _locked_incidents(home: Path | None) -> Iterator[dict[str, dict[str, Any]]]:
-    path = incidents_file(home)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with (path.parent / f".{path.name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        found = incidents(home)
-        yield found
-        atomic_write_text(path, json.dumps(found, indent=2, sort_keys=True))
+def _locked_incidents(home: Path | None) -> AbstractContextManager[dict[str, dict[str, Any]]]:
+    return statefile.update_json(incidents_file(home), dict)
 
 
 def open_incident(estate, signal: dict[str, Any], home: Path | None = None, run_id: str = "") -> dict[str, Any] | None:
@@ -121,22 +110,6 @@ def arm(estate, pair, home: Path | None = None) -> dict[str, Any]:
 
 
 # ---- the actions -------------------------------------------------------------------------------
-def cluster_driver(estate, cluster_id: str):
-    from multicloud import drivers
-
-    return drivers.driver_for(estate, cluster_id)
-
-
-def pair_models(estate, pair) -> list[str]:
-    return [estate.workload(w).model for w in pair.workloads]
-
-
-def backends(estate, region_id: str, models: list[str]) -> list[str]:
-    """The serving endpoints of ``models`` on the cluster of ``region_id`` (what steering points at)."""
-    driver = cluster_driver(estate, cluster_of(estate, region_id))
-    return [url for model in models for url in driver.endpoints(model)]
-
-
 def promote_write_target(estate, incident: dict[str, Any], home: Path | None = None) -> dict[str, str]:
     pair = estate.dr_pair(incident["pair"])
     ledger = FaultLedger(pair.id, home)
@@ -190,6 +163,7 @@ def scale_pilot_light(estate, incident: dict[str, Any], home: Path | None = None
     """Scale the secondary's copy of each workload from its pilot light up to the primary's replicas."""
     from multicloud.drivers import ModelDeployment
     from multicloud.placement import current_placement
+    from multicloud.rollout.baseline import baseline_runtime
 
     pair = estate.dr_pair(incident["pair"])
     ledger = FaultLedger(pair.id, home)
@@ -213,7 +187,7 @@ def scale_pilot_light(estate, incident: dict[str, Any], home: Path | None = None
                 ledger.record("standby_deployed", target, {"cluster": secondary, "model": workload.model,
                                                            "version": version}, incident["id"])
             driver.deploy(ModelDeployment(workload.model, version, step.replicas_to, artifact,
-                                          runtime=estate.runtime.model_dump(mode="json")))
+                                          runtime=baseline_runtime(estate, secondary)))
         elif step.action == "scale":
             if not ledger.find_open("standby_scaled", target):
                 ledger.record("standby_scaled", target, {"cluster": secondary, "model": workload.model,
@@ -278,7 +252,7 @@ def primary_stable(estate, incident: dict[str, Any], home: Path | None = None, n
 def fail_back(estate, incident: dict[str, Any], home: Path | None = None) -> dict[str, Any]:
     """Traffic back to the primary, then undo what the incident changed (write target, pilot light)."""
     from multicloud.alerts import alert
-    from multicloud.dr.rehearsal import undo_handlers
+    from multicloud.dr.undo import undo_handlers
 
     pair = estate.dr_pair(incident["pair"])
     steering = steering_for(pair, home)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from multicloud.dr.ledger import APPLIED, FaultLedger
+from multicloud.dr.pair import cluster_driver
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +36,6 @@ SCENARIO_FAULTS = {
 READY_TIMEOUT_S = 60.0
 
 
-def _driver(estate, cluster_id: str):
-    from multicloud import drivers
-
-    return drivers.driver_for(estate, cluster_id)
-
-
 def stop_servers(estate, ledger: FaultLedger, cluster_id: str, models: list[str], run_id: str = "") -> dict:
     """Scale every version of ``models`` on ``cluster_id`` to zero; returns what was running."""
     existing = ledger.find_open("servers_stopped", cluster_id)
@@ -48,10 +43,10 @@ def stop_servers(estate, ledger: FaultLedger, cluster_id: str, models: list[str]
         running = existing["undo"]["versions"]
         entry_id = existing["id"]
     else:
-        served = _driver(estate, cluster_id).served()
+        served = cluster_driver(estate, cluster_id).served()
         running = {m: dict(served[m]["versions"]) for m in models if m in served}
         entry_id = ledger.record("servers_stopped", cluster_id, {"cluster": cluster_id, "versions": running}, run_id)
-    driver = _driver(estate, cluster_id)
+    driver = cluster_driver(estate, cluster_id)
     for model, versions in running.items():
         for version in versions:
             driver.scale(model, version, 0)
@@ -61,7 +56,7 @@ def stop_servers(estate, ledger: FaultLedger, cluster_id: str, models: list[str]
 
 
 def undo_servers_stopped(estate, undo: dict[str, Any]) -> None:
-    driver = _driver(estate, undo["cluster"])
+    driver = cluster_driver(estate, undo["cluster"])
     for model, versions in undo["versions"].items():
         for version, replicas in versions.items():
             driver.scale(model, version, replicas)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import http.client
 import itertools
 import json
@@ -31,15 +30,16 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from multicloud import statefile
 from multicloud.dr import health
 from multicloud.dr.ledger import dr_state_dir
-from multicloud.reports import atomic_write_text
+from multicloud.statefile import atomic_write_text
+from multicloud.waiting import wait_until
 
 BACKEND_TIMEOUT_S = 2.0
 _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host",
@@ -61,29 +61,16 @@ def read_routes(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def write_routes(path: Path, routes: dict[str, dict[str, Any]]) -> None:
-    with _route_lock(path):
-        _write_routes(path, routes)
-
-
-def _write_routes(path: Path, routes: dict[str, dict[str, Any]]) -> None:
-    atomic_write_text(path, json.dumps({"routes": routes}, indent=2, sort_keys=True))
-
-
-@contextlib.contextmanager
-def _route_lock(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with (path.parent / f".{path.name}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
+    with statefile.locked(path):
+        statefile.write_json(path, {"routes": routes})
 
 
 def update_routes(path: Path, change) -> dict[str, dict[str, Any]]:
     """Read, change (``change(routes)`` mutates the dict) and write the route file under one lock."""
-    with _route_lock(path):
-        routes = read_routes(path)
+    with statefile.update_json(path, dict) as table:
+        routes = table.setdefault("routes", {})
         change(routes)
-        _write_routes(path, routes)
-        return routes
+    return routes
 
 
 class RouteTable:
@@ -229,14 +216,15 @@ def start_gateway(home: Path | None = None, timeout_s: float = 15.0) -> tuple[di
             stdout=log_handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
         )
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+
+    def answering() -> dict[str, Any] | None:
         if process.poll() is not None:
             raise RuntimeError(f"gateway exited with {process.returncode}; see {log_path}")
-        info = running_gateway(home)
-        if info:
-            return info, True
-        time.sleep(0.05)
+        return running_gateway(home)
+
+    info = wait_until(answering, timeout_s)
+    if info:
+        return info, True
     process.kill()
     raise TimeoutError(f"gateway did not answer within {timeout_s}s; see {log_path}")
 
@@ -267,11 +255,8 @@ def terminate(pid: int, timeout_s: float = 5.0) -> bool:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return False
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return True
-        time.sleep(0.05)
+    if wait_until(lambda: not _alive(pid), timeout_s):
+        return True
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
     return True

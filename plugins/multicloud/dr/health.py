@@ -21,11 +21,9 @@ to count the primary's healthy checks before failing back.
 
 from __future__ import annotations
 
-import fcntl
 import http.client
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -35,7 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from multicloud.dr.ledger import dr_state_dir
-from multicloud.reports import atomic_write_text
+from multicloud.statefile import append_json_lines, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -105,12 +103,7 @@ def check_region(backends: list[str], path: str, timeout_s: float) -> tuple[bool
 
 def append_signal(path: Path, signal: dict[str, Any]) -> None:
     """One JSON line, appended under a lock and fsynced: the trigger never reads half a signal twice."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        handle.write(json.dumps(signal, sort_keys=True) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    append_json_lines(path, [signal])
 
 
 def watcher_file(signals_path: Path) -> Path:

@@ -9,8 +9,6 @@ applied). Writes are atomic and serialised with an exclusive file lock.
 
 from __future__ import annotations
 
-import fcntl
-import json
 import logging
 import time
 import uuid
@@ -19,8 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from multicloud import paths
-from multicloud.reports import atomic_write_text
+from multicloud import paths, statefile
 
 log = logging.getLogger(__name__)
 
@@ -42,21 +39,16 @@ class FaultLedger:
 
     # ---- reading / writing ---------------------------------------------------------------
     def entries(self) -> list[dict[str, Any]]:
-        if not self.path.exists():
-            return []
-        return json.loads(self.path.read_text())["entries"]
+        return statefile.read_json(self.path, {"entries": []})["entries"]
 
     def open_entries(self) -> list[dict[str, Any]]:
         return [e for e in self.entries() if e["state"] in OPEN_STATES]
 
     @contextmanager
     def _locked(self) -> Iterator[list[dict[str, Any]]]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with (self.path.parent / f".{self.path.name}.lock").open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            entries = self.entries()
-            yield entries
-            atomic_write_text(self.path, json.dumps({"pair": self.pair_id, "entries": entries}, indent=2))
+        with statefile.update_json(self.path, lambda: {"pair": self.pair_id, "entries": []}, sort_keys=False) as ledger:
+            ledger["pair"] = self.pair_id
+            yield ledger["entries"]
 
     def record(self, kind: str, target: str, undo: dict[str, Any], run_id: str = "") -> str:
         """Write a pending entry and return its id. Call *before* applying the change."""

@@ -42,7 +42,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from multicloud.reports import atomic_write_text
+from multicloud.statefile import atomic_write_text
+from multicloud.waiting import wait_until
 
 MODES = ("pass", "latency", "reset", "blackhole")
 CHUNK = 65536
@@ -240,13 +241,15 @@ def start_proxy(dr_state: Path, name: str, upstream_url: str, timeout_s: float =
              "--control", str(control), "--info", str(info_path)],
             stdout=log_handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
             env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+
+    def started() -> dict[str, Any] | None:
         if process.poll() is not None:
             raise RuntimeError(f"network fault proxy {name} exited with {process.returncode}; see {log_path}")
-        if info_path.exists():
-            return json.loads(info_path.read_text())
-        time.sleep(0.05)
+        return json.loads(info_path.read_text()) if info_path.exists() else None
+
+    info = wait_until(started, timeout_s)
+    if info:
+        return info
     process.kill()
     raise TimeoutError(f"network fault proxy {name} did not start within {timeout_s:g}s; see {log_path}")
 

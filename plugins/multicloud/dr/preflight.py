@@ -21,6 +21,7 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from multicloud.dr.pair import cluster_driver, cluster_of, served_version
 from multicloud.dr.watermarks import dataset_watermarks
 from multicloud.placement import current_placement
 
@@ -51,31 +52,6 @@ class PreflightFailed(RuntimeError):
         super().__init__(f"preflight failed, nothing injected: {failed}")
 
 
-def _driver(estate, cluster_id: str):
-    from multicloud import drivers
-
-    return drivers.driver_for(estate, cluster_id)
-
-
-def cluster_of(estate, region_id: str) -> str:
-    region = estate.region(region_id)
-    if region.cluster is None:
-        raise ValueError(f"region {region_id!r} has no cluster: it cannot serve a DR pair's workloads")
-    return region.cluster.id
-
-
-def served_version(served: dict[str, Any], model: str) -> str | None:
-    """The version taking most traffic (the one a probe will see)."""
-    entry = served.get(model)
-    if not entry:
-        return None
-    live = {v: r for v, r in entry["versions"].items() if r > 0}
-    weights = {v: w for v, w in (entry.get("weights") or {}).items() if v in live}
-    if weights:
-        return max(weights, key=lambda v: (weights[v], v))
-    return max(live) if live else None
-
-
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/healthz", timeout=2) as reply:
@@ -86,8 +62,8 @@ def _answers(url: str) -> bool:
 
 def check_secondary_serving(estate, pair) -> list[Check]:
     primary, secondary = cluster_of(estate, pair.primary), cluster_of(estate, pair.secondary)
-    p_served, s_served = _driver(estate, primary).served(), _driver(estate, secondary).served()
-    s_driver = _driver(estate, secondary)
+    p_served, s_served = cluster_driver(estate, primary).served(), cluster_driver(estate, secondary).served()
+    s_driver = cluster_driver(estate, secondary)
     checks = []
     for workload_id in pair.workloads:
         model = estate.workload(workload_id).model
@@ -181,7 +157,7 @@ def check_local_reachability(estate, pair) -> list[Check]:
     checks = []
     for role, region_id in (("primary", pair.primary), ("secondary", pair.secondary)):
         cluster = cluster_of(estate, region_id)
-        driver = _driver(estate, cluster)
+        driver = cluster_driver(estate, cluster)
         urls = [u for w in pair.workloads for u in driver.endpoints(estate.workload(w).model)]
         if role == "secondary" and not urls:
             continue  # pilot light: nothing to reach yet (capacity is checked instead)

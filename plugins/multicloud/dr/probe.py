@@ -27,11 +27,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from multicloud import smoke
 from multicloud.dr.gateway import _alive, runs_module, terminate
 from multicloud.dr.scoring import Sample
+from multicloud.waiting import wait_until
 
 REQUEST_TIMEOUT_S = 2.0
-PROBABILITY_TOLERANCE = 1e-4
+PROBE_START_TIMEOUT_S = 15.0
 
 
 def _call(url: str, payload: bytes | None) -> tuple[int, dict[str, str], bytes]:
@@ -57,18 +59,10 @@ def probe_once(root: str, payload: dict[str, Any], cluster_regions: dict[str, st
 
 def wrong_answers(predictions: Any, smoke_cases: list[dict[str, Any]]) -> str | None:
     """None when every smoke case got its expected label and probability (the model card's answers)."""
-    if not isinstance(predictions, list) or len(predictions) != len(smoke_cases):
+    if smoke.malformed(predictions, smoke_cases):
         return "malformed answer: expected one prediction per smoke case"
-    for case, got in zip(smoke_cases, predictions, strict=True):
-        expected = case["expected"]
-        try:
-            right = (got["label"] == expected["label"]
-                     and abs(got["probability"] - expected["probability"]) <= PROBABILITY_TOLERANCE)
-        except (KeyError, TypeError):
-            right = False
-        if not right:
-            return f"wrong answer {got} != {expected}"
-    return None
+    wrong = (smoke.wrong_answer(case, got) for case, got in zip(smoke_cases, predictions, strict=True))
+    return next((w for w in wrong if w), None)
 
 
 def _attempt(root: str, payload: dict[str, Any], cluster_regions: dict[str, str] | None,
@@ -135,11 +129,13 @@ def start_probe(root: str, out: Path, payload: dict[str, Any], interval_s: float
             stdout=subprocess.DEVNULL, stderr=log_handle, stdin=subprocess.DEVNULL,
             start_new_session=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
         )
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and not read_samples(out):
+
+    def sampling() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"probe exited with {process.returncode}; see {out.with_suffix('.log')}")
-        time.sleep(0.05)
+        return bool(read_samples(out))
+
+    wait_until(sampling, PROBE_START_TIMEOUT_S)
     return process.pid
 
 

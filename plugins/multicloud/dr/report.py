@@ -33,7 +33,7 @@ from multicloud.dr.scoring import (
     rpo_s,
     worst_rpo_s,
 )
-from multicloud.reports import atomic_write_text
+from multicloud.statefile import atomic_write_text
 
 DAG_ID = "dr_rehearsal"
 TIMELINE_EVENTS = ("baseline", "fault", "failover", "first_secondary_answer", "abort", "primary_restored",

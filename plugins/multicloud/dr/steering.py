@@ -23,80 +23,25 @@ from __future__ import annotations
 
 import json
 import time
-from abc import ABC, abstractmethod
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from multicloud.dr import gateway, health
+from multicloud.dr.steering_base import TrafficSteering
+from multicloud.dr.steering_lb import OCILoadBalancerSteering
+
+__all__ = ["LocalGatewaySteering", "OCIDnsSteering", "OCILoadBalancerSteering", "Route53Steering",
+           "TrafficSteering", "steering_for"]
 
 POLICY_UPDATE_TIMEOUT_S = 300.0
 
 
-class TrafficSteering(ABC):
-    name = "abstract"
-
-    @abstractmethod
-    def snapshot(self, endpoint: str) -> Any:
-        """Everything ``restore`` needs to put the endpoint's routing back exactly."""
-
-    @abstractmethod
-    def point_to(self, endpoint: str, region: str, backends: list[str]) -> None:
-        """Send all of ``endpoint``'s traffic to ``region`` (local backends are URLs)."""
-
-    @abstractmethod
-    def restore(self, endpoint: str, snapshot: Any) -> None:
-        """Put back what ``snapshot`` returned."""
-
-    @abstractmethod
-    def serving_region(self, endpoint: str) -> str | None:
-        """Which region the endpoint sends traffic to now (None: none or several)."""
-
-    def probe_root(self, endpoint: str) -> str:
-        """Where a client reaches the endpoint (the rehearsal's probe goes there): its DNS name."""
-        return f"https://{endpoint}"
-
-    # ---- health-checked failover: the steering fails over by itself; these read and re-arm it ----
-    def arm_failover(self, pair, primary_backends: list[str], standby_backends: list[str]) -> None:
-        """Health-checked failover of the pair's endpoint: primary first, the secondary when it fails."""
-        raise NotImplementedError(f"{self.name} steering cannot arm health-checked failover")
-
-    def failed_over(self, endpoint: str) -> dict[str, Any] | None:
-        """The failover the health checks made ({from, to, ...}), None while the primary serves."""
-        return None
-
-    def region_health(self, endpoint: str) -> dict[str, dict[str, Any]]:
-        """Per region: {healthy, ok_in_row, healthy_since} as the steering's health checks see it."""
-        return {}
-
-    def resolve(self, endpoint: str) -> list[str]:
-        """The answer a resolver gets for the endpoint now (the steering's own answer rules)."""
-        raise NotImplementedError(f"{self.name} steering does not answer DNS queries")
-
-    def health_fault(self, endpoint: str, region: str) -> dict[str, Any] | None:
-        """What ``inject_health_fault`` will change for ``region`` and ``undo_health_fault`` puts back;
-        None when the steering's health checks see the real fault themselves. Changes nothing."""
-        return None
-
-    def inject_health_fault(self, undo: dict[str, Any]) -> None:
-        """Make the steering's health checks see the region fail (``undo`` from ``health_fault``)."""
-        return None
-
-    def undo_health_fault(self, undo: dict[str, Any]) -> None:
-        """Put back what ``inject_health_fault`` changed."""
-        return None
-
-    def set_backends(self, endpoint: str, region: str, backends: list[str]) -> None:
-        """Tell the steering where a region's replicas listen now (a no-op where DNS names stay)."""
-        return None
-
-    def fail_back(self, endpoint: str, primary: str, primary_backends: list[str]) -> None:
-        """Send traffic back to the primary and re-arm the health-checked failover."""
-        self.point_to(endpoint, primary, primary_backends)
-
-
 class LocalGatewaySteering(TrafficSteering):
     name = "local-gateway"
+    needs_gateway = True
+    fails_back_by_itself = False  # the gateway's checks fail over; failing back is deliberate
 
     def __init__(self, home: Path | None = None) -> None:
         self.home = home
@@ -175,6 +120,23 @@ class LocalGatewaySteering(TrafficSteering):
                 routes[endpoint] = snapshot
 
         gateway.update_routes(self.path, change)
+
+    def needs_arming(self, endpoint: str, primary: str, *, automated: bool, armed: bool) -> bool:
+        """The route as the path needs it: on the primary, health-checked with a standby when automated."""
+        route = self.snapshot(endpoint) or {}
+        health_checked = bool(route.get("standby") and route.get("health")) and not route.get("failed_over")
+        return route.get("region") != primary or health_checked != automated
+
+    def route_fingerprint(self, endpoint: str) -> dict[str, Any] | None:
+        route = self.snapshot(endpoint)
+        return route and {"region": route.get("region"), "backends": len(route.get("backends", []))}
+
+    def current_snapshot(self, snapshot: dict[str, Any] | None,
+                         backends_of: Callable[[str], list[str]]) -> dict[str, Any] | None:
+        """Restarted servers listen on new ports: the snapshot's route to its region's replicas as they are now."""
+        if not snapshot or not snapshot.get("region"):
+            return snapshot
+        return {**snapshot, "backends": backends_of(snapshot["region"]) or snapshot["backends"]}
 
     def serving_region(self, endpoint: str) -> str | None:
         route = self.snapshot(endpoint)
@@ -538,8 +500,6 @@ def steering_for(pair, home: Path | None = None) -> TrafficSteering:
     if pair.oci_steering_policy_id:
         return OCIDnsSteering(pair.oci_steering_policy_id, oci_conn_id=pair.steering_connection_id or "oci_default")
     if getattr(pair, "oci_load_balancer", None):
-        from multicloud.dr.steering_lb import OCILoadBalancerSteering
-
         return OCILoadBalancerSteering.for_pair(pair)
     return LocalGatewaySteering(home)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from multicloud.dr.steering import TrafficSteering
+from multicloud.dr.steering_base import TrafficSteering
 
 WORK_REQUEST_TIMEOUT_S = 600.0
 

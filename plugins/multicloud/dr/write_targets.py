@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from multicloud.dr.ledger import dr_state_dir
-from multicloud.reports import atomic_write_text
+from multicloud.statefile import atomic_write_text
 
 
 def write_targets_file(home: Path | None = None) -> Path:

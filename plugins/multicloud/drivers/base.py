@@ -87,18 +87,23 @@ class ClusterDriver(ABC):
         proxy) overrides this to send its own credentials. Returns (status, body); a connection
         failure is status 0 with the error as body, never an exception.
         """
-        import urllib.error
-        import urllib.request
-
-        request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=timeout_s) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
-        except OSError as exc:
-            return 0, f"{type(exc).__name__}: {exc}".encode()
+        return http_fetch(url, body, timeout_s)
 
     @abstractmethod
     def served(self) -> dict[str, dict[str, Any]]:
         """Every model here: {model: {"versions": {version: replicas}, "weights": {...}, "runtime": {...}}}."""
+
+
+def http_fetch(url: str, body: bytes | None = None, timeout_s: float = 5.0) -> tuple[int, bytes]:
+    """Plain HTTP(S): (status, body); a connection failure is status 0 with the error as body."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except OSError as exc:
+        return 0, f"{type(exc).__name__}: {exc}".encode()

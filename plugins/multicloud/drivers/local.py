@@ -22,7 +22,6 @@ and exit on their own when their cluster directory disappears.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import signal
@@ -31,18 +30,18 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from multicloud import paths
+from multicloud import paths, statefile
 from multicloud.drivers.base import ClusterDriver, ModelDeployment, RolloutStatus
 from multicloud.drivers.scheduling import pool_id, pool_scheduling
-from multicloud.reports import atomic_write_text
 from multicloud.serving.model import LogisticModel, ModelFormatError
 from multicloud.serving.server import MARKER
+from multicloud.statefile import atomic_write_text
+from multicloud.waiting import wait_until
 
 if TYPE_CHECKING:
     from multicloud.estate.models import Estate
@@ -84,28 +83,18 @@ class LocalClusterDriver(ClusterDriver):
             LocalClusterDriver(self.physical_id, self.home, p) for p in pools]
 
     # ---- state ---------------------------------------------------------------------------------
-    def _read(self) -> dict[str, Any]:
-        if not self.state_file.exists():
-            return {"cluster": self.cluster_id, "models": {}}
-        return json.loads(self.state_file.read_text(encoding="utf-8"))
+    def _empty(self) -> dict[str, Any]:
+        return {"cluster": self.cluster_id, "models": {}}
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[dict[str, Any]]:
-        """Read-modify-write the state under an exclusive lock; written only if the body succeeds."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.dir / ".lock", "a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                state = self._read()
-                before = json.dumps(state, sort_keys=True)
-                try:
-                    yield state
-                finally:
-                    # Processes may have started or stopped even if the body failed: record them.
-                    if json.dumps(state, sort_keys=True) != before:
-                        atomic_write_text(self.state_file, json.dumps(state, indent=2, sort_keys=True))
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+    def _read(self) -> dict[str, Any]:
+        return statefile.read_json(self.state_file) or self._empty()
+
+    def _locked(self) -> contextlib.AbstractContextManager[dict[str, Any]]:
+        """Read-modify-write the state under the cluster's lock (one for all its pools).
+
+        Written if it changed, even when the body failed: processes may have started or stopped.
+        """
+        return statefile.update_json(self.state_file, self._empty, lock=self.dir / ".lock", write_on_error=True)
 
     # ---- the contract ----------------------------------------------------------------------------
     def deploy(self, deployment: ModelDeployment) -> None:
@@ -146,19 +135,19 @@ class LocalClusterDriver(ClusterDriver):
         return self._status_of(model, version, record)
 
     def wait_ready(self, model: str, version: str, timeout_s: float) -> RolloutStatus:
-        deadline = time.monotonic() + timeout_s
-        pause = 0.01
-        while True:
-            status = self.status(model, version)
-            if status.state in ("complete", "failed", "absent"):
-                break
-            if time.monotonic() >= deadline:
-                status = RolloutStatus(
-                    self.cluster_id, model, version, status.desired, status.updated, status.ready, "failed",
-                    f"not ready after {timeout_s:.0f}s ({status.ready}/{status.desired} ready): {status.message}")
-                break
-            time.sleep(pause)
-            pause = min(pause * 1.5, 0.1)  # poll fast first (servers start in ~0.2 s), then back off
+        last: list[RolloutStatus] = []
+
+        def settled() -> RolloutStatus | None:
+            last[:] = [self.status(model, version)]
+            return last[0] if last[0].state in ("complete", "failed", "absent") else None
+
+        # poll fast first (servers start in ~0.2 s), then back off
+        status = wait_until(settled, timeout_s, interval_s=0.01, backoff=1.5, max_interval_s=0.1)
+        if status is None:
+            late = last[0]
+            status = RolloutStatus(
+                self.cluster_id, model, version, late.desired, late.updated, late.ready, "failed",
+                f"not ready after {timeout_s:.0f}s ({late.ready}/{late.desired} ready): {late.message}")
         self._record_ports(model, version)
         return status
 

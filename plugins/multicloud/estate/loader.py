@@ -15,7 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from multicloud import paths
-from multicloud.estate.models import _PATH_RE, _REFERENCE_MARK, Estate
+from multicloud.estate.models import Estate, ReferenceProblems
 
 
 @dataclass(frozen=True)
@@ -213,11 +213,9 @@ def _problems(exc: ValidationError, source: str) -> list[EstateProblem]:
     for error in exc.errors(include_url=False):
         loc = _dotted(error["loc"])
         message = error["msg"].removeprefix("Value error, ")
-        if message.startswith(_REFERENCE_MARK):
-            for line in message.removeprefix(_REFERENCE_MARK).splitlines():
-                match = _PATH_RE.match(line)
-                path, msg = (match["path"], match["msg"]) if match else (loc or "<root>", line)
-                problems.append(EstateProblem(source, path, _line(msg)))
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, ReferenceProblems):
+            problems += [EstateProblem(source, p.path, _line(p.message)) for p in cause.problems]
             continue
         if error["type"] == "missing":
             message = "required field is missing"

@@ -7,7 +7,7 @@ validators so every error carries the field path where it happened.
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -515,104 +515,138 @@ class Estate(Strict):
     # ---- cross-reference rules ---------------------------------------------------------------
     @model_validator(mode="after")
     def _references(self) -> Estate:
-        problems: list[str] = []
-        for name in ("jurisdictions", "jurisdiction_groups", "regions", "data_classes", "datasets",
-                     "models", "workloads", "dr_pairs"):
-            problems += _duplicates(name, getattr(self, name))
-        cluster_paths = [f"regions[{i}].cluster" for i, r in enumerate(self.regions) if r.cluster is not None]
-        problems += _duplicates("clusters", [c for _, c in self.clusters()], paths=cluster_paths)
-
-        jurisdictions = {j.id for j in self.jurisdictions}
-        groups = {g.id for g in self.jurisdiction_groups}
-        regions = {r.id for r in self.regions}
-        classes = {c.id for c in self.data_classes}
-        datasets = {d.id for d in self.datasets}
-        models = {m.id for m in self.models}
-        workloads = {w.id for w in self.workloads}
-        clusters = {c.id for _, c in self.clusters()}
-
-        def check(path: str, value: str, known: set[str], what: str) -> None:
-            if value not in known:
-                problems.append(f"{path}: unknown {what} {value!r}; expected one of {sorted(known)}")
-
-        for i, g in enumerate(self.jurisdiction_groups):
-            for k, member in enumerate(g.members):
-                check(f"jurisdiction_groups[{i}].members[{k}]", member, jurisdictions, "jurisdiction")
-        for i, r in enumerate(self.regions):
-            check(f"regions[{i}].jurisdiction", r.jurisdiction, jurisdictions, "jurisdiction")
-        for i, c in enumerate(self.data_classes):
-            for k, j in enumerate(c.allow.jurisdictions):
-                check(f"data_classes[{i}].allow.jurisdictions[{k}]", j, jurisdictions, "jurisdiction")
-            for k, g in enumerate(c.allow.groups):
-                check(f"data_classes[{i}].allow.groups[{k}]", g, groups, "jurisdiction group")
-            for k, r in enumerate(c.allow.regions):
-                check(f"data_classes[{i}].allow.regions[{k}]", r, regions, "region")
-            for k, r in enumerate(c.deny_regions):
-                check(f"data_classes[{i}].deny_regions[{k}]", r, regions, "region")
-        for i, d in enumerate(self.datasets):
-            check(f"datasets[{i}].source", d.source, regions, "region")
-            if d.data_class:
-                check(f"datasets[{i}].data_class", d.data_class, classes, "data class")
-            if d.routing:
-                for j, c in d.routing.class_by_jurisdiction.items():
-                    check(f"datasets[{i}].routing.class_by_jurisdiction.{j}", j, jurisdictions, "jurisdiction")
-                    check(f"datasets[{i}].routing.class_by_jurisdiction.{j}", c, classes, "data class")
-            if d.replicate_to != "all":
-                for k, r in enumerate(d.replicate_to):
-                    check(f"datasets[{i}].replicate_to[{k}]", r, regions, "region")
-        for i, m in enumerate(self.models):
-            check(f"models[{i}].trained_on", m.trained_on, datasets, "dataset")
-            check(f"models[{i}].train_in", m.train_in, regions, "region")
-            check(f"models[{i}].data_class", m.data_class, classes, "data class")
-        for i, w in enumerate(self.workloads):
-            check(f"workloads[{i}].model", w.model, models, "model")
-            for k, d in enumerate(w.reads):
-                check(f"workloads[{i}].reads[{k}]", d, datasets, "dataset")
-            for c in w.placement:
-                check(f"workloads[{i}].placement.{c}", c, clusters, "cluster")
-        for i, p in enumerate(self.dr_pairs):
-            check(f"dr_pairs[{i}].primary", p.primary, regions, "region")
-            check(f"dr_pairs[{i}].secondary", p.secondary, regions, "region")
-            for k, w in enumerate(p.workloads):
-                check(f"dr_pairs[{i}].workloads[{k}]", w, workloads, "workload")
-            for k, d in enumerate(p.datasets):
-                check(f"dr_pairs[{i}].datasets[{k}]", d, datasets, "dataset")
-        problems += _ambiguities(self)
+        problems = [*_duplicate_ids(self), *_unknown_references(self), *_ambiguities(self)]
         if problems:
-            raise ValueError(_REFERENCE_MARK + "\n".join(problems))
+            raise ReferenceProblems(problems)
         return self
 
 
-# The loader splits a reference error back into one error per line, each with its own path.
-_REFERENCE_MARK = "estate references:\n"
-_PATH_RE = re.compile(r"^(?P<path>[\w\[\]\.\*-]+): (?P<msg>.*)$")
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the estate, at a dotted path (``datasets[0].source``)."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
 
 
-def _ambiguities(estate: Estate) -> list[str]:
+class ReferenceProblems(ValueError):
+    """The estate's cross-references do not hold; ``problems`` lists each, with its own path."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("estate references:\n" + "\n".join(str(p) for p in self.problems))
+
+
+def _duplicate_ids(estate: Estate) -> list[Problem]:
+    problems: list[Problem] = []
+    for name in ("jurisdictions", "jurisdiction_groups", "regions", "data_classes", "datasets",
+                 "models", "workloads", "dr_pairs"):
+        problems += _duplicates(name, getattr(estate, name))
+    cluster_paths = [f"regions[{i}].cluster" for i, r in enumerate(estate.regions) if r.cluster is not None]
+    return problems + _duplicates("clusters", [c for _, c in estate.clusters()], paths=cluster_paths)
+
+
+# (path, the id it names, what kind of thing that id must be)
+_Reference = tuple[str, str, str]
+
+
+def _unknown_references(estate: Estate) -> list[Problem]:
+    known = {
+        "jurisdiction": {j.id for j in estate.jurisdictions},
+        "jurisdiction group": {g.id for g in estate.jurisdiction_groups},
+        "region": {r.id for r in estate.regions},
+        "data class": {c.id for c in estate.data_classes},
+        "dataset": {d.id for d in estate.datasets},
+        "model": {m.id for m in estate.models},
+        "workload": {w.id for w in estate.workloads},
+        "cluster": {c.id for _, c in estate.clusters()},
+    }
+    references = [*_jurisdiction_references(estate), *_class_references(estate), *_dataset_references(estate),
+                  *_serving_references(estate), *_dr_references(estate)]
+    return [Problem(path, f"unknown {what} {value!r}; expected one of {sorted(known[what])}")
+            for path, value, what in references if value not in known[what]]
+
+
+def _jurisdiction_references(estate: Estate) -> list[_Reference]:
+    found = [(f"jurisdiction_groups[{i}].members[{k}]", member, "jurisdiction")
+             for i, g in enumerate(estate.jurisdiction_groups) for k, member in enumerate(g.members)]
+    return found + [(f"regions[{i}].jurisdiction", r.jurisdiction, "jurisdiction") for i, r in enumerate(estate.regions)]
+
+
+def _class_references(estate: Estate) -> list[_Reference]:
+    found: list[_Reference] = []
+    for i, c in enumerate(estate.data_classes):
+        found += [(f"data_classes[{i}].allow.jurisdictions[{k}]", j, "jurisdiction")
+                  for k, j in enumerate(c.allow.jurisdictions)]
+        found += [(f"data_classes[{i}].allow.groups[{k}]", g, "jurisdiction group") for k, g in enumerate(c.allow.groups)]
+        found += [(f"data_classes[{i}].allow.regions[{k}]", r, "region") for k, r in enumerate(c.allow.regions)]
+        found += [(f"data_classes[{i}].deny_regions[{k}]", r, "region") for k, r in enumerate(c.deny_regions)]
+    return found
+
+
+def _dataset_references(estate: Estate) -> list[_Reference]:
+    found: list[_Reference] = []
+    for i, d in enumerate(estate.datasets):
+        found.append((f"datasets[{i}].source", d.source, "region"))
+        if d.data_class:
+            found.append((f"datasets[{i}].data_class", d.data_class, "data class"))
+        for j, c in (d.routing.class_by_jurisdiction.items() if d.routing else ()):
+            found += [(f"datasets[{i}].routing.class_by_jurisdiction.{j}", j, "jurisdiction"),
+                      (f"datasets[{i}].routing.class_by_jurisdiction.{j}", c, "data class")]
+        if d.replicate_to != "all":
+            found += [(f"datasets[{i}].replicate_to[{k}]", r, "region") for k, r in enumerate(d.replicate_to)]
+    return found
+
+
+def _serving_references(estate: Estate) -> list[_Reference]:
+    found: list[_Reference] = []
+    for i, m in enumerate(estate.models):
+        found += [(f"models[{i}].trained_on", m.trained_on, "dataset"), (f"models[{i}].train_in", m.train_in, "region"),
+                  (f"models[{i}].data_class", m.data_class, "data class")]
+    for i, w in enumerate(estate.workloads):
+        found.append((f"workloads[{i}].model", w.model, "model"))
+        found += [(f"workloads[{i}].reads[{k}]", d, "dataset") for k, d in enumerate(w.reads)]
+        found += [(f"workloads[{i}].placement.{c}", c, "cluster") for c in w.placement]
+    return found
+
+
+def _dr_references(estate: Estate) -> list[_Reference]:
+    found: list[_Reference] = []
+    for i, p in enumerate(estate.dr_pairs):
+        found += [(f"dr_pairs[{i}].primary", p.primary, "region"), (f"dr_pairs[{i}].secondary", p.secondary, "region")]
+        found += [(f"dr_pairs[{i}].workloads[{k}]", w, "workload") for k, w in enumerate(p.workloads)]
+        found += [(f"dr_pairs[{i}].datasets[{k}]", d, "dataset") for k, d in enumerate(p.datasets)]
+    return found
+
+
+def _ambiguities(estate: Estate) -> list[Problem]:
     """What the estate cannot decide: a country in two jurisdictions, two regions' storage in one
     place (or one inside the other), two datasets of different classes on one path or nested."""
-    problems: list[str] = []
+    problems: list[Problem] = []
     owner: dict[str, str] = {}
     for i, jurisdiction in enumerate(estate.jurisdictions):
         for k, country in enumerate(jurisdiction.countries):
             if owner.setdefault(country, jurisdiction.id) != jurisdiction.id:
-                problems.append(f"jurisdictions[{i}].countries[{k}]: country {country!r} is already in "
-                                f"jurisdiction {owner[country]!r}; a country belongs to one jurisdiction")
+                problems.append(Problem(f"jurisdictions[{i}].countries[{k}]", f"country {country!r} is already in "
+                                        f"jurisdiction {owner[country]!r}; a country belongs to one jurisdiction"))
     stores = [(i, r.id, _storage_key(r.storage.url)) for i, r in enumerate(estate.regions)]
     for a, (i, rid, key) in enumerate(stores):
         for j, other, other_key in stores[:a]:
             if _nested(key, other_key) and rid != other:  # a repeated id is reported once, as a duplicate
                 how = "the same place as" if key == other_key else "inside (or around)"
-                problems.append(f"regions[{i}].storage.url: storage of region {rid!r} is {how} the storage of "
-                                f"region {other!r} (regions[{j}]); each region needs its own storage")
+                problems.append(Problem(f"regions[{i}].storage.url", f"storage of region {rid!r} is {how} the storage "
+                                        f"of region {other!r} (regions[{j}]); each region needs its own storage"))
     for a, dataset in enumerate(estate.datasets):
         for b, other in enumerate(estate.datasets[:a]):
             segments, other_segments = dataset.path.split("/"), other.path.split("/")
             if not _nested(segments, other_segments) or dataset.id == other.id:
                 continue
             if dataset.path == other.path or _class_of(dataset) != _class_of(other):
-                problems.append(f"datasets[{a}].path: {dataset.path!r} overlaps dataset {other.id!r} "
-                                f"(datasets[{b}].path {other.path!r}); an object must have one class")
+                problems.append(Problem(f"datasets[{a}].path", f"{dataset.path!r} overlaps dataset {other.id!r} "
+                                        f"(datasets[{b}].path {other.path!r}); an object must have one class"))
     return problems
 
 
@@ -640,13 +674,13 @@ def _by_id(items, item_id: str, what: str):
     raise KeyError(f"unknown {what} {item_id!r}")
 
 
-def _duplicates(name: str, items, paths: list[str] | None = None) -> list[str]:
+def _duplicates(name: str, items, paths: list[str] | None = None) -> list[Problem]:
     """One problem per repeated id; ``paths`` names where each item lives when not ``name[i]``."""
     where = paths or [f"{name}[{i}]" for i in range(len(items))]
     seen: dict[str, int] = {}
     problems = []
     for i, item in enumerate(items):
         if item.id in seen:
-            problems.append(f"{where[i]}.id: duplicate id {item.id!r} (first at {where[seen[item.id]]})")
+            problems.append(Problem(f"{where[i]}.id", f"duplicate id {item.id!r} (first at {where[seen[item.id]]})"))
         seen.setdefault(item.id, i)
     return problems

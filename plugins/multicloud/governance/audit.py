@@ -201,7 +201,7 @@ def _audit_region(estate: Estate, policy: ResidencyPolicy, region_id: str, resul
             result.findings.append(finding)
 
 
-def _check_dataset_object(estate: Estate, policy: ResidencyPolicy, region_id: str, dataset: Dataset, root: Location,
+def _check_dataset_object(estate: Estate, policy: ResidencyPolicy, region_id: str, dataset: Dataset, root: Location,  # noqa: PLR0913  the audit walk's per-object context
                           relative: str, url: str, result: AuditResult, batch_rows: int) -> Finding | None:
     if dataset.data_class is not None:
         return _object_finding(policy, region_id, dataset.data_class, url, dataset=dataset.id)

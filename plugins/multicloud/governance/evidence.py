@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from multicloud import paths
-from multicloud.reports import atomic_write_text
+from multicloud.statefile import atomic_write_text
 
 if TYPE_CHECKING:
     from multicloud.estate.models import Estate

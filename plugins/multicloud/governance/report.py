@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from multicloud import paths
-from multicloud.reports import atomic_write_text, format_seconds
+from multicloud.reports import format_seconds
+from multicloud.statefile import atomic_write_text
 
 DAG_ID = "estate_governance"
 

@@ -52,7 +52,7 @@ class OCIDataIntegrationHook(OCIServiceHook):
     client_path = "oci.data_integration.DataIntegrationClient"
     hook_name = "OCI Data Integration"
 
-    def create_task_run(self, workspace_id: str, application_key: str, *, task_key: str,
+    def create_task_run(self, workspace_id: str, application_key: str, *, task_key: str,  # noqa: PLR0913  mirrors the SDK's CreateTaskRunDetails
                         bindings: dict[str, Any] | None = None, name: str | None = None,
                         re_run_type: str | None = None, ref_task_run_id: str | None = None,
                         retry_token: str | None = None) -> Any:

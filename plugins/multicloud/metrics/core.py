@@ -7,32 +7,23 @@ A failing sink never fails the business task: the failure is logged, counted in
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from multicloud.metrics import sinks as sink_impl
-from multicloud.metrics.sinks import metrics_file
+from multicloud.metrics.points import MetricPoint
+from multicloud.metrics.sinks import SINKS, file_sink, file_sink_many, metrics_file
+from multicloud.statefile import read_json_lines
 
 if TYPE_CHECKING:
     from multicloud.estate.models import Estate
 
+__all__ = ["SINK_FAILURES", "MetricPoint", "emit", "emit_points", "read_points"]
+
 log = logging.getLogger(__name__)
 _count_lock = threading.Lock()
 SINK_FAILURES: dict[str, int] = {}
-
-
-@dataclass(frozen=True)
-class MetricPoint:
-    name: str
-    value: float
-    unit: str = "count"
-    dimensions: dict[str, str] = field(default_factory=dict)
-    timestamp: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
 
 def emit(name: str, value: float, *, unit: str = "count", dimensions: dict[str, str] | None = None,
@@ -53,10 +44,10 @@ def emit_points(points: list[MetricPoint], *, estate: Estate | None = None, home
         kind = spec.type if spec is not None else "file"
         try:
             if kind == "file":
-                sink_impl.file_sink_many(points, home)
+                file_sink_many(points, home)
             else:
                 for point in points:
-                    sink_impl.SINKS[kind](point, spec, home)
+                    SINKS[kind](point, spec, home)
         except Exception as exc:  # a sink must never fail the business task
             with _count_lock:
                 SINK_FAILURES[kind] = SINK_FAILURES.get(kind, 0) + 1
@@ -66,21 +57,16 @@ def emit_points(points: list[MetricPoint], *, estate: Estate | None = None, home
         for kind in failed:
             failure = MetricPoint("metrics.sink_failures", 1.0, "count", {"sink": kind, "metric": points[0].name})
             try:
-                sink_impl.file_sink(failure, None, home)
+                file_sink(failure, None, home)
             except Exception as exc:
                 log.warning("could not record the metrics sink failure: %s", exc)
 
 
 def read_points(home: Path | None = None, name: str | None = None) -> list[MetricPoint]:
-    path = metrics_file(home)
-    if not path.exists():
-        return []
     points = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
+    for fields in read_json_lines(metrics_file(home)):
         try:
-            points.append(MetricPoint(**json.loads(line)))
-        except (ValueError, TypeError):  # a torn last line of a crashed writer
+            points.append(MetricPoint(**fields))
+        except TypeError:  # a line that is JSON but no point (a torn line can parse as a number)
             continue
     return [p for p in points if name is None or p.name == name]

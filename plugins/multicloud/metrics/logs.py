@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from multicloud import paths
+from multicloud.statefile import read_json_lines
 
 if TYPE_CHECKING:
     from multicloud.estate.models import Estate, LogSink
@@ -74,18 +75,7 @@ def record_many(kind: str, entries: list[dict[str, Any]], *, estate: Estate | No
 
 
 def read_entries(home: Path | None = None, kind: str | None = None) -> list[dict[str, Any]]:
-    path = events_file(home)
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:  # a torn last line of a crashed writer
-            continue
-        if kind is None or entry.get("kind") == kind:
-            out.append(entry)
-    return out
+    return [e for e in read_json_lines(events_file(home)) if kind is None or e.get("kind") == kind]
 
 
 # ---- sinks ------------------------------------------------------------------------------------

@@ -19,11 +19,12 @@ from multicloud import paths
 
 if TYPE_CHECKING:
     from multicloud.estate.models import MetricsSink
-    from multicloud.metrics.core import MetricPoint
+    from multicloud.metrics.points import MetricPoint
 
 _file_lock = threading.Lock()
 _clients: dict[tuple[str, str | None, str | None, str | None], Any] = {}
 _clients_lock = threading.Lock()
+_stats_initialised = False  # whether this process set up Airflow's Stats from [metrics] (once)
 
 # Our units -> CloudWatch StandardUnit (anything else is sent as "None").
 _CLOUDWATCH_UNITS = {
@@ -38,8 +39,11 @@ def metrics_file(home: Path | None = None) -> Path:
 
 
 def reset_clients() -> None:
+    """Drop the cached clients, and set Airflow's Stats up again from [metrics] on the next point."""
+    global _stats_initialised
     with _clients_lock:
         _clients.clear()
+        _stats_initialised = False
 
 
 def _cached(key: tuple[str, str | None, str | None, str | None], build: Any) -> Any:
@@ -71,25 +75,35 @@ def statsd_sink(point: MetricPoint, sink: MetricsSink | None, _home: Path | None
     """A gauge through Airflow's own Stats, so it goes wherever [metrics] sends Airflow's metrics.
 
     Task processes have Stats initialised by the task runner; elsewhere (CLI, tests, the
-    api-server) we initialise it from the same [metrics] configuration on first use.
+    api-server) nothing has. Stats has no public "is it set up" question, so each process sets it
+    up once, on its first point, from the same [metrics] configuration the task runner reads
+    (in a task process that replaces the factory with an identical one).
     """
-    from airflow.sdk._shared.observability.metrics import stats as stats_module
-    from airflow.sdk.configuration import conf
     from airflow.sdk.observability import stats
 
-    if conf.getboolean("metrics", "statsd_on", fallback=False):
-        try:
-            import statsd  # noqa: F401 - Airflow would silently fall back to a no-op logger without it
-        except ImportError:
-            raise RuntimeError("[metrics] statsd_on is set but the 'statsd' package is not installed") from None
-    if stats_module._factory is None:
-        from airflow.sdk.observability.metrics import stats_utils
-
-        stats.initialize(factory=stats_utils.get_stats_factory(),
-                         export_legacy_names=conf.getboolean("metrics", "legacy_names_on", fallback=True))
+    _initialise_stats()
     prefix = (sink.namespace if sink else "multicloud") or "multicloud"
     name = stats.normalize_name_for_stats(f"{prefix}.{point.name}", log_warning=False)
     stats.gauge(name, point.value, tags=dict(point.dimensions) or None)
+
+
+def _initialise_stats() -> None:
+    global _stats_initialised
+    from airflow.sdk.configuration import conf
+    from airflow.sdk.observability import stats
+    from airflow.sdk.observability.metrics import stats_utils
+
+    with _clients_lock:
+        if _stats_initialised:
+            return
+        if conf.getboolean("metrics", "statsd_on", fallback=False):
+            try:
+                import statsd  # noqa: F401 - Airflow would silently fall back to a no-op logger without it
+            except ImportError:
+                raise RuntimeError("[metrics] statsd_on is set but the 'statsd' package is not installed") from None
+        stats.initialize(factory=stats_utils.get_stats_factory(),
+                         export_legacy_names=conf.getboolean("metrics", "legacy_names_on", fallback=True))
+        _stats_initialised = True
 
 
 # ---- OCI Monitoring -----------------------------------------------------------------------------

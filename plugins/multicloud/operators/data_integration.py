@@ -60,7 +60,7 @@ class OCIDataIntegrationRunTaskOperator(BaseOperator):
     template_fields_renderers = {"bindings": "json"}
     ui_color = "#f80000"
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  an operator's parameters (Airflow convention)
         self,
         *,
         workspace_id: str,

@@ -47,7 +47,7 @@ class ResourceManagerJobOperator(BaseOperator):
     template_fields: Sequence[str] = ("stack_id", "operation", "oci_conn_id", "region")
     ui_color = "#c74634"
 
-    def __init__(self, *, stack_id: str, operation: Literal["PLAN", "APPLY"] = "APPLY",
+    def __init__(self, *, stack_id: str, operation: Literal["PLAN", "APPLY"] = "APPLY",  # noqa: PLR0913  an operator's parameters (Airflow convention)
                  oci_conn_id: str = "oci_default", region: str | None = None, poll_interval: float = 10.0,
                  max_poll_interval: float = 60.0, timeout_s: float = 3600.0, skip_without_stack: bool = False,
                  deferrable: bool | None = None, stop_on_kill: bool = True, **kwargs: Any) -> None:

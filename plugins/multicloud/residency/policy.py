@@ -110,7 +110,7 @@ class ResidencyPolicy:
             )
         return ResidencyPolicy(self.region_jurisdiction, self.jurisdictions, self.groups, self.classes, "enforce")
 
-    def decide(self, data_class: str | None, region: str | None) -> Decision:
+    def decide(self, data_class: str | None, region: str | None) -> Decision:  # noqa: PLR0911  one return per rule, in precedence order
         rule = self.classes.get(data_class) if data_class else None
         if rule is None:
             return Decision(str(data_class), str(region), False, "enforce", "default-deny:unknown-class",

@@ -1,6 +1,7 @@
 """The per-cluster steps of a rollout and the run's journal. No Airflow import.
 
-The journal (``{estate home}/state/rollouts/<run>.json``, locked, written atomically) records
+The journal (``{estate home}/state/rollouts/<run>.json``, locked, written atomically, plus the
+lanes' append-only ``<run>.log``) records
 what a run touched BEFORE it touches it, with the cluster's previous versions and weights, so a
 failed gate, a failed deploy, a rejected approval or a killed task can always be rolled back on
 every cluster the run touched, and nothing else.
@@ -9,16 +10,16 @@ every cluster the run touched, and nothing else.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from multicloud import paths
+from multicloud import paths, statefile
 from multicloud.drivers.base import ClusterDriver, ModelDeployment
-from multicloud.reports import atomic_write_text, safe_run_id
+from multicloud.paths import safe_run_id
 
 
 class RolloutFailed(RuntimeError):
@@ -26,28 +27,68 @@ class RolloutFailed(RuntimeError):
 
 
 class Journal:
-    """The run's journal; with an ``estate``, every event is also a ``rollout_step`` log entry."""
+    """The run's journal; with an ``estate``, every event is also a ``rollout_step`` log entry.
+
+    What parallel lanes record (each cluster's state before it is touched, step events) is
+    appended to ``<run>.log``, one JSON line per ``write`` on an ``O_APPEND`` descriptor, so the
+    lanes of a wave never queue for each other's journal writes. ``update`` (promotion, rollback)
+    rewrites ``<run>.json`` under a lock, folding in the log up to the offset it read; ``read``
+    returns both merged (for a cluster, the first "before" recorded wins: a retried deploy must
+    not record the new version as what came before).
+    """
 
     def __init__(self, run_id: str, home: Path | None = None, estate: Any = None) -> None:
         self.path = paths.home_path(home, "state", "rollouts", f"{safe_run_id(run_id)}.json", what="rollout journal")
+        self.log_path = self.path.with_suffix(".log")
         self.run_id, self.home, self.estate = run_id, home, estate
 
     def read(self) -> dict[str, Any]:
-        if not self.path.exists():
-            return {"touched": [], "events": [], "promoted": False, "rolled_back": []}
-        return json.loads(self.path.read_text())
+        return self._merged()[0]
+
+    def _merged(self) -> tuple[dict[str, Any], int]:
+        """The journal with the log folded in, and the log offset folded up to."""
+        data = (json.loads(self.path.read_text()) if self.path.exists()
+                else {"touched": [], "events": [], "promoted": False, "rolled_back": []})
+        offset = int(data.pop("log_offset", 0))
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(offset)
+                tail = log.read()
+        except FileNotFoundError:
+            tail = b""
+        for line in tail.splitlines(keepends=True):
+            if not line.endswith(b"\n"):
+                break  # a line still being written
+            offset += len(line)
+            record = json.loads(line)
+            if "touched" in record:
+                touched = record["touched"]
+                if not any(t["cluster"] == touched["cluster"] and t["model"] == touched["model"]
+                           for t in data["touched"]):
+                    data["touched"].append(touched)
+            else:
+                data["events"].append(record["event"])
+        return data, offset
 
     @contextlib.contextmanager
     def update(self) -> Iterator[dict[str, Any]]:
+        with statefile.locked(self.path, self.path.with_suffix(".lock")):
+            data, offset = self._merged()
+            yield data
+            statefile.write_json(self.path, {**data, "log_offset": offset})
+
+    def _append(self, records: list[dict[str, Any]]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_suffix(".lock"), "a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                data = self.read()
-                yield data
-                atomic_write_text(self.path, json.dumps(data, indent=2, sort_keys=True))
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        text = "".join(json.dumps(record, sort_keys=True) + "\n" for record in records).encode()
+        fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, text)  # one write: concurrent appends never interleave
+        finally:
+            os.close(fd)
+
+    def touch(self, befores: list[dict[str, Any]]) -> None:
+        """Record what clusters served before this run touches them (before touching them)."""
+        self._append([{"touched": before} for before in befores])
 
     def event(self, kind: str, **fields: Any) -> None:
         self.events(kind, [fields])
@@ -57,8 +98,7 @@ class Journal:
         if not many:
             return
         now = time.time()
-        with self.update() as data:
-            data["events"] += [{"kind": kind, "at": now, **fields} for fields in many]
+        self._append([{"event": {"kind": kind, "at": now, **fields}} for fields in many])
         if self.estate is not None:
             from multicloud.metrics import logs
 
@@ -83,12 +123,9 @@ def start_items(pairs: list[tuple[ClusterDriver, dict[str, Any]]], *,
     the cluster id (a cluster may declare its own image).
     """
     befores = [driver.served().get(item["model"], {}) for driver, item in pairs]
-    with journal.update() as data:
-        for (_driver, item), before in zip(pairs, befores, strict=True):
-            if not any(t["cluster"] == item["cluster"] and t["model"] == item["model"] for t in data["touched"]):
-                data["touched"].append({"cluster": item["cluster"], "model": item["model"], "version": item["version"],
-                                        "previous": {"versions": before.get("versions", {}),
-                                                     "weights": before.get("weights", {})}})
+    journal.touch([{"cluster": item["cluster"], "model": item["model"], "version": item["version"],
+                    "previous": {"versions": before.get("versions", {}), "weights": before.get("weights", {})}}
+                   for (_driver, item), before in zip(pairs, befores, strict=True)])
     started = []
     for (driver, item), before in zip(pairs, befores, strict=True):
         t0 = time.monotonic()

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from multicloud import smoke
+from multicloud.drivers.base import http_fetch as drivers_http_fetch
 from multicloud.rollout.gates import GateVerdict, Sample, Thresholds, score_check, verdict
 
 TIMEOUT_S = 5.0
-PROBABILITY_TOLERANCE = 1e-4
 
 
 Fetch = Callable[[str, "bytes | None"], tuple[int, bytes]]
@@ -25,14 +24,7 @@ Fetch = Callable[[str, "bytes | None"], tuple[int, bytes]]
 
 def http_fetch(url: str, body: bytes | None = None) -> tuple[int, bytes]:
     """Plain HTTP(S): (status, body); a connection failure is status 0 with the error as body."""
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except OSError as exc:
-        return 0, f"{type(exc).__name__}: {exc}".encode()
+    return drivers_http_fetch(url, body, TIMEOUT_S)
 
 
 def _timed(url: str, body: bytes | None, fetch: Fetch | None = None) -> tuple[int, Any, float, str]:
@@ -67,18 +59,13 @@ def probe_endpoint(url: str, smoke_cases: Sequence[dict[str, Any]], version: str
         answered = payload.get("version") if isinstance(payload, dict) else None
         return samples + [Sample(url, "smoke", False, ms, f"answered by {answered}") for _ in smoke_cases]
     predictions = payload.get("predictions")
-    if not isinstance(predictions, list) or len(predictions) != len(smoke_cases):
+    if smoke.malformed(predictions, list(smoke_cases)):
         # A broken server is a failed check (and a rollback), never an exception that hides the verdict.
         return samples + [Sample(url, "smoke", False, ms, "malformed answer: expected one prediction per case")
                           for _ in smoke_cases]
     for case, got in zip(smoke_cases, predictions, strict=True):
-        expected = case["expected"]
-        try:
-            right = (got["label"] == expected["label"]
-                     and abs(got["probability"] - expected["probability"]) <= PROBABILITY_TOLERANCE)
-        except (KeyError, TypeError):
-            right = False
-        samples.append(Sample(url, "smoke", right, ms, "" if right else f"wrong answer {got} != {expected}"))
+        wrong = smoke.wrong_answer(case, got)
+        samples.append(Sample(url, "smoke", wrong is None, ms, wrong or ""))
     return samples
 
 

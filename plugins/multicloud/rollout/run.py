@@ -9,10 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from multicloud.assets import model_of_asset_uri
 from multicloud.drivers import driver_for
 from multicloud.placement import current_placement
 from multicloud.rollout import engine, planner
-from multicloud.rollout.assets import model_of_asset_uri
 from multicloud.rollout.baseline import baseline_runtime
 from multicloud.rollout.gates import Thresholds
 from multicloud.rollout.probes import run_gate

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from multicloud import paths
-from multicloud.reports import atomic_write_text
+from multicloud.statefile import atomic_write_text
 from multicloud.sync import runner
 
 MANIFEST = "plan.json"

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from multicloud import metrics, paths
-from multicloud.reports import atomic_write_text, safe_run_id
-from multicloud.rollout.assets import dataset_asset_uri
+from multicloud.assets import dataset_asset_uri
+from multicloud.paths import safe_run_id
+from multicloud.statefile import atomic_write_text
 from multicloud.sync import layout
 from multicloud.sync.copier import sync_tree
 from multicloud.sync.planner import SyncItem, countries_of

@@ -37,7 +37,7 @@ def select_models(estate: Estate, requested: list[str] | None, triggered_uris: l
             raise ValueError(f"unknown model(s) {unknown}; the estate has {known}")
         return list(dict.fromkeys(requested))
     if triggered_uris:
-        from multicloud.rollout.assets import training_inputs
+        from multicloud.assets import training_inputs
 
         inputs = training_inputs(estate)
         chosen = [m for uri in triggered_uris for m in inputs.get(uri, [])]

@@ -30,7 +30,7 @@ from typing import Any
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from multicloud.dr.health import read_signals, watcher_file
-from multicloud.reports import atomic_write_text
+from multicloud.statefile import atomic_write_text
 
 
 class HealthSignalTrigger(BaseEventTrigger):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from multicloud.dr import gateway
 from multicloud.dr.probe import probe_once, read_samples, start_probe, stop_probe
 from multicloud.dr.steering import LocalGatewaySteering
+from multicloud.waiting import wait_until
 
 
 class _Backend:
@@ -45,15 +45,11 @@ class _Backend:
         self.server.server_close()
 
 
-def wait_until(predicate, timeout_s: float, what: str, interval_s: float = 0.02):
-    """Poll ``predicate`` until it is true (returns its value); fail naming ``what`` after the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s:g}s waiting for {what}")
+def waited(predicate, timeout_s: float, what: str, interval_s: float = 0.02):
+    """``predicate``'s value once it is true; fails naming ``what`` after the deadline."""
+    value = wait_until(predicate, timeout_s, interval_s=interval_s)
+    assert value, f"timed out after {timeout_s:g}s waiting for {what}"
+    return value
 
 
 @pytest.fixture
@@ -103,7 +99,7 @@ def test_probe_process_samples_continuously_and_maps_clusters_to_regions(tmp_pat
     out = tmp_path / "probe.jsonl"
     pid = start_probe(fra.url, out, {"instances": []}, interval_s=0.05, cluster_regions={"oke-fra": "oci-fra"})
     try:
-        wait_until(lambda: len(read_samples(out)) >= 3, 30, "three probe samples")
+        waited(lambda: len(read_samples(out)) >= 3, 30, "three probe samples")
     finally:
         assert stop_probe(None, out)  # found through the pid file beside its samples
     assert out.with_suffix(".pid").read_text() == str(pid)

@@ -152,7 +152,7 @@ def test_primary_is_stable_only_after_n_checks_and_the_window(estate_home, monke
 
 def test_preflight_of_the_automated_path_needs_a_running_failover_watcher(estate_home):
     from multicloud.dr.preflight import check_failover_watcher
-    from multicloud.reports import atomic_write_text
+    from multicloud.statefile import atomic_write_text
 
     missing = check_failover_watcher(estate_home)
     assert not missing.ok

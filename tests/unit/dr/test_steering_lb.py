@@ -24,6 +24,7 @@ from multicloud.dr.steering_lb import OCILoadBalancerSteering
 from multicloud.estate import load_estate
 from multicloud.estate.models import OciLoadBalancerSteering
 from multicloud.hooks.oci_load_balancer import LoadBalancerWorkRequestFailed
+from multicloud.waiting import wait_until
 from tests.emulators.oci_load_balancer import LoadBalancerEmulator
 
 LB_ID = "ocid1.loadbalancer.oc1.eu-frankfurt-1.dr"
@@ -84,6 +85,11 @@ class Probe(threading.Thread):
                 self.errors.append(str(exc))
             time.sleep(0.02)
 
+    def answered(self, count: int, after: int = 0, timeout_s: float = 30.0) -> None:
+        """Wait for ``count`` answers after the first ``after`` (never a fixed sleep and a hope)."""
+        assert wait_until(lambda: len(self.answers) >= after + count or self.errors, timeout_s), (
+            f"{count} answers after {after} within {timeout_s:g}s; got {len(self.answers) - after}")
+
 
 def test_rehearsal_fails_over_and_back_through_the_load_balancer(oci_conn, oci_emulator, lb, estate_home):
     emulator, servers = lb
@@ -96,7 +102,7 @@ def test_rehearsal_fails_over_and_back_through_the_load_balancer(oci_conn, oci_e
     assert steering.serving_region(pair.endpoint) == pair.primary
     probe = Probe(emulator.start_listener(LB_ID) + "/predict")
     probe.start()
-    time.sleep(0.1)
+    probe.answered(3)
 
     # failover, as rehearsal.failover does it: snapshot into the ledger, then switch
     ledger = FaultLedger(pair.id, estate_home)
@@ -105,7 +111,7 @@ def test_rehearsal_fails_over_and_back_through_the_load_balancer(oci_conn, oci_e
     ledger.mark(entry, "applied")
     assert steering.serving_region(pair.endpoint) == pair.secondary
     switched_at = len(probe.answers)
-    time.sleep(0.1)
+    probe.answered(3, after=switched_at)
     assert set(probe.answers[switched_at:]) == {"secondary"}
 
     # fail back through the rehearsal's own undo handler for traffic
@@ -114,7 +120,7 @@ def test_rehearsal_fails_over_and_back_through_the_load_balancer(oci_conn, oci_e
     assert [o["state"] for o in outcome] == ["undone"]
     assert steering.serving_region(pair.endpoint) == pair.primary
     back_at = len(probe.answers)
-    time.sleep(0.1)
+    probe.answered(3, after=back_at)
     probe.stopped.set()
     probe.join()
     assert set(probe.answers[back_at:]) == {"primary"}

@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import pytest
 
 from multicloud import metrics
-from multicloud.alerts import EstateAlertNotifier, alert, alerts_file, read_alerts
+from multicloud.alerts import alert, alerts_file, read_alerts
+from multicloud.notifier import EstateAlertNotifier
 
 
 def _context(run_id: str = "manual__1") -> dict:
@@ -41,9 +42,12 @@ def test_notifier_as_callback_renders_templates(estate_home):
     assert json.loads(alerts_file().read_text().splitlines()[0])["kind"] == "task_failed"
 
 
-def test_unknown_kind_is_refused():
+def test_unknown_kind_is_refused(estate_home):
     with pytest.raises(ValueError, match="unknown alert kind 'oops'"):
         EstateAlertNotifier("oops", "x")
+    with pytest.raises(ValueError, match="unknown alert kind 'oops'"):
+        alert("oops", "x")
+    assert read_alerts() == []
 
 
 def test_alert_outside_a_task_has_no_origin(estate_home):
@@ -55,5 +59,7 @@ def test_alert_outside_a_task_has_no_origin(estate_home):
 def test_an_alert_that_cannot_be_recorded_is_never_silently_lost(tmp_path):
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
-    with pytest.raises(NotADirectoryError):  # BaseNotifier logs the error and re-raises it
+    with pytest.raises(NotADirectoryError):
         alert("rollback", "x", context=_context(), home=blocker)
+    with pytest.raises(NotADirectoryError):  # BaseNotifier logs the error and re-raises it
+        EstateAlertNotifier("rollback", "x", home=blocker)(_context())

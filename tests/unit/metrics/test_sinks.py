@@ -85,7 +85,8 @@ def test_oci_sink_defaults_to_telemetry_ingestion_endpoint():
 
 
 def test_statsd_sink_sends_through_airflows_stats(estate_home, monkeypatch):
-    from airflow.sdk._shared.observability.metrics import stats as stats_module
+    from airflow.sdk.observability import stats
+    from airflow.sdk.observability.metrics import stats_utils
 
     try:
         import statsd  # noqa: F401
@@ -99,13 +100,13 @@ def test_statsd_sink_sends_through_airflows_stats(estate_home, monkeypatch):
     monkeypatch.setenv("AIRFLOW__METRICS__STATSD_HOST", "127.0.0.1")
     monkeypatch.setenv("AIRFLOW__METRICS__STATSD_PORT", str(receiver.getsockname()[1]))
     monkeypatch.setenv("AIRFLOW__METRICS__STATSD_PREFIX", "airflow")
-    monkeypatch.setattr(stats_module, "_factory", None)
-    monkeypatch.setattr(stats_module, "_backend", None)
     try:
         metrics.emit("sync.rows", 7, estate=_estate(MetricsSink(type="statsd")))
         packet = receiver.recv(4096).decode()
     finally:
         receiver.close()
+        monkeypatch.undo()  # back to this process's [metrics] (StatsD off): Stats as it was for later tests
+        stats.initialize(factory=stats_utils.get_stats_factory(), export_legacy_names=True)
     assert packet == "airflow.multicloud.sync.rows:7.0|g"
     assert core.SINK_FAILURES == {}
 

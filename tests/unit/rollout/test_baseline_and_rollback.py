@@ -5,17 +5,9 @@ from __future__ import annotations
 import pytest
 
 from multicloud.drivers import driver_for
-from multicloud.drivers.local import stop_all_servers
-from multicloud.estate import load_estate
 from multicloud.rollout import engine
 from multicloud.rollout.baseline import baseline_runtime, compare, drift_report
 from multicloud.serving.model import LogisticModel
-
-
-@pytest.fixture
-def estate(estate_home):
-    yield load_estate(home=estate_home)
-    stop_all_servers(home=estate_home)
 
 
 def _artifact(home, version):

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from multicloud.estate import load_estate
 from multicloud.placement import current_placement
 from multicloud.rollout.gates import Sample, Thresholds, p95, score_check, verdict
 from multicloud.rollout.planner import STAGES, plan_rollout
-
-
-@pytest.fixture
-def estate(estate_home):
-    return load_estate(home=estate_home)
 
 
 def test_eu_model_is_never_planned_for_a_us_cluster_and_the_plan_says_why(estate):

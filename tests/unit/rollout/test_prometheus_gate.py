@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import json
 import threading
-import time
 import urllib.request
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from multicloud.rollout.run import build_plan, deploy_lane, gate_stage, rollback
 from multicloud.serving.model import LogisticModel
 from multicloud.sync.layout import CUSTOMER_EVENT_FEATURES
 from multicloud.training import artifacts
+from multicloud.waiting import wait_until
 from tests.emulators.prometheus import PrometheusEmulator, kubernetes_pod_targets, parse_exposition
 from tests.kube_estate import estate_yaml, start_clusters, stop_all, use_estate
 
@@ -111,10 +111,9 @@ def test_bad_versions_metrics_fail_the_gate_and_it_rolls_back(estate_home, tmp_p
                                       runtime=estate.runtime.model_dump(mode="json")))
         assert driver.wait_ready("churn-eu", "v1", 60).state == "complete"
         clients.start()
-        deadline = time.monotonic() + 60
-        while not any(dict(k).get("version") == "v1" and len(points) >= 3 for k, points in prometheus.series.items()):
-            assert time.monotonic() < deadline, f"Prometheus never scraped the v1 pod: {prometheus.scrape_errors[-3:]}"
-            time.sleep(0.1)
+        scraped = wait_until(lambda: any(dict(k).get("version") == "v1" and len(points) >= 3
+                                         for k, points in prometheus.series.items()), 60, interval_s=0.1)
+        assert scraped, f"Prometheus never scraped the v1 pod: {prometheus.scrape_errors[-3:]}"
         params = {"model": "churn-eu", "clusters": ["oke-fra"], "strategy": "canary", "max_parallel": 1,
                   "gate_checks": 2, "gate_interval_s": 1.5, "gate_p95_ms": 2000}
 

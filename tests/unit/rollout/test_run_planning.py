@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from multicloud.estate import load_estate
 from multicloud.rollout.run import build_plan, resolve_versions
 from multicloud.serving.model import LogisticModel
 from multicloud.training import artifacts
@@ -12,8 +11,8 @@ from multicloud.training.train import TrainedModel
 
 
 @pytest.fixture
-def estate(estate_home):
-    estate = load_estate(home=estate_home)
+def estate(estate):
+    """The shared estate with two trained versions of churn-eu."""
     for version, trained_at in (("v1", "2026-11-01T00:00:00+00:00"), ("v2", "2026-11-02T00:00:00+00:00")):
         model = LogisticModel("churn-eu", version, "eu-personal", ("x",), (0.0,), (1.0,), (1.0,), 0.0)
         artifacts.write_model(estate, TrainedModel(model, {"version": version, "trained_at": trained_at,

@@ -6,17 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from multicloud.estate import load_estate
 from multicloud.residency.policy import ResidencyPolicy
 from multicloud.sync.audit import read_audit, record_denials
 from multicloud.sync.planner import SyncItem, countries_of, plan_sync
 
 HOUR = datetime(2026, 3, 1, 14, tzinfo=UTC)
-
-
-@pytest.fixture
-def estate(estate_home):
-    return load_estate(home=estate_home)
 
 
 def _items(plan, dataset):

@@ -8,7 +8,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from multicloud.estate import load_estate
 from multicloud.residency.policy import ResidencyPolicy
 from multicloud.sync.demo_data import customer_events, write_source_partitions
 from multicloud.sync.planner import SyncItem, plan_sync
@@ -20,8 +19,8 @@ HOUR = datetime(2026, 3, 1, 14, tzinfo=UTC)
 
 
 @pytest.fixture
-def estate(estate_home):
-    estate = load_estate(home=estate_home)
+def estate(estate):
+    """The shared estate with an hour of source partitions."""
     write_source_partitions(estate, HOUR, rows=400, files=2)
     return estate
 

@@ -6,17 +6,11 @@ import json
 
 import pytest
 
-from multicloud.estate import load_estate
 from multicloud.serving.model import LogisticModel
 from multicloud.sync.layout import CUSTOMER_EVENT_FEATURES
 from multicloud.training import artifacts
 from multicloud.training.train import TrainingError, train_logistic
 from tests.synthetic_events import events, write_partition
-
-
-@pytest.fixture
-def estate(estate_home):
-    return load_estate(home=estate_home)
 
 
 def _train(frame, version="v1"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[3] / "bench" / "placement.py"
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "placement.py"
 
 
 def test_placement_bench_quick(capsys):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[3] / "bench" / "dr_rehearsal.py"
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "dr_rehearsal.py"
 
 
 @pytest.mark.slow
