@@ -8,8 +8,11 @@ hash check.
 (1.07 GiB; ``--quick``: 64 of 256 KiB), once with plain S3 settings and once with the OCI
 S3-compatibility settings (``s3_compat: oci``: path-style, Content-MD5, botocore checksums only
 when required). Ours runs the production path: ``location()`` with an Airflow aws connection,
-then ``sync_tree``. rclone gets two separately configured remotes on the same endpoint, so it
-streams every byte through the client as crossing clouds needs (no server-side copy).
+then ``sync_tree`` (16 objects in flight). rclone gets two separately configured remotes on the
+same endpoint, so it streams every byte through the client as crossing clouds needs (no
+server-side copy), and ``rclone sync --transfers 16``: the same concurrency as ours (its
+documented knob for this; its default is 4, ``--rclone-transfers`` changes it), its other
+settings at their defaults (it verifies with the source's MD5). Each run prints the load average.
 
 The last line is the headline ratio.
 """
@@ -28,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.seaweedfs, for --s3
 
-from multicloud.sync.copier import sync_tree
+from multicloud.sync.copier import OBJECT_STORE_WORKERS, sync_tree
 from multicloud.sync.storage import location
 
 
@@ -94,7 +97,7 @@ def make_s3_source(endpoint: str, files: int, size: int) -> int:
     return files * size
 
 
-def rclone_s3(endpoint: str, src: str, dst: str, provider: str) -> float:
+def rclone_s3(endpoint: str, src: str, dst: str, provider: str, transfers: int) -> float:
     """``rclone sync`` between two remotes (SRC, DST) on the same endpoint: every byte through the client."""
     from tests.seaweedfs import ACCESS, SECRET
 
@@ -106,7 +109,8 @@ def rclone_s3(endpoint: str, src: str, dst: str, provider: str) -> float:
                 f"RCLONE_CONFIG_{remote}_SECRET_ACCESS_KEY": SECRET, f"RCLONE_CONFIG_{remote}_REGION": "us-east-1",
                 f"RCLONE_CONFIG_{remote}_FORCE_PATH_STYLE": "true"}
     started = time.perf_counter()
-    subprocess.run([str(binary), "sync", f"SRC:{BUCKET}/{src}", f"DST:{BUCKET}/{dst}"], check=True, env=env,
+    subprocess.run([str(binary), "sync", f"--transfers={transfers}", f"SRC:{BUCKET}/{src}", f"DST:{BUCKET}/{dst}"],
+                   check=True, env=env,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - started
 
@@ -120,7 +124,7 @@ def ours_s3(src: str, dst: str, s3_compat: str) -> float:
     return time.perf_counter() - started
 
 
-def run_s3(quick: bool, reps: int) -> None:
+def run_s3(quick: bool, reps: int, transfers: int) -> None:
     import json
 
     from tests.seaweedfs import ACCESS, SECRET, make_bucket, seaweedfs
@@ -142,9 +146,12 @@ def run_s3(quick: bool, reps: int) -> None:
             full_ours, full_rclone, re_ours, re_rclone = [], [], [], []
             for rep in range(reps):  # alternate the tools; keep each one's best (shared, noisy machine)
                 full_ours.append(ours_s3("src", f"{mode}-ours-{rep}", mode))
-                full_rclone.append(rclone_s3(endpoint, "src", f"{mode}-rclone-{rep}", provider))
+                full_rclone.append(rclone_s3(endpoint, "src", f"{mode}-rclone-{rep}", provider, transfers))
                 re_ours.append(ours_s3("src", f"{mode}-ours-{rep}", mode))
-                re_rclone.append(rclone_s3(endpoint, "src", f"{mode}-rclone-{rep}", provider))
+                re_rclone.append(rclone_s3(endpoint, "src", f"{mode}-rclone-{rep}", provider, transfers))
+                print(f"  {label} run {rep + 1}: full ours {full_ours[-1]:.2f}s rclone {full_rclone[-1]:.2f}s "
+                      f"({full_rclone[-1] / full_ours[-1]:.2f}x); re-sync ours {re_ours[-1]:.2f}s rclone "
+                      f"{re_rclone[-1]:.2f}s; load average {os.getloadavg()[0]:.1f}", flush=True)
             t_ours, t_rclone, r_ours, r_rclone = min(full_ours), min(full_rclone), min(re_ours), min(re_rclone)
             ratios[mode], resync[mode] = t_rclone / t_ours, r_ours / r_rclone
             print(f"{label}: full sync ours {t_ours:6.2f}s ({mib / t_ours:6.1f} MiB/s)  rclone {t_rclone:6.2f}s "
@@ -162,11 +169,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--s3", action="store_true", help="S3 to S3 through SeaweedFS (plain and OCI settings)")
     parser.add_argument("--reps", type=int, default=3, help="alternating repetitions; the best of each is kept")
+    parser.add_argument("--rclone-transfers", type=int, default=OBJECT_STORE_WORKERS,
+                        help="rclone --transfers for --s3 (default: our object-store concurrency)")
     args = parser.parse_args()
     if args.quick:
         args.reps = 1
     if args.s3:
-        run_s3(args.quick, args.reps)
+        run_s3(args.quick, args.reps, args.rclone_transfers)
         return
     files, size = (64, 256 * 1024) if args.quick else (1024, 1 << 20)
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:

@@ -22,7 +22,8 @@ API (import it from other tests; one instance per test session is the intended u
         af.runs("residency_sync", run_type="scheduled")  # dag runs as the REST API returns them
         af.task_instances(dag_id, run_id); af.task_log(dag_id, run_id, task_id, try_number, map_index)
         af.trigger_error(dag_id, conf=...)               # (status, body) of a refused trigger
-        af.cli("backfill", "create", "--dag-id", ...)    # the airflow CLI with the same config
+        af.cli("dags", "list")                           # the airflow CLI with the same config
+        af.backfill("residency_sync", "--from-date", ...)  # backfill create, retried when SQLite was locked
         af.stop_component("scheduler"); af.start_component("scheduler")   # outages
         af.wait_until_idle(dag_ids)                      # no queued/running run left
         af.wait_for_backfills(dag_id)                    # every backfill marked completed
@@ -60,10 +61,41 @@ TERMINAL = {"success", "failed"}
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
 
+# The api-server's start: about 7.5 CPU-s on SQLite and 10.5 on PostgreSQL, measured alone (36 s and
+# 34 s of wall clock at load average 6-10 on 2 cores); three times that without serving is a fault.
+API_START_CPU_S = 30.0
+API_START_STARVED_FACTOR = 4  # a starved start may take this many times ``timeout``
+API_BLOCKED_S = 90.0
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _bindable(port: int) -> bool:
+    """Whether a listening socket could bind 127.0.0.1:port now (as uvicorn does, SO_REUSEADDR)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _tree_cpu(process) -> float:
+    """CPU seconds (user + system) of a process and its children so far."""
+    import psutil
+
+    total = 0.0
+    with suppress(psutil.NoSuchProcess):
+        for proc in (process, *process.children(recursive=True)):
+            with suppress(psutil.NoSuchProcess):
+                times = proc.cpu_times()
+                total += times.user + times.system
+    return total
 
 
 class AirflowInstance:
@@ -143,15 +175,71 @@ class AirflowInstance:
         self.stop()
 
     def start(self, timeout: float = 240) -> AirflowInstance:
+        """Migrate (or copy) the database, start every component, return once the api-server is ours and up.
+
+        ``timeout`` bounds the api-server's start in wall-clock seconds *while it gets the CPU*: a
+        process that is starved (it has used less CPU than an idle start needs, see
+        ``API_START_CPU_S``) is waited for up to ``API_START_STARVED_FACTOR`` times longer, because
+        on a loaded 2-core machine a start that needs 10 CPU-seconds can take minutes of wall
+        clock; one that spins past that CPU budget, or makes no progress at all, fails with its log.
+        """
         try:
             self._prepare_db()
+            self._reclaim_ports()  # a migration takes minutes under load: another process may hold our ports now
             for name in self.components:
                 self.start_component(name)
-            self._wait(self._healthy, timeout, "the api-server's health endpoint")
+            self._wait_for_api_server(timeout)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _reclaim_ports(self) -> None:
+        """New free ports for whatever was taken since __init__ (the api port, the log servers)."""
+        if not _bindable(self.port):
+            self._set_api_port(free_port())
+        for key in ("AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT", "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"):
+            if self.env.get(key, "").isdigit() and not _bindable(int(self.env[key])):
+                self.env[key] = str(free_port())
+
+    def _set_api_port(self, port: int) -> None:
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.env.update({"AIRFLOW__API__PORT": str(port), "AIRFLOW__API__BASE_URL": self.base_url,
+                         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/"})
+
+    def _wait_for_api_server(self, timeout: float) -> None:
+        """Until ``/api/v2/monitor/health`` answers and our password logs in (the server on the port is ours).
+
+        Fails early when the api-server exits (its log in the message, e.g. a port taken), spins on the
+        CPU without serving, or is blocked (no CPU used for ``API_BLOCKED_S`` while it should start);
+        a starved start is given more wall clock (see ``start``)."""
+        import psutil
+
+        process = psutil.Process(self.processes["api-server"].pid)
+        started = time.monotonic()
+        progress = (started, 0.0)  # (when the CPU time last grew, the CPU time then)
+        while True:
+            self.check_alive()
+            if self._healthy():
+                self.token(refresh=True)
+                return
+            waited, cpu = time.monotonic() - started, _tree_cpu(process)
+            if cpu > progress[1] + 0.05:
+                progress = (time.monotonic(), cpu)
+            starved = cpu < API_START_CPU_S
+            problem = None
+            if cpu >= API_START_CPU_S and waited > timeout:
+                problem = f"it used {cpu:.0f} CPU-s (an idle start needs about {API_START_CPU_S / 3:.0f}) without serving"
+            elif waited > timeout and time.monotonic() - progress[0] > API_BLOCKED_S:
+                problem = f"it used no CPU for {time.monotonic() - progress[0]:.0f}s (blocked, not starved)"
+            elif waited > timeout * (API_START_STARVED_FACTOR if starved else 1):
+                problem = f"it got only {cpu:.1f} CPU-s in {waited:.0f}s of wall clock"
+            if problem:
+                raise AssertionError(f"the api-server on {self.base_url} is not up after {waited:.0f}s: {problem} "
+                                     f"(load average {os.getloadavg()[0]:.1f}); its log:\n{self.tail('api-server')}\n"
+                                     + "\n".join(f"--- {n}\n{self.tail(n, 10)}" for n in self.processes if n != "api-server"))
+            time.sleep(1)
 
     def _prepare_db(self) -> None:
         if self._sql_alchemy_conn is None and self._db_template is not None:
@@ -174,8 +262,8 @@ class AirflowInstance:
             _stop_tree(process)
 
     def stop(self) -> None:
-        for name in list(self.processes)[::-1]:
-            self.stop_component(name)
+        # All components at once: one after another cost 30 s of teardown per deployment under load.
+        _stop_trees([self.processes.pop(name) for name in list(self.processes)])
         with suppress(Exception):
             from multicloud.drivers.local import stop_all_servers
 
@@ -197,6 +285,24 @@ class AirflowInstance:
             raise AssertionError(f"airflow {' '.join(args)} exited {result.returncode}:\n"
                                  f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
         return result.stdout
+
+    def backfill(self, dag_id: str, *args: str, attempts: int = 4) -> str:
+        """``airflow backfill create --dag-id DAG_ID ARGS``, retried as a user would when SQLite was locked.
+
+        On SQLite the scheduler holds the single writer lock at times; the command then fails with
+        ``database is locked`` after rolling back and removing its partial backfill (Airflow's
+        ``_cleanup_partial_backfill``, "so the user can retry"). A cleanup that was itself locked
+        out leaves an empty backfill, which the scheduler completes after 2 minutes: wait for it,
+        then retry. Any other failure is raised at once."""
+        command = ("backfill", "create", "--dag-id", dag_id, *args)
+        for attempt in range(1, attempts + 1):
+            try:
+                return self.cli(*command)
+            except AssertionError as error:
+                if "database is locked" not in str(error) or attempt == attempts:
+                    raise
+            self.wait_for_backfills(dag_id)
+        raise AssertionError("unreachable")
 
     # ---- REST API ------------------------------------------------------------------------------
     def _healthy(self) -> bool:
@@ -450,12 +556,18 @@ def _iso(moment: datetime | str) -> str:
 
 def _stop_tree(process: subprocess.Popen, timeout: float = 20) -> None:
     """SIGTERM the process and its children, wait, SIGKILL what is left (pids of this tree only)."""
+    _stop_trees([process], timeout)
+
+
+def _stop_trees(processes: list[subprocess.Popen], timeout: float = 20) -> None:
+    """SIGTERM every process and its children at once, wait, SIGKILL what is left (these trees only)."""
     import psutil
 
     tree: list[psutil.Process] = []
-    with suppress(psutil.NoSuchProcess):
-        parent = psutil.Process(process.pid)
-        tree = [parent, *parent.children(recursive=True)]
+    for process in processes:
+        with suppress(psutil.NoSuchProcess):
+            parent = psutil.Process(process.pid)
+            tree += [parent, *parent.children(recursive=True)]
     for proc in tree:
         with suppress(psutil.NoSuchProcess):
             proc.terminate()
@@ -464,5 +576,6 @@ def _stop_tree(process: subprocess.Popen, timeout: float = 20) -> None:
         with suppress(psutil.NoSuchProcess):
             proc.kill()
     psutil.wait_procs(alive, timeout=10)
-    with suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=5)
+    for process in processes:
+        with suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)

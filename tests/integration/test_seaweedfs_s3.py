@@ -203,3 +203,78 @@ def test_the_store_refuses_bytes_that_do_not_match_their_checksum(seaweed, tmp_p
     client = _client(seaweed)
     assert not client.list_objects_v2(Bucket="digest-bucket", Prefix=s3_compat).get("Contents")
     assert not client.list_multipart_uploads(Bucket="digest-bucket").get("Uploads")
+
+
+def test_oci_settings_send_the_source_stores_md5_and_hash_here_once_it_is_refused(seaweed, monkeypatch):
+    """S3 to S3 with Content-MD5: the source's plain-MD5 ETag is what the target checks the bytes
+    against (nothing hashed here); an ETag that is not the MD5 is refused and bodies are hashed here."""
+    from multicloud.sync import copier, objectstore
+
+    make_bucket(seaweed, "etag-bucket")
+    client = _client(seaweed)
+    payloads = {f"src/obj-{i}.bin": os.urandom(200_000 + i) for i in range(4)}
+    for key, body in payloads.items():
+        client.put_object(Bucket="etag-bucket", Key=key, Body=body)
+    hashed_here = []
+    real = objectstore.S3Store._checksum_args
+    monkeypatch.setattr(objectstore.S3Store, "_checksum_args", lambda self, data: hashed_here.append(1) or real(self, data))
+    source = _s3_location(seaweed, "s3://etag-bucket/src")
+
+    first = _s3_location(seaweed, "s3://etag-bucket/first", "oci")
+    assert sync_tree(source, first).copied == 4
+    assert len(hashed_here) == 1  # the manifest only: every object went with its source's MD5
+    assert objectstore.store_for(first)._etag_md5_trusted
+
+    monkeypatch.setattr(copier, "md5_from_etag", lambda etag: objectstore._b64(b"\0" * 16))  # an ETag that is no MD5
+    second = _s3_location(seaweed, "s3://etag-bucket/second", "oci")
+    assert sync_tree(source, second).copied == 4
+    assert not objectstore.store_for(second)._etag_md5_trusted
+    for key, body in payloads.items():
+        for target in ("first", "second"):
+            copied = key.replace("src/", f"{target}/")
+            assert client.get_object(Bucket="etag-bucket", Key=copied)["Body"].read() == body
+
+
+def test_a_store_that_accepts_a_wrong_sha256_gets_nothing_written_as_verified():
+    """obstore's PUT has no checksum echo: the store's verification is probed once per bucket instead."""
+    from multicloud.sync.objectstore import S3Store, StoreChecksumMismatch
+
+    class Accepting:  # a store that ignores x-amz-checksum-sha256
+        def __init__(self):
+            self.puts, self.deleted = [], []
+
+        def put_object(self, **kwargs):
+            self.puts.append(kwargs["Key"])
+            return {}
+
+        def delete_object(self, **kwargs):
+            self.deleted.append(kwargs["Key"])
+
+    class Native:
+        def store(self, bucket):
+            return object()  # never reached: the probe fails first
+
+    fake = Accepting()
+    store = S3Store(fake, "sha256", fake, Native())
+    with pytest.raises(StoreChecksumMismatch, match="does not verify"):
+        store.put("bucket/dir/a.bin", b"data", sha256=b"\0" * 32)
+    assert fake.puts == fake.deleted  # the probe, removed again
+    assert TMP_MARK in fake.puts[0]
+
+
+def test_a_single_put_with_oci_settings_is_refused_when_its_content_md5_does_not_match(seaweed, tmp_path, monkeypatch):
+    """The Content-MD5 single PUT (signed by botocore's signer, sent without the client's machinery)
+    carries the store's refusal as botocore's ClientError, and nothing lands."""
+    from botocore.exceptions import ClientError
+
+    from multicloud.sync import objectstore
+
+    make_bucket(seaweed, "digest-small")
+    (tmp_path / "small.bin").write_bytes(os.urandom(100_000))
+    real = objectstore.S3Store._checksum_args
+    monkeypatch.setattr(objectstore.S3Store, "_checksum_args", lambda self, data: real(self, bytes(data)[:-1] + b"?"))
+    target = _s3_location(seaweed, "s3://digest-small/oci", "oci")
+    assert objectstore.store_for(target).signed_put is not None
+    with pytest.raises(ClientError, match="BadDigest"):
+        sync_tree(location(f"file://{tmp_path}"), target)
+    assert not _client(seaweed).list_objects_v2(Bucket="digest-small").get("Contents")

@@ -236,8 +236,15 @@ def test_residency_sync_manual_run_with_a_logical_date_syncs_the_hour_before_it(
                   params={"deserialize": "true"})["value"]
     plan = json.loads(plan) if isinstance(plan, str) else plan
     assert plan["interval_start"] == (logical - timedelta(hours=1)).isoformat(), plan
+    # this run's own outcomes (the hour before X also lands through the scheduled and undated runs,
+    # so the partition's existence alone would not tell which run wrote it)
+    outcomes = _summary(af, "residency_sync", run_id)["data"]["outcomes"].values()
+    hour_before = (logical - timedelta(hours=1)).strftime("dt=%Y-%m-%d/hr=%H")
+    assert {o["item"]["partition"] for o in outcomes} == {hour_before}, outcomes
+    assert _summary(af, "residency_sync", run_id)["data"]["landed"]["oci-fra"]["customer-events"] > 0
     assert _rows(_partition(af, "oci-fra", "customer-events", logical - timedelta(hours=1))) > 0
-    assert not _partition(af, "oci-fra", "customer-events", logical).exists()
+    if datetime.now(UTC) < logical + timedelta(hours=1):  # [X, X+1h) is not over: no run may have synced it
+        assert not _partition(af, "oci-fra", "customer-events", logical).exists()
 
 
 
@@ -266,6 +273,17 @@ def _expected_rows(af, estate, dataset: str, region: str, start: datetime) -> in
 
 @pytest.mark.e2e
 def test_outage_then_backfill_runs_each_missed_interval_once_and_a_reprocess_changes_nothing(airflow_local):
+    """Three hours the scheduler never ran, their source data arriving while it is stopped, then backfills.
+
+    The missed hours are the three before the session's catch-up start (6 to 4 hours before it): like
+    the hours of an outage on a deployment without catchup (the DAG's default), the scheduler never
+    creates runs for them by itself, so only ``airflow backfill create`` can, and a test need not
+    wait three wall-clock hours. Checked: one backfill run per hour and no other run for them, each
+    target holding exactly the rows of its source partition that its jurisdiction may hold (never
+    zero), the denied eu-claims -> oci-ash audited per hour; then a ``--reprocess-behavior
+    completed`` backfill re-runs all three and leaves every target object's SHA-256 and the audit
+    lines of those hours exactly as they were.
+    """
     from multicloud.estate import load_estate
     from multicloud.sync.audit import read_audit
     from multicloud.sync.sources import produce_local_sources
@@ -281,7 +299,7 @@ def test_outage_then_backfill_runs_each_missed_interval_once_and_a_reprocess_cha
         assert produce_local_sources(estate, start), start
     af.start_component("scheduler")
     window = ["--from-date", missed[0].isoformat(), "--to-date", missed[-1].isoformat()]
-    af.cli("backfill", "create", "--dag-id", "residency_sync", *window)
+    af.backfill("residency_sync", *window)
 
     def all_backfilled(runs, after: str = ""):
         mine = [r for r in runs if r["run_type"] == "backfill" and datetime.fromisoformat(r["logical_date"]) in missed]
@@ -292,23 +310,34 @@ def test_outage_then_backfill_runs_each_missed_interval_once_and_a_reprocess_cha
 
     runs = af.wait_for_runs("residency_sync", all_backfilled, RUN_TIMEOUT, "the backfill of 3 missed intervals")
     assert sorted(datetime.fromisoformat(r["logical_date"]) for r in runs) == missed  # each exactly once
+    others = [r for r in af.runs("residency_sync") if r["run_type"] != "backfill"
+              and r["logical_date"] and datetime.fromisoformat(r["logical_date"]) in missed]
+    assert not others, f"the missed intervals also ran outside the backfill: {others}"
     for start in missed:
         for dataset, region in (("customer-events", "oci-fra"), ("customer-events", "aws-use1"),
                                 ("customer-events", "gcp-euw4"), ("telemetry", "oci-lon")):
-            assert _rows(_partition(af, region, dataset, start)) == _expected_rows(af, estate, dataset, region, start), \
-                (dataset, region, start)
+            expected = _expected_rows(af, estate, dataset, region, start)
+            assert expected > 0, (dataset, region, start)  # an empty partition would make the check vacuous
+            assert _rows(_partition(af, region, dataset, start)) == expected, (dataset, region, start)
         assert not _partition(af, "oci-ash", "eu-claims", start).exists()
     before = _target_files(af, missed)
+    assert len(before) >= 4 * len(missed), before  # every target partition of every interval has objects
     audit_before = read_audit(af.estate_home)
+    partitions = {start.strftime("dt=%Y-%m-%d/hr=%H") for start in missed}
+    denied = {(a["partition"], a["dataset"], a["region"]) for a in audit_before if a["partition"] in partitions}
+    for start in partitions:  # the backfill audited its denials (so "appends nothing" below is not vacuous)
+        assert (start, "eu-claims", "oci-ash") in denied, (start, sorted(denied))
     finished = max(r["end_date"] for r in runs)
     af.wait_for_backfills("residency_sync")
 
-    af.cli("backfill", "create", "--dag-id", "residency_sync", *window, "--reprocess-behavior", "completed")
+    af.backfill("residency_sync", *window, "--reprocess-behavior", "completed")
     rerun = af.wait_for_runs("residency_sync", lambda runs: all_backfilled(runs, after=finished), RUN_TIMEOUT,
                              "the reprocessing backfill")
     assert len(rerun) == len(missed)
     assert _target_files(af, missed) == before  # same objects, same checksums
     audit_after = read_audit(af.estate_home)
-    keys = [(a["partition"], a["dataset"], a["region"], a["rule"]) for a in audit_after]
+    keys = [tuple(a.get(k) for k in ("partition", "dataset", "region", "class", "rule", "outcome")) for a in audit_after]
     assert len(keys) == len(set(keys)), "the reprocessing backfill appended audit lines again"
-    assert len(audit_after) == len(audit_before)
+    # (other runs may audit other hours meanwhile: the scheduler keeps running)
+    assert [a for a in audit_after if a["partition"] in partitions] == \
+        [a for a in audit_before if a["partition"] in partitions], "the reprocessing backfill changed the audit log"

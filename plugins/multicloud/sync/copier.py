@@ -37,11 +37,10 @@ from typing import Any
 
 from fsspec.implementations.local import LocalFileSystem
 
-from multicloud.sync.objectstore import PART_SIZE, S3Store, store_for
+from multicloud.sync.objectstore import PART_SIZE, TMP_MARK, S3Store, md5_from_etag, store_for
 from multicloud.sync.storage import Location
 
 MANIFEST = "_manifest.json"
-TMP_MARK = ".mcsync-tmp-"
 CHUNK_SIZE = 8 << 20
 LOCAL_WORKERS = 8
 OBJECT_STORE_WORKERS = 16  # per-request latency, not bandwidth, bounds one stream to a store
@@ -187,6 +186,7 @@ def _copy_to_store(store: S3Store, src: Location, dst: Location, part_size: int)
     writer = store.writer(dst.path, part_size)
     try:
         with open_source(src, part_size) as reader:
+            writer.source_md5 = md5_from_etag(getattr(reader, "etag", None))
             while block := reader.read(writer.part_size):
                 writer.write(block)
         writer.commit()
@@ -233,7 +233,7 @@ def open_source(loc: Location, chunk_size: int = CHUNK_SIZE) -> Any:
         return open(loc.path, "rb")  # the caller's with closes it
     store = store_for(loc)
     if store is not None:
-        return contextlib.closing(store.open_read(loc.path))
+        return contextlib.closing(store.open_read(loc.path, chunk_size))
     return loc.fs.open(loc.path, "rb", block_size=chunk_size)
 
 
