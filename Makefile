@@ -21,6 +21,9 @@ AIRFLOW_PORT ?= 8080
 export AIRFLOW__API__PORT := $(AIRFLOW_PORT)
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL := http://localhost:$(AIRFLOW_PORT)/execution/
 export AIRFLOW__OPENLINEAGE__TRANSPORT := {"type": "file", "log_file_path": "$(CURDIR)/.estate/lineage/events.jsonl", "append": true}
+# Lineage events from a thread of the task, not a fork of it per event (the provider's opt-in;
+# forking a task process twice per task cost seconds per demo run).
+export AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD := True
 export MULTICLOUD_ESTATE ?= include/estate/local.yaml
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 # Some shells set this; without cached bytecode every Airflow process recompiles airflow, oci and

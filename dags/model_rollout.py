@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Asset, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
 from multicloud.assets import model_asset_uri
-from multicloud.dagkit import default_args, parse_time_estate
+from multicloud.dagkit import default_args, parse_time_estate, schedule_start
 from multicloud.rollout.planner import STAGES, STRATEGIES
 
 # No '/' and no '..': a version is a folder name under the model store (as model_training's).
@@ -19,6 +19,9 @@ VERSION_PATTERN = r"^$|^(?!.*[.][.])[A-Za-z0-9][A-Za-z0-9._-]*$"
 _ESTATE, _ESTATE_WARNING = parse_time_estate()
 _MODEL_ASSETS = [Asset(model_asset_uri(m.id)) for m in _ESTATE.models] if _ESTATE else []
 _NIGHTLY = CronTriggerTimetable("0 2 * * *", timezone="UTC")
+# MULTICLOUD_MODEL_ROLLOUT_START_DATE (deployment env) moves the start (a new deployment whose first
+# nightly convergence should wait for a date) and turns catchup on.
+_START, _CATCHUP = schedule_start("model_rollout", datetime(2026, 1, 1, tzinfo=UTC))
 
 DOC = """
 ### Progressive model rollout
@@ -54,8 +57,8 @@ see, so `plan` checks them first and fails at once, naming the unknown ids.
 @dag(
     dag_id="model_rollout",
     schedule=AssetOrTimeSchedule(timetable=_NIGHTLY, assets=AssetAny(*_MODEL_ASSETS)) if _MODEL_ASSETS else _NIGHTLY,
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
+    start_date=_START,
+    catchup=bool(_CATCHUP),
     max_active_runs=1,
     tags=["multicloud", "models", "rollout"],
     # Deploys, promotion and rollback are idempotent and retried; gates are not (below).
@@ -107,12 +110,21 @@ def model_rollout():
 
     @task(trigger_rule="none_failed")
     def deploy(lane: list[dict], **context) -> list[dict]:
+        from airflow.sdk.exceptions import AirflowFailException
+
         from multicloud.dagkit import estate_for
+        from multicloud.rollout.engine import RolloutFailed
         from multicloud.rollout.run import deploy_lane
 
         params = context["params"]
-        return deploy_lane(estate_for(params), lane, params["strategy"], context["run_id"],
-                           float(params["ready_timeout_s"]))
+        try:
+            return deploy_lane(estate_for(params), lane, params["strategy"], context["run_id"],
+                               float(params["ready_timeout_s"]))
+        except RolloutFailed as exc:
+            # The cluster answered: its pods did not become ready (progress deadline exceeded, or
+            # not within ready_timeout_s). A retry would re-apply the same spec and wait again
+            # before the rollback; retries are for errors reaching the cluster.
+            raise AirflowFailException(str(exc)) from exc
 
     # A failed gate must roll back, never be retried until it happens to pass.
     @task(trigger_rule="none_failed", retries=0)

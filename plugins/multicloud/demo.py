@@ -4,7 +4,10 @@ sync customer data by residency -> train a model inside its jurisdiction -> roll
 data class allows -> rebalance for cost -> rehearse a region failure and fail back -> governance.
 
 Each step runs a real DAG with ``airflow dags test`` (one process, triggers inline) and then
-prints the headline its last task wrote to ``reports/<dag_id>/latest.json``.
+prints the headline its last task wrote to ``reports/<dag_id>/latest.json``. A step with several
+logical dates runs them one after the other in one process (``python -m multicloud.demo dags-test``:
+Airflow's own ``dags test`` command, called once per date), so Airflow starts and parses once per
+step instead of once per date.
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ def run(steps: list[Step] | None = None, keep_serving: bool = False) -> int:
         if step.prepare:
             _load(step.prepare)(home)
         dates = [now - timedelta(hours=h) for h in step.hours_ago] if step.hours_ago else [None]
-        ok = all(_dags_test(step.dag_id, date, step.conf) for date in dates)
+        ok = _dags_test(step.dag_id, dates, step.conf)
         elapsed = time.monotonic() - t0
         outcomes.append((step.dag_id, "ok" if ok else "FAILED", elapsed))
         summary = reports.latest_summary(step.dag_id, home)
@@ -116,19 +119,21 @@ def _stop_model_servers(home: Path) -> None:
         print(f"Stopped {stopped} local model-server process(es) (make demo DEMO_ARGS=--keep-serving keeps them)")
 
 
-def _dags_test(dag_id: str, logical_date: datetime | None, conf: dict) -> bool:
-    command = [sys.executable, "-m", "airflow", "dags", "test", dag_id]
-    if logical_date is not None:
-        command.append(logical_date.isoformat())
+def _dags_test(dag_id: str, logical_dates: list[datetime | None], conf: dict) -> bool:
+    """Run the DAG once per logical date, in order, in one ``airflow dags test`` process; stops at a
+    failed run. Every run's state is checked in the log (see ``_run_failed``)."""
+    command = [sys.executable, "-m", "multicloud.demo", "dags-test", dag_id]
+    for logical_date in logical_dates:
+        command += ["--date", logical_date.isoformat() if logical_date else "now"]
     if conf:
-        command += ["-c", json.dumps(conf)]
+        command += ["--conf", json.dumps(conf)]
     log_dir = paths.estate_home() / "demo-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    stamp = (logical_date or datetime.now(UTC)).strftime("%Y%m%dT%H%M")
+    stamp = (logical_dates[0] or datetime.now(UTC)).strftime("%Y%m%dT%H%M")
     log_file = log_dir / f"{dag_id}-{stamp}.log"
     with log_file.open("w") as handle:
         result = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=os.environ.copy(), check=False)
-    failed = result.returncode != 0 or _run_failed(log_file, dag_id)
+    failed = result.returncode != 0 or _run_failed(log_file, dag_id, runs=len(logical_dates))
     hidden = _failed_task_count(log_file)
     if not failed and hidden:
         print(f"    note: {hidden} task(s) ended failed inside a successful run (a leaf with "
@@ -140,11 +145,38 @@ def _dags_test(dag_id: str, logical_date: datetime | None, conf: dict) -> bool:
     return not failed
 
 
+def dags_test_in_process(dag_id: str, logical_dates: list[str], conf: str | None) -> int:
+    """``airflow dags test DAG_ID DATE [-c CONF]`` for each date, in this process, through Airflow's
+    own CLI command (the same parser, the same ``dag_test``); the DAG is looked up once. Stops at
+    the first failed run (exit 1)."""
+    from airflow.cli import cli_parser
+    from airflow.cli.commands import dag_command
+    from airflow.configuration import write_default_airflow_configuration_if_needed
+
+    write_default_airflow_configuration_if_needed()  # as the airflow CLI's main does
+    parser = cli_parser.get_parser()
+    dag = None
+    for logical_date in logical_dates:
+        argv = ["dags", "test", dag_id, *([] if logical_date == "now" else [logical_date]),
+                *(["-c", conf] if conf else [])]
+        args = parser.parse_args(argv)
+        if dag is None:
+            dag = dag_command.get_bagged_dag(bundle_names=args.bundle_name, dag_id=dag_id,
+                                             dagfile_path=args.dagfile_path)
+        try:
+            dag_command.dag_test(args, dag=dag)
+        except SystemExit as exc:
+            print(f"airflow dags test {dag_id} {logical_date}: {exc}", flush=True)
+            return 1
+    return 0
+
+
 _RUN_FINISHED_RE = re.compile(r"DagRun Finished: dag_id=(?P<dag_id>[^,\s]+),.*?\bstate=(?P<state>\w+)")
 
 
-def _run_failed(log_file: Path, dag_id: str) -> bool:
-    """The run's final state from the log: anything but success (or no final line) is a failure.
+def _run_failed(log_file: Path, dag_id: str, runs: int = 1) -> bool:
+    """The runs' final states from the log: anything but ``runs`` successes (a missing final line
+    included) is a failure.
 
     Checked against Airflow 3.3 with a throw-away DAG: `airflow dags test` exits 1 and prints
     "DagRun failed" when the run fails, and logs "DagRun Finished: dag_id=..., state=..." for
@@ -153,7 +185,7 @@ def _run_failed(log_file: Path, dag_id: str) -> bool:
     """
     states = [m["state"] for m in _RUN_FINISHED_RE.finditer(log_file.read_text(errors="replace"))
               if m["dag_id"] == dag_id]
-    return not states or states[-1] != "success"
+    return len(states) < runs or any(state != "success" for state in states)
 
 
 def _failed_task_count(log_file: Path) -> int:
@@ -182,6 +214,14 @@ def _print_summary(outcomes: list[tuple[str, str, float]], home: Path, elapsed: 
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["dags-test"]:  # the demo's child process for one step (see _dags_test)
+        child = argparse.ArgumentParser(prog="python -m multicloud.demo dags-test")
+        child.add_argument("dag_id")
+        child.add_argument("--date", action="append", default=[], help="ISO logical date, or 'now'")
+        child.add_argument("--conf", default=None)
+        sub = child.parse_args(argv[1:])
+        return dags_test_in_process(sub.dag_id, sub.date or ["now"], sub.conf)
     parser = argparse.ArgumentParser(prog="python -m multicloud.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--keep-serving", action="store_true", help="leave the local model servers running")
     args = parser.parse_args(argv)

@@ -77,6 +77,7 @@ def kube_estate(airflow_db, estate_home, tmp_path, monkeypatch, request):
     assert not errors
 
 
+@pytest.mark.e2e  # make test runs model_rollout on Kubernetes through the scheduler (tests/scheduler/test_kubernetes_rollout.py)
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("kube_estate", [("oke-fra", "gke-euw4")], indirect=True)
 def test_model_rollout_on_kubernetes_then_a_bad_version_is_rolled_back_everywhere(kube_estate, estate_home):

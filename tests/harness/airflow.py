@@ -262,8 +262,8 @@ class AirflowInstance:
             _stop_tree(process)
 
     def stop(self) -> None:
-        for name in list(self.processes)[::-1]:
-            self.stop_component(name)
+        # All components at once: one after another cost 30 s of teardown per deployment under load.
+        _stop_trees([self.processes.pop(name) for name in list(self.processes)])
         with suppress(Exception):
             from multicloud.drivers.local import stop_all_servers
 
@@ -556,12 +556,18 @@ def _iso(moment: datetime | str) -> str:
 
 def _stop_tree(process: subprocess.Popen, timeout: float = 20) -> None:
     """SIGTERM the process and its children, wait, SIGKILL what is left (pids of this tree only)."""
+    _stop_trees([process], timeout)
+
+
+def _stop_trees(processes: list[subprocess.Popen], timeout: float = 20) -> None:
+    """SIGTERM every process and its children at once, wait, SIGKILL what is left (these trees only)."""
     import psutil
 
     tree: list[psutil.Process] = []
-    with suppress(psutil.NoSuchProcess):
-        parent = psutil.Process(process.pid)
-        tree = [parent, *parent.children(recursive=True)]
+    for process in processes:
+        with suppress(psutil.NoSuchProcess):
+            parent = psutil.Process(process.pid)
+            tree += [parent, *parent.children(recursive=True)]
     for proc in tree:
         with suppress(psutil.NoSuchProcess):
             proc.terminate()
@@ -570,5 +576,6 @@ def _stop_tree(process: subprocess.Popen, timeout: float = 20) -> None:
         with suppress(psutil.NoSuchProcess):
             proc.kill()
     psutil.wait_procs(alive, timeout=10)
-    with suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=5)
+    for process in processes:
+        with suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)

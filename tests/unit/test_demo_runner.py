@@ -37,3 +37,15 @@ def test_run_state_comes_from_the_dagrun_finished_line(tmp_path, lines, dag_id, 
     log.write_text("\n".join(lines) + "\n")
     assert _run_failed(log, dag_id) is failed
     assert _failed_task_count(log) == failed_tasks
+
+
+def test_a_step_of_several_dates_needs_every_run_to_succeed(tmp_path):
+    """One process runs a step's dates in order: each run logs its own DagRun Finished line."""
+    log = tmp_path / "runs.log"
+    ok, bad = FINISHED.format(dag_id="demo", state="success"), FINISHED.format(dag_id="demo", state="failed")
+    log.write_text("\n".join([ok, ok, ok]) + "\n")
+    assert _run_failed(log, "demo", runs=3) is False
+    log.write_text("\n".join([ok, bad, ok]) + "\n")  # a failed run in the middle is a failure
+    assert _run_failed(log, "demo", runs=3) is True
+    log.write_text("\n".join([ok, ok]) + "\n")  # a run that never finished (crash) is a failure
+    assert _run_failed(log, "demo", runs=3) is True

@@ -189,7 +189,7 @@ class _Move:
                                              _sibling(self.estate, self.target_id, self.home)))
         self.result["version"] = version
         desired = self.here.get(self.target_id, 0) + self.count
-        target.deploy(ModelDeployment(model, version, desired, artifact, baseline_runtime(self.estate),
+        target.deploy(ModelDeployment(model, version, desired, artifact, baseline_runtime(self.estate, self.target_id),
                                       {"model": model, "version": version, "workload": self.workload.id}))
         steps.append(f"deployed {model} {version} x{desired} at {self.target_id}")
         status = target.wait_ready(model, version, ready_timeout_s)

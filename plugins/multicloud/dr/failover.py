@@ -163,6 +163,7 @@ def scale_pilot_light(estate, incident: dict[str, Any], home: Path | None = None
     """Scale the secondary's copy of each workload from its pilot light up to the primary's replicas."""
     from multicloud.drivers import ModelDeployment
     from multicloud.placement import current_placement
+    from multicloud.rollout.baseline import baseline_runtime
 
     pair = estate.dr_pair(incident["pair"])
     ledger = FaultLedger(pair.id, home)
@@ -186,7 +187,7 @@ def scale_pilot_light(estate, incident: dict[str, Any], home: Path | None = None
                 ledger.record("standby_deployed", target, {"cluster": secondary, "model": workload.model,
                                                            "version": version}, incident["id"])
             driver.deploy(ModelDeployment(workload.model, version, step.replicas_to, artifact,
-                                          runtime=estate.runtime.model_dump(mode="json")))
+                                          runtime=baseline_runtime(estate, secondary)))
         elif step.action == "scale":
             if not ledger.find_open("standby_scaled", target):
                 ledger.record("standby_scaled", target, {"cluster": secondary, "model": workload.model,

@@ -89,6 +89,7 @@ def orchestrated_failover(estate, settings: Settings, run_id: str, home: Path | 
         return {"dry_run": True}
     from multicloud.drivers import ModelDeployment
     from multicloud.placement import current_placement
+    from multicloud.rollout.baseline import baseline_runtime
 
     secondary = cluster_of(estate, pair.secondary)
     driver = cluster_driver(estate, secondary)
@@ -105,7 +106,7 @@ def orchestrated_failover(estate, settings: Settings, run_id: str, home: Path | 
                               {"cluster": secondary, "model": workload.model, "version": version}, run_id)
             driver.deploy(ModelDeployment(workload.model, version, replicas,
                                           standby_artifact(estate, pair, workload.model, version, state),
-                                          runtime=estate.runtime.model_dump(mode="json")))
+                                          runtime=baseline_runtime(estate, secondary)))
             status = driver.wait_ready(workload.model, version, faults.READY_TIMEOUT_S)
             if status.state != "complete":
                 raise RuntimeError(f"standby {workload.model} {version} on {secondary} failed: {status.message}")

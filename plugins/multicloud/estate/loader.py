@@ -117,9 +117,9 @@ class _TooDeep(Exception):
         self.mark = mark
 
 
-class _EstateLoader(yaml.SafeLoader):
-    """SafeLoader whose composer refuses deep nesting before the scanner reads further (PyYAML's
-    scanner is quadratic in flow nesting, and its composer recursive)."""
+class _DepthGuard(yaml.composer.Composer):
+    """A composer that refuses deep nesting before the parser reads further (PyYAML's scanner is
+    quadratic in flow nesting, and its composer recursive)."""
 
     _depth = 0
 
@@ -131,6 +131,25 @@ class _EstateLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+
+if yaml.__with_libyaml__:  # PyYAML built with libyaml
+    from yaml.cyaml import CParser
+
+    class _EstateLoader(_DepthGuard, CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+        """SafeLoader semantics; the events come from libyaml's scanner and parser (in C: every DAG
+        file parse reads the estate), the composing stays in Python so every bound below holds."""
+
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+
+else:
+
+    class _EstateLoader(_DepthGuard, yaml.SafeLoader):  # type: ignore[no-redef]
+        """SafeLoader with the depth guard (pure-Python PyYAML)."""
 
 
 def _read_yaml(text: str, source: str) -> object:

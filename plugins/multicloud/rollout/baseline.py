@@ -17,12 +17,17 @@ if TYPE_CHECKING:
 
 def baseline_runtime(estate: Estate, cluster_id: str | None = None) -> dict[str, Any]:
     """The runtime every cluster runs: the estate's ``runtime`` block; for ``cluster_id``, its image is
-    that cluster's own ``image`` only when the estate declares one (else the same image everywhere)."""
+    that cluster's own ``image`` only when the estate declares one (else the same image everywhere).
+
+    Rollouts, cost moves and DR standbys all deploy with this (``<cluster>.spot``, a spot pool,
+    runs its cluster's image)."""
+    from multicloud.drivers.scheduling import split_pool
+
     runtime = estate.runtime
     limits = runtime.limits.model_dump(exclude_none=True) if runtime.limits else {}
     image = runtime.image
     if cluster_id is not None:
-        image = estate.cluster(cluster_id)[1].image or image
+        image = estate.cluster(split_pool(cluster_id)[0])[1].image or image
     return {"image": image, "python": runtime.python, "env": dict(runtime.env), "limits": limits}
 
 

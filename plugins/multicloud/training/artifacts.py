@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 from multicloud import paths
 from multicloud.sync import layout
 from multicloud.sync.storage import Location, location_for
-from multicloud.training.train import TrainedModel
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from multicloud.estate.models import Estate, Model
+    from multicloud.training.train import TrainedModel  # pandas and numpy: rollout tasks never need them
 
 MODELS_PREFIX = "models"
 

@@ -58,3 +58,33 @@ def test_estate_image_everywhere_and_an_override_only_where_declared(two_cluster
     assert rows["oke-fra"]["expected"]["image"] == BASE
     assert rows["gke-euw4"]["expected"]["image"] == MIRROR
     assert not [d for r in rows.values() for d in r["differences"] if d["field"] == "image"]
+
+
+def test_cost_moves_and_dr_standbys_run_the_clusters_own_image(two_clusters, estate_home: Path):
+    """The same per-cluster image as a rollout: a cost move onto gke-euw4 and the DR pilot light
+    deployed on it (eu-churn's secondary) run MIRROR there; oke-fra keeps the estate's image."""
+    from multicloud.cost.apply import apply_move
+    from multicloud.dr import failover
+    from multicloud.drivers import ModelDeployment, driver_for
+    from tests.dags.cost_fixtures import write_model as write_cost_model
+
+    estate, emulators = two_clusters
+    uri = write_cost_model(estate, "churn-eu", "v1")
+    source = driver_for(estate, "oke-fra", estate_home)
+    source.deploy(ModelDeployment("churn-eu", "v1", 1, uri, runtime=baseline_runtime(estate, "oke-fra")))
+    assert source.wait_ready("churn-eu", "v1", 30).state == "complete"
+    move = {"workload": "churn-eu-serving", "source": "oke-fra", "target": "gke-euw4", "replicas": 1}
+    moved = apply_move(estate, move, "image-move", home=estate_home, ready_timeout_s=30,
+                       health_check=lambda endpoints, version: [])  # SIMULATED pods answer no probe
+    assert moved["status"] == "applied", moved
+    assert images_of(emulators["gke-euw4"]) == {MIRROR}
+    assert images_of(emulators["oke-fra"]) <= {BASE}
+
+    driver_for(estate, "gke-euw4", estate_home).remove("churn-eu")
+    # The pilot light is out: dr_failover deploys the artifact staged in the secondary's own storage.
+    secondary_models = Path(estate.region("gcp-euw4").storage.url.removeprefix("file://")) / "models" / "churn-eu"
+    (secondary_models / "v1").mkdir(parents=True, exist_ok=True)
+    (secondary_models / "v1" / "model.json").write_text(Path(uri.removeprefix("file://"), "model.json").read_text())
+    incident = failover.open_incident(estate, {"pair": "eu-churn", "incident": "image:1", "at": 1.0}, estate_home, "r")
+    assert failover.scale_pilot_light(estate, incident, estate_home)
+    assert images_of(emulators["gke-euw4"]) == {MIRROR}
