@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Param, dag, task
 
-from multicloud.dagkit import default_args
+from multicloud.dagkit import default_args, schedule_start
+
+# MULTICLOUD_COST_REBALANCE_START_DATE (deployment env) moves the start (a new deployment whose first
+# scheduled run should wait for a date) and turns catchup on.
+_START, _CATCHUP = schedule_start("cost_rebalance", datetime(2026, 1, 1, tzinfo=UTC))
 
 DOC = """
 ### Cost rebalance
@@ -38,8 +42,8 @@ cloud with no region in the estate fails the first task (`clouds`), naming it.
 @dag(
     dag_id="cost_rebalance",
     schedule="@daily",
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
+    start_date=_START,
+    catchup=bool(_CATCHUP),
     max_active_runs=1,
     tags=["multicloud", "cost", "placement"],
     default_args=default_args(retries=1),

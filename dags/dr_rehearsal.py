@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from multicloud.dagkit import default_args
+from multicloud.dagkit import default_args, schedule_start
 from multicloud.operators.resource_manager import ResourceManagerJobOperator
+
+# MULTICLOUD_DR_REHEARSAL_START_DATE (deployment env) moves the start (a new deployment whose first
+# scheduled run should wait for a date) and turns catchup on.
+_START, _CATCHUP = schedule_start("dr_rehearsal", datetime(2026, 1, 1, tzinfo=UTC))
 
 DOC = """
 ### DR rehearsal (game day)
@@ -94,8 +98,8 @@ def _rehearsal_state() -> dict:
 @dag(
     dag_id="dr_rehearsal",
     schedule="0 6 * * 3",
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
+    start_date=_START,
+    catchup=bool(_CATCHUP),
     max_active_runs=1,
     tags=["multicloud", "dr", "game-day"],
     default_args=default_args(retries=1, retry_delay_s=10),
