@@ -12,10 +12,16 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from multicloud.drivers.local import stop_all_servers
+from multicloud.estate import load_estate
 from multicloud.paths import DEFAULT_ESTATE_FILE
 from multicloud.serving.model import LogisticModel
 from tests.emulators.kubernetes import KubernetesEmulator
@@ -85,3 +91,39 @@ def stop_all(emulators: dict[str, KubernetesEmulator]) -> None:
     for emulator in emulators.values():
         emulator.stop()
     assert not [pid for e in emulators.values() for pid in e.running_pids()]
+
+
+@contextmanager
+def kubernetes_deployment(template, root: Path, dag_id: str, clusters: tuple[str, ...], *,
+                          external: bool = False) -> Iterator[tuple]:
+    """A real-scheduler deployment (tests/harness/airflow.py) whose DAG folder holds ``dag_id`` alone,
+    its estate the local one with ``clusters`` on emulated Kubernetes, with no scheduled run of its own
+    before tomorrow (the test's runs are the only ones). This process sees the same estate, estate
+    home and connections. Yields (instance, estate, emulators)."""
+    from tests.harness.airflow import ROOT, AirflowInstance
+
+    dags = root / "dags"
+    dags.mkdir(parents=True)
+    (dags / f"{dag_id}.py").symlink_to(ROOT / "dags" / f"{dag_id}.py")
+    with pytest.MonkeyPatch.context() as patch:
+        emulators = start_clusters(clusters, patch, root / "pods")
+        try:
+            estate_file = use_estate(estate_yaml(emulators, external=external), root / "estate.yaml", patch)
+            connections = {f"AIRFLOW_CONN_{conn_id(c).upper()}": json.dumps(
+                {"conn_type": "kubernetes", "extra": {"kube_config": json.dumps(e.kubeconfig())}})
+                for c, e in emulators.items()}
+            tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+            instance = AirflowInstance(root, db_template=template, extra_env={
+                "MULTICLOUD_ESTATE": str(estate_file), "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+                f"MULTICLOUD_{dag_id.upper()}_START_DATE": tomorrow, **connections})
+            patch.setenv("MULTICLOUD_ESTATE_HOME", str(instance.estate_home))
+            try:
+                with instance:
+                    instance.wait_for_dags([dag_id])
+                    yield instance, load_estate(home=instance.estate_home), emulators
+            finally:
+                stop_all_servers(home=instance.estate_home)
+        finally:
+            errors = [e for emulator in emulators.values() for e in emulator.errors]
+            stop_all(emulators)
+    assert not errors

@@ -123,18 +123,26 @@ def test_model_rollout_on_kubernetes_then_a_bad_version_is_rolled_back_everywher
 def test_cost_move_between_kubernetes_clusters_is_make_before_break(kube_estate, estate_home):
     estate, clusters = kube_estate
     serve_declared_placement_with_cards(estate, estate_home)
-    source, target = clusters["eks-use1"], clusters["oke-ash"]
-    assert versions_of_running_pods(source) == {"v1"}
+    assert versions_of_running_pods(clusters["eks-use1"]) == {"v1"}
 
-    run = load_dag("cost_rebalance").test(run_conf={"dry_run": False, "max_moves": 5, "min_savings_pct": 10})
+    run = load_dag("cost_rebalance").test(run_conf=MOVE_CONF)
     assert run.state == "success"
-    assert current_placement(estate, estate_home)["churn-us-serving"] == {"oke-ash": 1}
-    [applied] = latest_summary("cost_rebalance", estate_home)["data"]["applied"]
+    assert_moved_make_before_break(estate, clusters, estate_home)
+
+
+MOVE_CONF = {"dry_run": False, "max_moves": 5, "min_savings_pct": 10}
+
+
+def assert_moved_make_before_break(estate, clusters, home: Path) -> None:
+    """churn-us moved eks-use1 -> oke-ash: its health gate went through the target's service proxy, and
+    the target's pod was Ready (in its Endpoints) before the source's Deployment went."""
+    source, target = clusters["eks-use1"], clusters["oke-ash"]
+    assert current_placement(estate, home)["churn-us-serving"] == {"oke-ash": 1}
+    [applied] = latest_summary("cost_rebalance", home)["data"]["applied"]
     assert (applied["source"], applied["target"], applied["status"]) == ("eks-use1", "oke-ash", "applied")
     assert versions_of_running_pods(target) == {"v1"}
-    assert target.proxied  # the move's health gate went through the target's service proxy
+    assert target.proxied
     assert source.get("deployments", "models", "churn-us-v1") is None
-    # Make before break: the target's pod was Ready (in its Endpoints) before the source's Deployment went.
     serving_on_target = target.first_time("endpoints", "churn-us-v1", when=lambda o: bool(o.get("subsets")))
     source_gone = source.first_time("deployments", "churn-us-v1", kind="DELETED")
     assert serving_on_target is not None
@@ -159,19 +167,12 @@ def serve_declared_placement_with_cards(estate, home: Path) -> None:
             assert status.state == "complete", f"{cluster}: {status.message}"
 
 
-@pytest.mark.e2e  # make test runs it through the scheduler (tests/scheduler/test_kubernetes_move_and_rehearsal.py)
-@pytest.mark.timeout(300)
-@pytest.mark.parametrize("kube_estate", [("oke-fra", "gke-euw4")], indirect=True)
-def test_dr_rehearsal_on_kubernetes_fails_over_and_back(kube_estate, estate_home, monkeypatch, tmp_path):
-    from multicloud.dr.ledger import FaultLedger
-    from tests.dags.dr_fixtures import NEWEST_EVENT, REPLICA_LAG, teardown, write_events
+def serve_churn_eu_on_the_pair(estate, clusters, home: Path) -> set[str]:
+    """churn-eu v1 served on both clusters of the eu-churn pair, data at both regions (the replica
+    behind by its lag); returns the primary's first pods (fail back must replace them)."""
+    from tests.dags.dr_fixtures import NEWEST_EVENT, REPLICA_LAG, write_events
     from tests.dags.dr_fixtures import write_model as write_dr_model
-    from tests.kube_estate import estate_yaml as kube_yaml
 
-    estate, clusters = kube_estate
-    # The local DR gateway process forwards to the pods through each cluster's ingress (external_url).
-    use_estate(kube_yaml(clusters, external=True), tmp_path / "estate.yaml", monkeypatch)
-    estate = load_estate(home=estate_home)
     uri = write_dr_model(estate)
     root = Path(uri.removeprefix("file://"))
     (root / "card.json").write_text(json.dumps({
@@ -180,26 +181,48 @@ def test_dr_rehearsal_on_kubernetes_fails_over_and_back(kube_estate, estate_home
     write_events(estate, "oci-fra", NEWEST_EVENT)
     write_events(estate, "gcp-euw4", NEWEST_EVENT - REPLICA_LAG)
     for cluster in clusters:
-        driver = driver_for(estate, cluster, estate_home)
+        driver = driver_for(estate, cluster, home)
         driver.deploy(ModelDeployment("churn-eu", "v1", 1, uri, runtime=estate.runtime.model_dump(mode="json")))
-        assert driver.wait_ready("churn-eu", "v1", 30).state == "complete"
-    primary = clusters["oke-fra"]
-    first_pods = {p["metadata"]["name"] for p in primary.list("pods")}
-    try:
-        run = load_dag("dr_rehearsal").test(run_conf={"scenario": "region_outage", "hold_s": 1,
-                                                      "stabilisation_checks": 2, "max_duration_s": 90,
-                                                      "path": "orchestrated"})
-    finally:
-        teardown(estate_home)
-    assert run.state == "success"
-    report = latest_summary("dr_rehearsal", estate_home)["data"]
+        assert driver.wait_ready("churn-eu", "v1", 60).state == "complete", cluster
+    return {p["metadata"]["name"] for p in clusters["oke-fra"].list("pods")}
+
+
+REHEARSAL_CONF = {"scenario": "region_outage", "hold_s": 1, "stabilisation_checks": 2, "max_duration_s": 90,
+                  "path": "orchestrated"}
+
+
+def assert_failed_over_and_back(clusters, first_pods: set[str], home: Path) -> None:
+    """The rehearsal passed: answers from both clusters' pods, the primary's Deployment scaled to zero
+    by the fault and new pods after fail back, the estate as before, every fault undone."""
+    from multicloud.dr.ledger import FaultLedger
+
+    report = latest_summary("dr_rehearsal", home)["data"]
     assert report["outcome"] == "passed"
     assert 0 < report["score"]["rto_s"] <= 30
-    assert report["probe"]["regions"] == ["gcp-euw4", "oci-fra"]  # answers came from both clusters' pods
+    assert report["probe"]["regions"] == ["gcp-euw4", "oci-fra"]
     assert all(report["as_before"].values()), report["as_before"]
-    # The fault scaled the primary's Deployment to zero (its pod went) and fail back brought new pods.
+    primary = clusters["oke-fra"]
     assert primary.first_time("deployments", "churn-eu-v1", when=lambda o: o["spec"]["replicas"] == 0)
     assert versions_of_running_pods(primary) == {"v1"}
     assert not first_pods & {p["metadata"]["name"] for p in primary.list("pods")}
     assert {path.split("?")[0] for _svc, _pod, path in clusters["gke-euw4"].proxied} & {"/predict", "/healthz"}
-    assert all(e["state"] in ("undone", "kept") for e in FaultLedger("eu-churn", estate_home).entries())
+    assert all(e["state"] in ("undone", "kept") for e in FaultLedger("eu-churn", home).entries())
+
+
+@pytest.mark.e2e  # make test runs it through the scheduler (tests/scheduler/test_kubernetes_move_and_rehearsal.py)
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("kube_estate", [("oke-fra", "gke-euw4")], indirect=True)
+def test_dr_rehearsal_on_kubernetes_fails_over_and_back(kube_estate, estate_home, monkeypatch, tmp_path):
+    from tests.dags.dr_fixtures import teardown
+    from tests.kube_estate import estate_yaml as kube_yaml
+
+    _, clusters = kube_estate
+    # The local DR gateway process forwards to the pods through each cluster's ingress (external_url).
+    use_estate(kube_yaml(clusters, external=True), tmp_path / "estate.yaml", monkeypatch)
+    first_pods = serve_churn_eu_on_the_pair(load_estate(home=estate_home), clusters, estate_home)
+    try:
+        run = load_dag("dr_rehearsal").test(run_conf=REHEARSAL_CONF)
+    finally:
+        teardown(estate_home)
+    assert run.state == "success"
+    assert_failed_over_and_back(clusters, first_pods, estate_home)

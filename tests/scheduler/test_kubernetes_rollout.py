@@ -13,20 +13,15 @@ answers; gates reach the pods through each API server's service proxy with the d
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
 from multicloud.drivers import ModelDeployment, driver_for
-from multicloud.drivers.local import stop_all_servers
-from multicloud.estate import load_estate
 from multicloud.reports import latest_summary
 from multicloud.rollout.run import build_plan
 from multicloud.training import artifacts
 from multicloud.training.run import train_and_store
 from tests.dags.test_kubernetes_estate import FAST_GATES, publish_copy, versions_of_running_pods, wait_for
-from tests.kube_estate import conn_id, estate_yaml, start_clusters, stop_all, use_estate
+from tests.kube_estate import kubernetes_deployment
 from tests.synthetic_events import seed_customer_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -38,38 +33,11 @@ CONF = {"model": "churn-eu", "clusters": list(CLUSTERS), **FAST_GATES}
 @pytest.fixture(scope="module")
 def kube_airflow(airflow_db_template, tmp_path_factory):
     """The deployment, its estate (this process sees the same estate, home and connections) and the emulators."""
-    from tests.harness.airflow import ROOT, AirflowInstance
-
     root = tmp_path_factory.mktemp("airflow-kubernetes")
-    dags = root / "dags"
-    dags.mkdir()
-    (dags / "model_rollout.py").symlink_to(ROOT / "dags" / "model_rollout.py")
-    with pytest.MonkeyPatch.context() as patch:
-        clusters = start_clusters(CLUSTERS, patch, root / "pods")
-        try:
-            estate_file = use_estate(estate_yaml(clusters), root / "estate.yaml", patch)
-            connections = {f"AIRFLOW_CONN_{conn_id(c).upper()}": json.dumps(
-                {"conn_type": "kubernetes", "extra": {"kube_config": json.dumps(e.kubeconfig())}})
-                for c, e in clusters.items()}
-            # No nightly run of its own before tomorrow: the test's runs are the only ones.
-            tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
-            instance = AirflowInstance(root, db_template=airflow_db_template, extra_env={
-                "MULTICLOUD_ESTATE": str(estate_file), "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-                "MULTICLOUD_MODEL_ROLLOUT_START_DATE": tomorrow, **connections})
-            patch.setenv("MULTICLOUD_ESTATE_HOME", str(instance.estate_home))
-            try:
-                with instance:
-                    estate = load_estate(home=instance.estate_home)
-                    seed_customer_events(estate)
-                    train_and_store(estate, "churn-eu", "v1")
-                    instance.wait_for_dags(["model_rollout"])
-                    yield instance, estate, clusters
-            finally:
-                stop_all_servers(home=instance.estate_home)
-        finally:
-            errors = [e for emulator in clusters.values() for e in emulator.errors]
-            stop_all(clusters)
-    assert not errors
+    with kubernetes_deployment(airflow_db_template, root, "model_rollout", CLUSTERS) as (instance, estate, clusters):
+        seed_customer_events(estate)
+        train_and_store(estate, "churn-eu", "v1")
+        yield instance, estate, clusters
 
 
 def serving_v1_only(estate, clusters) -> None:
