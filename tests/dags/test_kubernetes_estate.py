@@ -117,7 +117,6 @@ def test_model_rollout_on_kubernetes_then_a_bad_version_is_rolled_back_everywher
         assert {p["metadata"]["labels"]["multicloud.io/version"] for p in emulator.list("pods")} == {"v1"}
 
 
-@pytest.mark.e2e  # make test runs it through the scheduler (tests/scheduler/test_kubernetes_move_and_rehearsal.py)
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("kube_estate", [("eks-use1", "oke-ash")], indirect=True)
 def test_cost_move_between_kubernetes_clusters_is_make_before_break(kube_estate, estate_home):

@@ -1,13 +1,13 @@
 """cost_rebalance and dr_rehearsal through the real scheduler on a kubernetes-driver estate whose pods run.
 
-The same two runs as tests/dags/test_kubernetes_estate.py (whose ``dag.test()`` variants are now
-``e2e``), here each in its own Airflow deployment (tests/harness/airflow.py: api-server,
+The same two runs as tests/dags/test_kubernetes_estate.py (``dag.test()``), here each in its own
+Airflow deployment (tests/harness/airflow.py: api-server,
 scheduler, dag-processor, triggerer, LocalExecutor; its DAG folder holds the one DAG), every task
 in its own task process, reaching the emulated API servers (tests/emulators/kubernetes.py, one per
 cluster; no kube-apiserver can run here) through the deployment's ``kubernetes`` connections.
 Real: the scheduler, the driver and the official client over HTTP, and every pod (a process of
-the model-server image's entrypoint, Ready only when its readiness probe answers). In ``make test``:
-41 s and 53 s on an idle 2-core machine, deployment start included.
+the model-server image's entrypoint, Ready only when its readiness probe answers). The rehearsal is in ``make test``
+(47-54 s), the move (41-55 s) in ``e2e`` for the budget, its ``dag.test()`` variant in ``make test``.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 RUN_TIMEOUT = 420
 
 
+@pytest.mark.e2e  # make test's budget: its dag.test variant (tests/dags/test_kubernetes_estate.py) runs there
 def test_a_cost_move_between_kubernetes_clusters_through_the_scheduler(airflow_db_template, tmp_path):
     """eks-use1 -> oke-ash, make before break: the target's pod is in its Endpoints before the source's
     Deployment goes; the move's health gate reaches the target's pod through its service proxy."""
