@@ -86,6 +86,7 @@ class OCIEmulator:
 
         class _Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # as OCI's front ends: no ~40 ms delayed-ACK wait per keep-alive reply
 
             def log_message(self, *_args: Any) -> None:
                 return
