@@ -85,6 +85,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import jsonpatch
 
+from tests.emulators.http_json import reply_json
+
 _PATH = re.compile(
     r"^/(?:api/v1|apis/(?P<group>[a-z0-9.-]+)/(?P<version>v[0-9a-z]+))/namespaces/(?P<ns>[^/]+)/"
     r"(?P<plural>deployments|services|pods|endpoints|secrets|httproutes)(?:/(?P<name>[^/]+))?"
@@ -961,14 +963,7 @@ class KubernetesEmulator:
         except (BrokenPipeError, ConnectionResetError):
             return
 
-    @staticmethod
-    def _reply(http: BaseHTTPRequestHandler, status: int, payload: Any) -> None:
-        data = json.dumps(payload).encode()
-        http.send_response(status)
-        http.send_header("Content-Type", "application/json")
-        http.send_header("Content-Length", str(len(data)))
-        http.end_headers()
-        http.wfile.write(data)
+    _reply = staticmethod(reply_json)
 
 
 def main() -> int:

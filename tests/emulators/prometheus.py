@@ -35,6 +35,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.emulators.http_json import reply_json
+
 Labels = tuple[tuple[str, str], ...]
 Targets = Callable[[], list[tuple[str, dict[str, str]]]]
 _LINE = re.compile(r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})?\s+(?P<value>\S+)(?:\s+\S+)?$')
@@ -149,14 +151,7 @@ class PrometheusEmulator:
                 {"metric": dict(labels), "value": [at, _fmt(value)]} for labels, value in sorted(result.items())]}
         self._reply(http, 200, {"status": "success", "data": data})
 
-    @staticmethod
-    def _reply(http: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
-        http.send_response(status)
-        http.send_header("Content-Type", "application/json")
-        http.send_header("Content-Length", str(len(data)))
-        http.end_headers()
-        http.wfile.write(data)
+    _reply = staticmethod(reply_json)
 
     # ---- PromQL ---------------------------------------------------------------------------------
     def evaluate(self, query: str, at: float) -> dict[Labels, float] | float:
