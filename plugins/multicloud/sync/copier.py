@@ -200,31 +200,60 @@ def _copy_via_temporary(src: Location, dst: Location, chunk_size: int, fsync: bo
     """Stream to a hidden temporary name, read it back and compare, then rename it into place."""
     parent, name = posixpath.split(dst.path)
     tmp = f"{parent}/.{name}{TMP_MARK}{uuid.uuid4().hex}"
-    local = isinstance(dst.fs, LocalFileSystem)
-    if local:
+    if isinstance(dst.fs, LocalFileSystem):
         os.makedirs(parent, exist_ok=True)
+        return _copy_to_local_file(src, dst, tmp, chunk_size, fsync)
     digest = hashlib.sha256()
     size = 0
     try:
-        with open_source(src, chunk_size) as reader, _open_write(dst.fs, tmp, local) as writer:
+        with open_source(src, chunk_size) as reader, dst.fs.open(tmp, "wb") as writer:
             while block := reader.read(chunk_size):
                 digest.update(block)
                 writer.write(block)
                 size += len(block)
-            if local and fsync:
-                writer.flush()
-                os.fsync(writer.fileno())
         written = hash_object(Location(dst.fs, tmp, tmp), chunk_size)
         if written != digest.hexdigest():
             raise ChecksumMismatch(f"{dst.url}: wrote sha256 {written}, read {digest.hexdigest()} from {src.url}")
-        if local:
-            os.replace(tmp, dst.path)
-        else:
-            dst.fs.mv(tmp, dst.path)
+        dst.fs.mv(tmp, dst.path)
     except BaseException:
         _quiet_rm(dst, tmp)
         raise
     return digest.hexdigest(), size
+
+
+def _copy_to_local_file(src: Location, dst: Location, tmp: str, chunk_size: int, fsync: bool) -> tuple[str, int]:
+    """The local case: each chunk is hashed (SHA-256, for the manifest) once, written, read back
+    from the file and compared byte for byte with what was read from the source (a stronger check
+    than hashing the file a second time, and without that second SHA-256 pass); then the file is
+    fsynced, and only then renamed into place."""
+    digest = hashlib.sha256()
+    size = 0
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+    try:
+        try:
+            with open_source(src, chunk_size) as reader:
+                while block := reader.read(chunk_size):
+                    digest.update(block)
+                    _write_and_compare(fd, block, size, dst, src)
+                    size += len(block)
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, dst.path)
+    except BaseException:
+        _quiet_rm(dst, tmp)
+        raise
+    return digest.hexdigest(), size
+
+
+def _write_and_compare(fd: int, block: bytes, offset: int, dst: Location, src: Location) -> None:
+    view = memoryview(block)
+    done = 0
+    while done < len(view):
+        done += os.pwrite(fd, view[done:], offset + done)
+    if os.pread(fd, len(block), offset) != block:
+        raise ChecksumMismatch(f"{dst.url}: bytes {offset}-{offset + len(block)} read back differ from {src.url}")
 
 
 def open_source(loc: Location, chunk_size: int = CHUNK_SIZE) -> Any:
@@ -254,10 +283,6 @@ def hash_object(loc: Location, chunk_size: int = CHUNK_SIZE) -> str:
 
 
 # ---- helpers -----------------------------------------------------------------------------------
-def _open_write(fs: Any, path: str, local: bool):
-    return open(path, "wb") if local else fs.open(path, "wb")
-
-
 def read_manifest(loc: Location) -> dict[str, dict[str, Any]]:
     try:
         with open_source(loc.child(MANIFEST)) as handle:
