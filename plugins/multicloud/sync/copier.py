@@ -30,6 +30,7 @@ import json
 import os
 import posixpath
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -187,7 +188,7 @@ def _copy_to_store(store: S3Store, src: Location, dst: Location, part_size: int)
     try:
         with open_source(src, part_size) as reader:
             writer.source_md5 = md5_from_etag(getattr(reader, "etag", None))
-            while block := reader.read(writer.part_size):
+            for block in _blocks(reader, writer.part_size):
                 writer.write(block)
         writer.commit()
     except BaseException:
@@ -232,7 +233,7 @@ def _copy_to_local_file(src: Location, dst: Location, tmp: str, chunk_size: int,
     try:
         try:
             with open_source(src, chunk_size) as reader:
-                while block := reader.read(chunk_size):
+                for block in _blocks(reader, chunk_size):
                     digest.update(block)
                     _write_and_compare(fd, block, size, dst, src)
                     size += len(block)
@@ -277,9 +278,26 @@ def remove_object(loc: Location) -> None:
 def hash_object(loc: Location, chunk_size: int = CHUNK_SIZE) -> str:
     digest = hashlib.sha256()
     with open_source(loc, chunk_size) as handle:
-        while block := handle.read(chunk_size):
+        for block in _blocks(handle, chunk_size):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _blocks(reader: Any, chunk_size: int) -> Iterator[bytes]:
+    """The reader's bytes in pieces of at most ``chunk_size``. From a local file, never more than it
+    has left: ``read(n)`` allocates ``n`` bytes first, and 8 MiB per 1 MiB file cost about 0.5 s
+    of CPU per GiB copied in page faults."""
+    try:
+        left: int | None = os.fstat(reader.fileno()).st_size
+    except (AttributeError, OSError, ValueError):
+        left = None
+    while True:
+        block = reader.read(chunk_size if left is None else min(chunk_size, max(left, 1 << 16)))
+        if not block:
+            return
+        if left is not None:
+            left -= len(block)
+        yield block
 
 
 # ---- helpers -----------------------------------------------------------------------------------
