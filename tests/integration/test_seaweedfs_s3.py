@@ -236,7 +236,8 @@ def test_oci_settings_send_the_source_stores_md5_and_hash_here_once_it_is_refuse
 
 
 def test_a_store_that_accepts_a_wrong_sha256_gets_nothing_written_as_verified():
-    """obstore's PUT has no checksum echo: the store's verification is probed once per bucket instead."""
+    """A signed SHA-256 PUT whose store sends no checksum echo: the store's verification is probed
+    once per bucket instead."""
     from multicloud.sync.objectstore import S3Store, StoreChecksumMismatch
 
     class Accepting:  # a store that ignores x-amz-checksum-sha256
@@ -250,12 +251,12 @@ def test_a_store_that_accepts_a_wrong_sha256_gets_nothing_written_as_verified():
         def delete_object(self, **kwargs):
             self.deleted.append(kwargs["Key"])
 
-    class Native:
-        def store(self, bucket):
-            return object()  # never reached: the probe fails first
+    class SignedPut:
+        def put(self, bucket, key, body, checksum):
+            raise AssertionError("never reached: the probe fails first")
 
     fake = Accepting()
-    store = S3Store(fake, "sha256", fake, Native())
+    store = S3Store(fake, "sha256", fake, None, SignedPut())
     with pytest.raises(StoreChecksumMismatch, match="does not verify"):
         store.put("bucket/dir/a.bin", b"data", sha256=b"\0" * 32)
     assert fake.puts == fake.deleted  # the probe, removed again

@@ -30,6 +30,7 @@ import json
 import os
 import posixpath
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -187,7 +188,7 @@ def _copy_to_store(store: S3Store, src: Location, dst: Location, part_size: int)
     try:
         with open_source(src, part_size) as reader:
             writer.source_md5 = md5_from_etag(getattr(reader, "etag", None))
-            while block := reader.read(writer.part_size):
+            for block in _blocks(reader, writer.part_size):
                 writer.write(block)
         writer.commit()
     except BaseException:
@@ -200,31 +201,60 @@ def _copy_via_temporary(src: Location, dst: Location, chunk_size: int, fsync: bo
     """Stream to a hidden temporary name, read it back and compare, then rename it into place."""
     parent, name = posixpath.split(dst.path)
     tmp = f"{parent}/.{name}{TMP_MARK}{uuid.uuid4().hex}"
-    local = isinstance(dst.fs, LocalFileSystem)
-    if local:
+    if isinstance(dst.fs, LocalFileSystem):
         os.makedirs(parent, exist_ok=True)
+        return _copy_to_local_file(src, dst, tmp, chunk_size, fsync)
     digest = hashlib.sha256()
     size = 0
     try:
-        with open_source(src, chunk_size) as reader, _open_write(dst.fs, tmp, local) as writer:
+        with open_source(src, chunk_size) as reader, dst.fs.open(tmp, "wb") as writer:
             while block := reader.read(chunk_size):
                 digest.update(block)
                 writer.write(block)
                 size += len(block)
-            if local and fsync:
-                writer.flush()
-                os.fsync(writer.fileno())
         written = hash_object(Location(dst.fs, tmp, tmp), chunk_size)
         if written != digest.hexdigest():
             raise ChecksumMismatch(f"{dst.url}: wrote sha256 {written}, read {digest.hexdigest()} from {src.url}")
-        if local:
-            os.replace(tmp, dst.path)
-        else:
-            dst.fs.mv(tmp, dst.path)
+        dst.fs.mv(tmp, dst.path)
     except BaseException:
         _quiet_rm(dst, tmp)
         raise
     return digest.hexdigest(), size
+
+
+def _copy_to_local_file(src: Location, dst: Location, tmp: str, chunk_size: int, fsync: bool) -> tuple[str, int]:
+    """The local case: each chunk is hashed (SHA-256, for the manifest) once, written, read back
+    from the file and compared byte for byte with what was read from the source (a stronger check
+    than hashing the file a second time, and without that second SHA-256 pass); then the file is
+    fsynced, and only then renamed into place."""
+    digest = hashlib.sha256()
+    size = 0
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+    try:
+        try:
+            with open_source(src, chunk_size) as reader:
+                for block in _blocks(reader, chunk_size):
+                    digest.update(block)
+                    _write_and_compare(fd, block, size, dst, src)
+                    size += len(block)
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, dst.path)
+    except BaseException:
+        _quiet_rm(dst, tmp)
+        raise
+    return digest.hexdigest(), size
+
+
+def _write_and_compare(fd: int, block: bytes, offset: int, dst: Location, src: Location) -> None:
+    view = memoryview(block)
+    done = 0
+    while done < len(view):
+        done += os.pwrite(fd, view[done:], offset + done)
+    if os.pread(fd, len(block), offset) != block:
+        raise ChecksumMismatch(f"{dst.url}: bytes {offset}-{offset + len(block)} read back differ from {src.url}")
 
 
 def open_source(loc: Location, chunk_size: int = CHUNK_SIZE) -> Any:
@@ -248,16 +278,29 @@ def remove_object(loc: Location) -> None:
 def hash_object(loc: Location, chunk_size: int = CHUNK_SIZE) -> str:
     digest = hashlib.sha256()
     with open_source(loc, chunk_size) as handle:
-        while block := handle.read(chunk_size):
+        for block in _blocks(handle, chunk_size):
             digest.update(block)
     return digest.hexdigest()
 
 
+def _blocks(reader: Any, chunk_size: int) -> Iterator[bytes]:
+    """The reader's bytes in pieces of at most ``chunk_size``. From a local file, never more than it
+    has left: ``read(n)`` allocates ``n`` bytes first, and 8 MiB per 1 MiB file cost about 0.5 s
+    of CPU per GiB copied in page faults."""
+    try:
+        left: int | None = os.fstat(reader.fileno()).st_size
+    except (AttributeError, OSError, ValueError):
+        left = None
+    while True:
+        block = reader.read(chunk_size if left is None else min(chunk_size, max(left, 1 << 16)))
+        if not block:
+            return
+        if left is not None:
+            left -= len(block)
+        yield block
+
+
 # ---- helpers -----------------------------------------------------------------------------------
-def _open_write(fs: Any, path: str, local: bool):
-    return open(path, "wb") if local else fs.open(path, "wb")
-
-
 def read_manifest(loc: Location) -> dict[str, dict[str, Any]]:
     try:
         with open_source(loc.child(MANIFEST)) as handle:

@@ -47,6 +47,7 @@ import base64
 import contextlib
 import hashlib
 import posixpath
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -80,8 +81,8 @@ def store_for(loc: Location) -> S3Store | None:
         cache = loc.fs.__dict__.setdefault("_mcsync_stores", {})
         if mode not in cache:
             body_client = _client_for(loc.fs, sign_payload=False)  # bodies bound by a signed checksum header
-            cache[mode] = S3Store(_client_for(loc.fs), mode, body_client, _NativeStores(loc.fs.storage_options, mode),
-                                  _SignedPut.for_client(body_client, loc.fs.storage_options) if mode == "md5" else None)
+            cache[mode] = S3Store(_client_for(loc.fs), mode, body_client, _NativeStores(loc.fs.storage_options),
+                                  _SignedPut.for_client(body_client, loc.fs.storage_options))
         return cache[mode]
 
 
@@ -145,10 +146,10 @@ class S3Store:
         self.client = client
         self.mode = mode  # "sha256" (S3 additional checksums) or "md5" (Content-MD5)
         self.body_client = body_client or client  # PUTs and parts with our checksum header only
-        self.native = native  # GETs and SHA-256 PUTs through obstore (see _NativeStores); None: botocore
+        self.native = native  # object GETs through obstore (see _NativeStores); None: botocore
         self._verifies: dict[str, bool] = {}  # bucket -> the store refused a wrong SHA-256 (probed once)
         self._etag_md5_trusted = True  # Content-MD5 from source ETags, until one is refused
-        self.signed_put = signed_put  # Content-MD5 single PUTs without botocore's client machinery
+        self.signed_put = signed_put  # the data path's single PUTs without botocore's client machinery
 
     # ---- writes ----------------------------------------------------------------------------------
     def _checksum_args(self, data: bytes | memoryview) -> dict[str, str]:
@@ -165,38 +166,48 @@ class S3Store:
 
     def put(self, path: str, data: bytes | memoryview, sha256: bytes | None = None,
             source_md5: str | None = None) -> None:
-        """One PUT; ``sha256``: the body's digest when the caller has it already (hashed once, not twice);
-        ``source_md5``: with Content-MD5, the source store's MD5 of the object (from its ETag, see
-        ``AtomicObjectWriter.source_md5``), sent instead of hashing the body here."""
+        """One PUT, verified by the store; nothing is hashed twice.
+
+        ``source_md5``: the source store's MD5 of the object (from its ETag, see
+        ``AtomicObjectWriter.source_md5``), sent as Content-MD5 in either mode: the target checks what
+        it received against the source at rest, and nothing is hashed here. Refused once (an ETag
+        that is not an MD5, SSE-KMS), it is not used for this store again. Otherwise
+        ``sha256``, the body's digest the caller has already (the manifest's), is sent as
+        x-amz-checksum-sha256 (``sha256`` mode); without it the body is hashed here.
+        """
         bucket, key = split(path)
-        if self.mode == "md5" and source_md5 is not None and self._etag_md5_trusted:
+        if source_md5 is not None and self._etag_md5_trusted:
             try:
-                self._put_md5(bucket, key, data, source_md5)
+                self._put_signed(bucket, key, data, {"ContentMD5": source_md5})
                 return
             except Exception as exc:  # the source's ETag was not its MD5 (SSE-KMS, ...) or the bytes differ
                 if _error_code(exc) not in ("BadDigest", "InvalidDigest"):
                     raise
-                self._etag_md5_trusted = False  # for this store from now on: hash the bodies here
-        native = self.native.store(bucket) if self.native is not None and self.mode == "sha256" else None
-        if native is not None and sha256 is not None:
-            self._require_sha256_verification(bucket, key)
-            import obstore
-
-            obstore.put(native, key, data, use_multipart=False)  # x-amz-checksum-sha256, computed in Rust
-            return
+                self._etag_md5_trusted = False  # for this store from now on: our own checksum
         sent = {"ChecksumSHA256": _b64(sha256)} if sha256 is not None and self.mode == "sha256" else \
             self._checksum_args(data)
-        if self.mode == "md5" and sha256 is not None:  # the data path (the manifest goes through botocore)
-            self._put_md5(bucket, key, data, sent["ContentMD5"])
+        if sha256 is not None and self.signed_put is not None:  # the data path (the manifest goes through botocore)
+            self._put_signed(bucket, key, data, sent)
             return
         response = self.body_client.put_object(Bucket=bucket, Key=key, Body=bytes(data), **sent)
         self._confirm(response, sent, f"s3://{path}")
 
-    def _put_md5(self, bucket: str, key: str, data: bytes | memoryview, content_md5: str) -> None:
-        if self.signed_put is not None:
-            self.signed_put.put(bucket, key, bytes(data), content_md5)
-        else:
-            self.body_client.put_object(Bucket=bucket, Key=key, Body=bytes(data), ContentMD5=content_md5)
+    def _put_signed(self, bucket: str, key: str, data: bytes | memoryview, sent: dict[str, str]) -> None:
+        """A data-path PUT through ``_SignedPut`` (botocore's client without it). A SHA-256 PUT is
+        confirmed by the store's echo of the checksum, or, where it sends none, by its refusal of
+        a wrong one (probed once per bucket)."""
+        if self.signed_put is None:
+            response = self.body_client.put_object(Bucket=bucket, Key=key, Body=bytes(data), **sent)
+            if "ChecksumSHA256" in sent:
+                self._confirm(response, sent, f"s3://{bucket}/{key}")
+            return
+        if "ChecksumSHA256" in sent:
+            self._require_sha256_verification(bucket, key)
+        headers = self.signed_put.put(bucket, key, bytes(data), sent)
+        echo = headers.get("x-amz-checksum-sha256")
+        if "ChecksumSHA256" in sent and echo is not None and echo != sent["ChecksumSHA256"]:
+            raise StoreChecksumMismatch(f"s3://{bucket}/{key}: the store answered checksum {echo!r}, "
+                                        f"we sent {sent['ChecksumSHA256']!r}")
 
     def _require_sha256_verification(self, bucket: str, near_key: str) -> None:
         """Once per bucket: the store must refuse a body whose x-amz-checksum-sha256 is wrong.
@@ -281,23 +292,45 @@ class S3Store:
         self.client.delete_object(Bucket=bucket, Key=key)
 
 
+def virtual_hosted(options: dict[str, Any], bucket: str) -> bool:
+    """Whether requests to ``bucket`` address it virtual-hosted style (``bucket.host/key``), as
+    botocore does with the same options: the connection's ``s3.addressing_style`` (``path``,
+    ``virtual``), else ``auto``: virtual-hosted on AWS's own endpoints for a DNS-compatible name
+    without dots (a dotted name would not match the TLS certificate), path-style with a custom
+    ``endpoint_url`` (SeaweedFS, MinIO, OCI's S3 compatibility)."""
+    style = ((options.get("config_kwargs") or {}).get("s3") or {}).get("addressing_style") or "auto"
+    if style in ("virtual", "path"):
+        return style == "virtual"
+    if (options.get("client_kwargs") or {}).get("endpoint_url"):
+        return False
+    return re.fullmatch(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", bucket) is not None
+
+
+def bucket_url(endpoint: str, bucket: str, virtual: bool) -> str:
+    """The base URL of ``bucket``'s objects at ``endpoint`` (``{base}/{key}``) in either style."""
+    from urllib.parse import quote, urlsplit
+
+    if not virtual:
+        return f"{endpoint.rstrip('/')}/{quote(bucket)}"
+    parts = urlsplit(endpoint)
+    return f"{parts.scheme}://{bucket}.{parts.netloc}{parts.path.rstrip('/')}"
+
+
 class _NativeStores:
-    """obstore (Rust ``object_store``) stores, one per bucket: object GETs, and with SHA-256
-    checksums the single PUTs of the data path.
+    """obstore (Rust ``object_store``) stores, one per bucket, for the object GETs of the data path.
 
     Measured on this kind of machine (2 cores, loaded), Python-side CPU per 1 MiB object: a GET
     through botocore about 2.6 ms (request building, signing, event hooks, response parsing, a
-    Python read loop), through obstore 0.6 ms; a PUT with a precomputed SHA-256 through botocore
-    about 3.0 ms, through obstore 1.3 ms including its own SHA-256 of the body. The GIL is released
-    while bytes move. Same credentials and endpoint as the botocore clients, path-style addressing,
+    Python read loop), through obstore 0.6 ms. The GIL is released while bytes move. Same
+    credentials, endpoint and addressing style (``virtual_hosted``) as the botocore clients,
     obstore's own retries. Only when the connection gives a key pair (obstore's credential chain
-    is not botocore's) and TLS settings obstore can express; otherwise everything stays on botocore.
-    Content-MD5 (``s3_compat: oci``) cannot be sent through obstore: those PUTs stay on botocore.
+    is not botocore's) and TLS settings obstore can express; otherwise GETs stay on botocore.
+    PUTs do not go through obstore: it cannot send a precomputed checksum or Content-MD5, so it
+    would hash every body a second time (see ``_SignedPut``).
     """
 
-    def __init__(self, options: dict[str, Any], mode: str) -> None:
+    def __init__(self, options: dict[str, Any]) -> None:
         self.options = options
-        self.mode = mode
         self._stores: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -308,52 +341,63 @@ class _NativeStores:
             return self._stores[bucket]
 
     def _build(self, bucket: str) -> Any | None:
+        from obstore.store import S3Store as ObjectStoreS3
+
+        config, client_options = self.config(bucket)
+        if config is None:
+            return None
+        return ObjectStoreS3(bucket, config=config, client_options=client_options)
+
+    def config(self, bucket: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """obstore's config and client options for ``bucket`` (None: not expressible, use botocore)."""
         options, client = self.options, dict(self.options.get("client_kwargs") or {})
         verify = client.get("verify")
         if not (options.get("key") and options.get("secret")) or isinstance(verify, str):
-            return None
-        from obstore.store import S3Store as ObjectStoreS3
-
+            return None, {}
         endpoint = client.get("endpoint_url")
         client_options: dict[str, Any] = {"pool_max_idle_per_host": str(POOL_CONNECTIONS)}
         if endpoint and endpoint.startswith("http://"):
             client_options["allow_http"] = True
         if verify is False:
             client_options["allow_invalid_certificates"] = True
+        virtual = virtual_hosted(options, bucket)
         config: dict[str, Any] = {"access_key_id": options["key"], "secret_access_key": options["secret"],
-                                  "virtual_hosted_style_request": False}
-        if self.mode == "sha256":  # the signed x-amz-checksum-sha256 header binds the body (module docstring)
-            config |= {"checksum_algorithm": "sha256", "unsigned_payload": True}
+                                  "virtual_hosted_style_request": virtual}
         if options.get("token"):
             config["session_token"] = options["token"]
-        if endpoint:
-            config["endpoint"] = endpoint
+        if endpoint:  # virtual-hosted: obstore takes the endpoint as the bucket's own
+            config["endpoint"] = bucket_url(endpoint, bucket, True) if virtual else endpoint
         if client.get("region_name"):
             config["region"] = client["region_name"]
-        return ObjectStoreS3(bucket, config=config, client_options=client_options)
+        return config, client_options
 
 
 class _SignedPut:
-    """One PutObject with Content-MD5, signed by botocore's own SigV4 signer and sent through
-    botocore's own HTTP session, without the client's per-call machinery (parameter validation,
-    serialisation, endpoint rules, about forty event hooks, response parsing): about 0.7 ms of CPU
-    per PUT instead of 2.7 on this kind of machine, for the ``s3_compat: oci`` data path, where
-    obstore cannot send Content-MD5. Same endpoint (path-style, as the OCI settings require), region,
-    credentials, proxies and TLS verification as the botocore client it is made from; the body is
-    unsigned and bound by the signed Content-MD5 header (as for that client). Errors raise
-    botocore's ClientError with the store's code (BadDigest, ...); throttling, 5xx and connection
-    errors are retried like botocore's standard mode (4 attempts, jittered exponential backoff).
+    """One PutObject with a checksum header (Content-MD5 or x-amz-checksum-sha256, given, not
+    computed here), signed by botocore's own SigV4 signer and sent through botocore's own HTTP
+    session, without the client's per-call machinery (parameter validation, serialisation,
+    endpoint rules, about forty event hooks, response parsing): about 0.7 ms of CPU per PUT
+    instead of 2.7 on this kind of machine, for the data path's single PUTs in both modes. Same
+    endpoint and addressing style (``virtual_hosted``; path-style under the OCI settings),
+    region, credentials, proxies and TLS verification as the botocore client it is made from;
+    the body is unsigned and bound by the signed checksum header (as for that client). Errors
+    raise botocore's ClientError with the store's code (BadDigest, ...); throttling, 5xx and
+    connection errors are retried like botocore's standard mode (4 attempts, jittered
+    exponential backoff).
     """
 
     ATTEMPTS = 4
     RETRIED = frozenset({500, 502, 503, 504})
+    HEADERS = {"ContentMD5": "Content-MD5", "ChecksumSHA256": "x-amz-checksum-sha256"}
 
-    def __init__(self, endpoint: str, region: str, credentials: Any, verify: Any, proxies: dict[str, str]) -> None:
+    def __init__(self, endpoint: str, region: str, credentials: Any, verify: Any, proxies: dict[str, str],
+                 options: dict[str, Any] | None = None) -> None:
         from botocore.auth import S3SigV4Auth
         from botocore.config import Config
         from botocore.httpsession import URLLib3Session
 
         self.endpoint = endpoint.rstrip("/")
+        self.options = options or {}
         self.signer = S3SigV4Auth(credentials, "s3", region)
         self.config = Config(s3={"payload_signing_enabled": False})
         self.http = URLLib3Session(verify=verify, proxies=proxies, max_pool_connections=POOL_CONNECTIONS,
@@ -371,44 +415,49 @@ class _SignedPut:
         endpoint = client.meta.endpoint_url
         verify = (options.get("client_kwargs") or {}).get("verify", True)
         return cls(endpoint, client.meta.region_name, Credentials(options["key"], options["secret"], options.get("token")),
-                   True if verify is None else verify, get_environ_proxies(endpoint))
+                   True if verify is None else verify, get_environ_proxies(endpoint), options)
 
-    def put(self, bucket: str, key: str, body: bytes, content_md5: str) -> None:
+    def url(self, bucket: str, key: str) -> str:
+        from urllib.parse import quote
+
+        return f"{bucket_url(self.endpoint, bucket, virtual_hosted(self.options, bucket))}/{quote(key, safe='/~')}"
+
+    def put(self, bucket: str, key: str, body: bytes, checksum: dict[str, str]) -> dict[str, str]:
+        """PUT ``body`` with ``checksum`` ({"ContentMD5": ...} or {"ChecksumSHA256": ...}); the
+        response headers (lower-case names)."""
         import random
         import time
-        from urllib.parse import quote
 
         from botocore.exceptions import ClientError, HTTPClientError
 
-        url = f"{self.endpoint}/{quote(bucket)}/{quote(key, safe='/~')}"
+        url = self.url(bucket, key)
+        headers = {self.HEADERS[name]: value for name, value in checksum.items()}
         for attempt in range(1, self.ATTEMPTS + 1):
             try:
-                response = self.http.send(self._signed(url, body, content_md5))
+                response = self.http.send(self._signed(url, body, headers))
             except HTTPClientError:
                 if attempt == self.ATTEMPTS:
                     raise
             else:
                 if response.status_code == 200:
-                    return
+                    return {name.lower(): value for name, value in response.headers.items()}
                 code, message = _xml_error(response.content)
                 if attempt == self.ATTEMPTS or not (response.status_code in self.RETRIED or code == "SlowDown"):
                     raise ClientError({"Error": {"Code": code or str(response.status_code), "Message": message},
                                        "ResponseMetadata": {"HTTPStatusCode": response.status_code}}, "PutObject")
             time.sleep(random.uniform(0, min(20.0, 2.0 ** attempt * 0.1)))  # jittered backoff
+        raise AssertionError("unreachable")
 
-    def _signed(self, url: str, body: bytes, content_md5: str) -> Any:
+    def _signed(self, url: str, body: bytes, headers: dict[str, str]) -> Any:
         from botocore.awsrequest import AWSRequest
 
-        request = AWSRequest(method="PUT", url=url, data=body,
-                             headers={"Content-MD5": content_md5, "Content-Length": str(len(body))})
+        request = AWSRequest(method="PUT", url=url, data=body, headers={**headers, "Content-Length": str(len(body))})
         request.context["client_config"] = self.config
         self.signer.add_auth(request)
         return request.prepare()
 
 
 def _xml_error(content: bytes) -> tuple[str | None, str]:
-    import re
-
     text = content.decode("utf-8", "replace")
     code, message = re.search(r"<Code>([^<]*)</Code>", text), re.search(r"<Message>([^<]*)</Message>", text)
     return (code.group(1) if code else None), (message.group(1) if message else text[:200])

@@ -49,7 +49,7 @@ class Location:
 
 
 def s3_storage_options(connection_id: str | None, s3_compat: str | None = None) -> dict[str, Any]:
-    """s3fs options from an Airflow aws connection (credentials, endpoint_url, region)."""
+    """s3fs options from an Airflow aws connection (credentials, endpoint_url, region, addressing style)."""
     options: dict[str, Any] = {"client_kwargs": {}, "config_kwargs": {}}
     if connection_id:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -66,6 +66,9 @@ def s3_storage_options(connection_id: str | None, s3_compat: str | None = None) 
             options["client_kwargs"]["region_name"] = extra.region_name
         if extra.verify is not None:
             options["client_kwargs"]["verify"] = extra.verify
+        style = (getattr(extra.botocore_config, "s3", None) or {}).get("addressing_style")
+        if style:  # the connection's config_kwargs {"s3": {"addressing_style": ...}}, as botocore reads it
+            options["config_kwargs"]["s3"] = {"addressing_style": style}
     if s3_compat == "oci":
         options["config_kwargs"].update(OCI_S3_COMPAT_CONFIG)
     return options

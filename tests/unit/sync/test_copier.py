@@ -63,10 +63,20 @@ def test_sync_removes_extras_and_stale_temps(tmp_path):
 def test_verification_failure_commits_nothing(tmp_path, monkeypatch):
     src, dst = tmp_path / "src", tmp_path / "dst"
     _tree(src, {"a.bin": os.urandom(1000)})
-    monkeypatch.setattr(copier, "hash_object", lambda loc, chunk_size=0: "0" * 64)  # as if the disk lied
-    with pytest.raises(ChecksumMismatch):
+    real = os.pread
+    monkeypatch.setattr(os, "pread", lambda fd, n, offset: real(fd, n, offset)[:-1] + b"?")  # as if the disk lied
+    with pytest.raises(ChecksumMismatch, match="read back differ"):
         copy_object(location(f"file://{src}/a.bin"), location(f"file://{dst}/a.bin"))
     assert list(dst.iterdir()) == []
+
+
+def test_verification_failure_on_a_store_without_a_native_path_commits_nothing(tmp_path, monkeypatch):
+    _tree(tmp_path, {"a.bin": os.urandom(1000)})
+    monkeypatch.setattr(copier, "hash_object", lambda loc, chunk_size=0: "0" * 64)  # as if the store lied
+    target = location("memory://verify-fail/a.bin")
+    with pytest.raises(ChecksumMismatch):
+        copy_object(location(f"file://{tmp_path}/a.bin"), target)
+    assert not target.fs.find("/verify-fail")
 
 
 def test_list_objects_of_missing_root(tmp_path):
