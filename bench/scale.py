@@ -265,19 +265,23 @@ def metadata_db(kind: str) -> Iterator[str | None]:
         admin.close()
 
 
-def scheduler_run(estate_file: Path, home_root: Path, timeout: float, db: str = "sqlite", warm: bool = False) -> dict:
+def scheduler_run(estate_file: Path, home_root: Path, timeout: float, db: str = "sqlite", warm: bool = False,
+                  deployment: dict[str, int] | None = None) -> dict:
     with metadata_db(db) as sql_alchemy_conn:
-        return _scheduler_run(estate_file, home_root, timeout, sql_alchemy_conn, warm)
+        return _scheduler_run(estate_file, home_root, timeout, sql_alchemy_conn, warm, deployment or {})
 
 
 def _scheduler_run(estate_file: Path, home_root: Path, timeout: float, sql_alchemy_conn: str | None,
-                   warm: bool = False) -> dict:
+                   warm: bool, deployment: dict[str, int]) -> dict:
     from multicloud.estate import load_estate
     from tests.harness.airflow import AirflowInstance
 
     template = ROOT / ".airflow" / "test-template-3.3.2.db"
     with AirflowInstance(home_root, db_template=template if template.exists() else None,
-                         sql_alchemy_conn=sql_alchemy_conn, extra_env={
+                         sql_alchemy_conn=sql_alchemy_conn, parallelism=deployment.get("parallelism", 4), extra_env={
+            "AIRFLOW__API__WORKERS": str(deployment.get("api_workers", 1)),
+            # a task's first token is minted when it is queued (docker-compose.yaml sets the same)
+            "AIRFLOW__EXECUTION_API__JWT_EXPIRATION_TIME": str(deployment.get("task_token_ttl_s", 1800)),
             "MULTICLOUD_ESTATE_FILES_ALLOWED": str(estate_file), "MULTICLOUD_LOCAL_SOURCES": "off",
             # trigger() unpauses the DAG: no scheduled run of the configured estate may compete with ours
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"}) as af:
@@ -341,6 +345,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=3600, help="seconds the scheduler run may take")
     parser.add_argument("--warm", action="store_true",
                         help="run a first hour (creates the assets), then measure the next hour")
+    parser.add_argument("--parallelism", type=int, default=8,
+                        help="the executor's task slots (docker-compose.yaml's default: 8)")
+    parser.add_argument("--api-workers", type=int, default=2,
+                        help="api-server worker processes (docker-compose.yaml's default: 2)")
     parser.add_argument("--db", default="sqlite", metavar="sqlite|HOST:PORT",
                         help="metadata database: the harness's SQLite, or a PostgreSQL server (a fresh database)")
     args = parser.parse_args(argv)
@@ -364,7 +372,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.plan_only:
             print(f"scale ratios: plan {plan_s / GOAL_PLAN_S:.2f}x of {GOAL_PLAN_S:.0f} s")
             return 0
-        result = scheduler_run(estate_file, root / "airflow", args.timeout, args.db, args.warm)
+        result = scheduler_run(estate_file, root / "airflow", args.timeout, args.db, args.warm,
+                               {"parallelism": args.parallelism, "api_workers": args.api_workers})
     ti_goal = 2 * regions + CONSTANT_TASKS
     _print_run("measured hour" + (" (the assets exist: the hourly steady state)" if args.warm else ""), result)
     runs = [r for r in (result.get("cold"), result) if r]

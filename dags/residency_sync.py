@@ -103,7 +103,8 @@ def residency_sync():
 
         return read_manifest(run_id, reference["digest"])["data_integration"]
 
-    @task(outlets=[AssetAlias(SYNC_ALIAS)], map_index_template="{{ sync_label }}")
+    # one XCom (return_value), not one per key of the dict: the summary reads the run's files
+    @task(outlets=[AssetAlias(SYNC_ALIAS)], map_index_template="{{ sync_label }}", multiple_outputs=False)
     def sync(shard: dict, params=None, run_id=None, outlet_events=None) -> dict:
         """One region's share of the plan, a bounded number of items at once; its Assets on success."""
         from multicloud.sync.tasks import sync_region

@@ -161,7 +161,8 @@ def run_item(estate: Estate, item: SyncItem, run_id: str, *, dry_run: bool = Fal
         raise
     record_outcome(run_id, item, "ok", detail)
     metric = "sync.rows_quarantined" if item.kind == "quarantine" else "sync.rows_landed"
-    metrics.emit(metric, detail.get("rows") or 0, dimensions=dims, estate=estate)
+    points = [metrics.MetricPoint(metric, float(detail.get("rows") or 0), "count", dims)]
     if "bytes" in detail:
-        metrics.emit("sync.bytes_copied", detail["bytes"], unit="bytes", dimensions=dims, estate=estate)
+        points.append(metrics.MetricPoint("sync.bytes_copied", float(detail["bytes"]), "bytes", dims))
+    metrics.emit_points(points, estate=estate)  # one append for the item's points
     return detail
