@@ -130,3 +130,25 @@ def refuse_unknown(kind: str, requested: Iterable[str] | None, known: Iterable[s
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(f"unknown {kind}(s) {unknown}; the estate has {sorted(known)}")
+
+
+def params_of(settings: type) -> dict[str, Any]:
+    """A DAG's trigger form, generated from its settings class (``multicloud.settings``): one
+    ``Param`` per ``form`` field, with the field's default, description and JSON schema."""
+    import copy
+
+    from airflow.sdk import Param
+
+    return {name: Param(copy.deepcopy(f.default), description=f.description, **f.schema)
+            for name, f in settings.form_fields()}
+
+
+def mapped_results(pulled: Any) -> list[Any]:
+    """A mapped task's results as a list, whatever Airflow hands over: a lazy sequence of XComs
+    (an argument), a list, or one dict when a single instance ran (an ``xcom_pull``); the results
+    of instances that returned nothing (skipped, failed) are left out."""
+    if pulled is None:
+        return []
+    if isinstance(pulled, dict):
+        return [pulled]
+    return [item for item in (pulled[i] for i in range(len(pulled))) if item]
