@@ -77,12 +77,15 @@ class DagSettings:
             value = params.get(f.name)
             if value is None:
                 continue  # the field's default
-            if f.name in forms:
-                value = _coerce(_checked(f.name, value, forms[f.name].schema), forms[f.name].schema)
-            values[f.name] = value
+            values[f.name] = _checked(f.name, value, forms[f.name].schema) if f.name in forms else value
         settings = cls(**values)
         settings.check()
         return settings
+
+    def __post_init__(self) -> None:
+        # a form field holds its Python type whatever built it: a JSON 300 for a number is 300.0
+        for name, f in self.form_fields():
+            object.__setattr__(self, name, _coerce(getattr(self, name), f.schema))
 
     def check(self) -> None:
         """Checks across fields, or beyond what a JSON schema says (raise ValueError)."""
