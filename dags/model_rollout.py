@@ -9,13 +9,13 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Asset, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
 from multicloud.assets import model_asset_uri
-from multicloud.dagkit import default_args, params_of, parse_time_estate, schedule_start
+from multicloud.dagkit import default_args, params_of, parse_time_schedule, schedule_start
 from multicloud.rollout.planner import STAGES
 from multicloud.rollout.settings import RolloutSettings
 
-# The models whose new versions start a rollout (a local file; see parse_time_estate).
-_ESTATE, _ESTATE_WARNING = parse_time_estate()
-_MODEL_ASSETS = [Asset(model_asset_uri(m.id)) for m in _ESTATE.models] if _ESTATE else []
+# The models whose new versions start a rollout (a local file; see parse_time_schedule).
+_ESTATE = parse_time_schedule()
+_MODEL_ASSETS = [Asset(model_asset_uri(model)) for model in _ESTATE.models]
 _NIGHTLY = CronTriggerTimetable("0 2 * * *", timezone="UTC")
 # MULTICLOUD_MODEL_ROLLOUT_START_DATE (deployment env) moves the start (a new deployment whose first
 # nightly convergence should wait for a date) and turns catchup on.
@@ -61,7 +61,7 @@ see, so `plan` checks them first and fails at once, naming the unknown ids.
     tags=["multicloud", "models", "rollout"],
     # Deploys, promotion and rollback are idempotent and retried; gates are not (below).
     default_args=default_args(retries=1),
-    doc_md=DOC + _ESTATE_WARNING,
+    doc_md=DOC + _ESTATE.warning,
     params=params_of(RolloutSettings),
 )
 def model_rollout():

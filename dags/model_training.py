@@ -6,13 +6,13 @@ from datetime import datetime
 
 from airflow.sdk import Asset, AssetAlias, AssetAny, dag, task
 
-from multicloud.assets import MODELS_ALIAS, training_inputs
-from multicloud.dagkit import default_args, params_of, parse_time_estate
+from multicloud.assets import MODELS_ALIAS
+from multicloud.dagkit import default_args, params_of, parse_time_schedule
 from multicloud.training.settings import TrainingSettings
 
-# The estate names the synced datasets this DAG is scheduled on (a local file; see parse_time_estate).
-_ESTATE, _ESTATE_WARNING = parse_time_estate()
-_INPUTS = sorted(training_inputs(_ESTATE)) if _ESTATE else []
+# The estate names the synced datasets this DAG is scheduled on (a local file; see parse_time_schedule).
+_ESTATE = parse_time_schedule()
+_INPUTS = _ESTATE.training_inputs
 
 DOC = """
 ### Model training inside the data's jurisdiction
@@ -45,7 +45,7 @@ scheduled sync, or a manual run, trains on everything including the backfilled d
     max_active_runs=1,
     tags=["multicloud", "models", "training"],
     default_args=default_args(retries=1),
-    doc_md=DOC + _ESTATE_WARNING,
+    doc_md=DOC + _ESTATE.warning,
     params=params_of(TrainingSettings),
 )
 def model_training():
