@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from multicloud.dr.faults import SCENARIO_FAULTS
 from multicloud.dr.scoring import StopConditions
 from multicloud.settings import DagSettings, form
 
-SCENARIOS = tuple(SCENARIO_FAULTS)
+# What can fail at the primary (dr.faults.SCENARIO_FAULTS says which faults each one injects).
+SCENARIOS = ("region_outage", "cluster_loss", "storage_loss")
 PATHS = ("automated", "orchestrated")
 
 
