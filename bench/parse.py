@@ -7,6 +7,12 @@ dag-processor child does). Ours and trivial alternate within each repetition so 
 hits both alike. CPU time of the child is the measure (steadier than wall time on a shared
 machine); wall time is printed too. The last line is the ratio of the medians.
 
+A second, informative peer ("shaped"): one file per DAG of ours with the same number of tasks and
+Params and the same kind of schedule (none or some), every task a trivial ``@task`` and every Param
+a plain integer. What Airflow charges per task and per Param (it deep-copies the DAG's Params for
+every task and validates every Param's default) shows in shaped/trivial; what our files cost beyond
+their shape (imports, the parse-time estate read, operator types) shows in ours/shaped.
+
 Garbage collection: the parent freezes its objects before forking (``gc.freeze()``), as the
 dag-processor's manager does, so a child's full collection does not walk the parent's heap.
 
@@ -54,6 +60,35 @@ def trivial():
 
 trivial()
 '''
+SHAPED_DAG = '''
+from datetime import datetime
+
+from airflow.sdk import Param, dag, task
+
+
+@dag(dag_id="shaped_{index}", schedule={schedule!r}, start_date=datetime(2026, 1, 1), catchup=False,
+     tags=["bench"], default_args={{"owner": "bench", "retries": 1}}, doc_md="A DAG of our shape.",
+     params={{{params}}})
+def shaped():
+    @task
+    def step(value: int = 0) -> int:
+        return value + 1
+
+    value = step.override(task_id="step_0")()
+    for index in range(1, {tasks}):
+        value = step.override(task_id=f"step_{{index}}")(value)
+
+
+shaped()
+'''
+
+
+def shaped_dag(index: int, shape: dict) -> str:
+    """A DAG file of ``shape`` (tasks, params, scheduled) with trivial bodies."""
+    params = ", ".join(f'"p{i}": Param({i}, type="integer", minimum=0, description="a Param")'
+                       for i in range(shape["params"]))
+    return SHAPED_DAG.format(index=index, schedule="@daily" if shape["scheduled"] else None, params=params,
+                             tasks=max(1, shape["tasks"]))
 
 
 def _measure(folder: Path) -> dict:
@@ -68,7 +103,10 @@ def _measure(folder: Path) -> dict:
             cpu0, wall0 = time.process_time(), time.perf_counter()
             bag = DagBag(dag_folder=str(folder))
             result = {"cpu": time.process_time() - cpu0, "wall": time.perf_counter() - wall0,
-                      "dags": len(bag.dags), "errors": sorted(bag.import_errors)}
+                      "dags": len(bag.dags), "errors": sorted(bag.import_errors),
+                      "shapes": [{"tasks": len(d.tasks), "params": len(d.params or {}),
+                                  "scheduled": d.timetable.__class__.__name__ != "NullTimetable"}
+                                 for _, d in sorted(bag.dags.items())]}
             with os.fdopen(write_end, "w") as out:
                 json.dump(result, out)
         except BaseException:
@@ -112,30 +150,41 @@ def main(argv: list[str] | None = None) -> int:
     gc.freeze()
 
     with tempfile.TemporaryDirectory(prefix="bench-parse-") as tmp:
-        trivial = Path(tmp)
+        trivial, shaped = Path(tmp) / "trivial", Path(tmp) / "shaped"
+        trivial.mkdir()
+        shaped.mkdir()
         for index in range(len(files)):
             (trivial / f"trivial_{index}.py").write_text(TRIVIAL_DAG.format(index=index))
-        ours_runs, trivial_runs = [], []
+        runs: dict[str, list[dict]] = {"ours": [], "shaped": [], "trivial": []}
         sys.dont_write_bytecode = False  # as a deployment: imports write their .pyc once
-        for folder in (args.dags, trivial):  # the warming repetition (writes the caches), discarded
+        shapes = _measure(args.dags)["shapes"]  # the warming repetition (writes the caches), discarded
+        for index, shape in enumerate(shapes):
+            (shaped / f"shaped_{index}.py").write_text(shaped_dag(index, shape))
+        for folder in (trivial, shaped):
             _measure(folder)
         for rep in range(reps):
-            pair = [("ours", args.dags), ("trivial", trivial)]
-            for name, folder in pair if rep % 2 == 0 else reversed(pair):
+            order = [("ours", args.dags), ("trivial", trivial), ("shaped", shaped)]
+            for name, folder in order if rep % 2 == 0 else reversed(order):
                 result = _measure(folder)
                 if result["errors"]:
                     print(f"{name}: import errors in {result['errors']}")
                     return 1
-                (ours_runs if name == "ours" else trivial_runs).append(result)
+                runs[name].append(result)
+        ours_runs, trivial_runs = runs["ours"], runs["trivial"]
 
     def med(runs: list[dict], key: str) -> float:
         return statistics.median(r[key] for r in runs)
 
     print(f"files: {len(files)} ({', '.join(p.name for p in files)}); DAGs: ours {ours_runs[0]['dags']}, "
           f"trivial {trivial_runs[0]['dags']}; repetitions: {reps}")
-    for name, runs in (("ours", ours_runs), ("trivial", trivial_runs)):
-        print(f"{name:>8}: median CPU {med(runs, 'cpu') * 1000:7.1f} ms, wall {med(runs, 'wall') * 1000:7.1f} ms "
-              f"({med(runs, 'cpu') / len(files) * 1000:.1f} ms CPU per file)")
+    print(f"shape of ours: {sum(s['tasks'] for s in shapes)} tasks, {sum(s['params'] for s in shapes)} Params "
+          f"(trivial: {2 * len(files)} tasks, no Params)")
+    for name, measured in runs.items():
+        print(f"{name:>8}: median CPU {med(measured, 'cpu') * 1000:7.1f} ms, wall "
+              f"{med(measured, 'wall') * 1000:7.1f} ms ({med(measured, 'cpu') / len(files) * 1000:.1f} ms CPU per file)")
+    print(f"informative: shaped/trivial {med(runs['shaped'], 'cpu') / med(trivial_runs, 'cpu'):.2f}x (Airflow's "
+          f"cost of our task and Param counts), ours/shaped {med(ours_runs, 'cpu') / med(runs['shaped'], 'cpu'):.2f}x "
+          "(ours beyond that shape)")
     print(f"parse ratio (ours/trivial): {med(ours_runs, 'cpu') / med(trivial_runs, 'cpu'):.2f}x")
     return 0
 

@@ -46,6 +46,7 @@ from multicloud.drivers.local import stop_all_servers
 from multicloud.estate import parse_estate
 from multicloud.rollout import planner
 from multicloud.rollout.run import build_plan, deploy_lane, gate_stage, promote
+from multicloud.rollout.settings import RolloutSettings
 from multicloud.sync.layout import CUSTOMER_EVENT_FEATURES
 from multicloud.training.artifacts import write_model
 from multicloud.training.train import train_logistic
@@ -98,7 +99,8 @@ def synthetic_frame(rows: int = 800) -> pd.DataFrame:
 def rollout_like_the_dag(estate, params: dict, run_id: str, home: Path) -> dict:
     """plan -> (deploy lanes in parallel -> gate) per stage -> promote, with the DAG's task functions."""
     started = time.monotonic()
-    plan = build_plan(estate, params, [], home=home)
+    settings = RolloutSettings.from_params(params)
+    plan = build_plan(estate, settings, [], home=home)
     plan_s = time.monotonic() - started
     stages = []
     for name, lanes in zip(planner.STAGES, plan["stages"], strict=True):
@@ -109,7 +111,7 @@ def rollout_like_the_dag(estate, params: dict, run_id: str, home: Path) -> dict:
             done = [r for rs in pool.map(lambda lane: deploy_lane(estate, lane, params["strategy"], run_id,
                                                                   60.0, home), lanes) for r in rs]
         deployed_s = time.monotonic() - started
-        gate_stage(estate, name, lanes, params, run_id, home)
+        gate_stage(estate, name, lanes, settings, run_id, home)
         stages.append({"stage": name, "clusters": len(done), "wall_s": deployed_s,
                        "gate_s": time.monotonic() - started - deployed_s,
                        "slowest_ready_s": max(r["ready_s"] for r in done)})

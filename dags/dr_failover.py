@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
-from airflow.sdk import Asset, AssetWatcher, Param, dag, get_current_context, task
+from airflow.sdk import Asset, AssetWatcher, dag, task
 
 from multicloud import paths
-from multicloud.dagkit import default_args
+from multicloud.dagkit import default_args, params_of
 from multicloud.dr.health import signals_file
+from multicloud.dr.settings import FailoverSettings
 from multicloud.operators.resource_manager import ResourceManagerJobOperator
 from multicloud.triggers.dr_health import HealthSignalTrigger
 
@@ -43,12 +44,6 @@ HEALTH_SIGNAL = Asset(
 )
 
 
-def _estate():
-    from multicloud.dagkit import estate_for
-
-    return estate_for(get_current_context()["params"])
-
-
 @dag(
     dag_id="dr_failover",
     schedule=[HEALTH_SIGNAL],
@@ -62,51 +57,32 @@ def _estate():
     default_args=default_args(retries=2, retry_delay_s=5),
     dagrun_timeout=timedelta(hours=12),
     doc_md=DOC,
-    params={
-        "pair": Param(None, type=["null", "string"],
-                      description="manual runs: the DR pair id (event runs: from the signal)"),
-        "oci_conn_id": Param("oci_default", type="string", description="OCI connection (standby stack)"),
-        "estate_file": Param(None, type=["null", "string"], description="estate YAML (default: Variable/env/local)"),
-    },
+    params=params_of(FailoverSettings),
 )
 def dr_failover():
     @task.short_circuit
-    def open_incident() -> dict | bool:
-        from multicloud.dr import failover
+    def open_incident(params=None, run_id=None, triggering_asset_events=None) -> dict | bool:
+        from multicloud.dr import tasks
 
-        context = get_current_context()
-        signals = [event.extra.get("payload") or {} for events in (context.get("triggering_asset_events") or {}).values()
-                   for event in events]
-        if not signals and context["params"].get("pair"):
-            signals = [{"pair": context["params"]["pair"], "incident": f"manual:{context['run_id']}"}]
-        if not signals:
-            raise ValueError("dr_failover needs a health signal (asset event) or params.pair")
-        estate = _estate()
-        for signal in signals:
-            incident = failover.open_incident(estate, signal, paths.estate_home(), context["run_id"])
-            if incident:
-                pair = estate.dr_pair(incident["pair"])
-                return {**incident, "pilot_light_stack": pair.pilot_light_stack or "",
-                        "approval": pair.fail_back.approval}
-        return False  # every signal is a repeat: nothing to do
+        return tasks.open_incident(params, run_id, triggering_asset_events)
 
     @task
-    def page(incident: dict) -> dict:
-        from multicloud.dr import failover
+    def page(incident: dict, params=None) -> dict:
+        from multicloud.dr import tasks
 
-        return failover.page(_estate(), incident, paths.estate_home())
-
-    @task
-    def promote_write_target(incident: dict) -> dict:
-        from multicloud.dr import failover
-
-        return failover.promote_write_target(_estate(), incident, paths.estate_home())
+        return tasks.page(incident, params)
 
     @task
-    def scale_pilot_light(incident: dict) -> dict:
-        from multicloud.dr import failover
+    def promote_write_target(incident: dict, params=None) -> dict:
+        from multicloud.dr import tasks
 
-        return failover.scale_pilot_light(_estate(), incident, paths.estate_home())
+        return tasks.promote_write_target(incident, params)
+
+    @task
+    def scale_pilot_light(incident: dict, params=None) -> dict:
+        from multicloud.dr import tasks
+
+        return tasks.scale_pilot_light(incident, params)
 
     standby_stack = ResourceManagerJobOperator(
         task_id="apply_standby_stack",
@@ -121,10 +97,10 @@ def dr_failover():
     # its own heartbeat (409, "Task killed!"), each poke then counted as a failed try, and the run
     # failed with the primary healthy. A deferrable trigger on the health file is the lighter fix.
     @task.sensor(poke_interval=2, timeout=6 * 3600, mode="poke", trigger_rule="none_failed")
-    def primary_stable(incident: dict) -> bool:
-        from multicloud.dr import failover
+    def primary_stable(incident: dict, params=None) -> bool:
+        from multicloud.dr import tasks
 
-        return failover.primary_stable(_estate(), incident, paths.estate_home())
+        return tasks.primary_stable(incident, params)
 
     @task.branch
     def approval_needed(incident: dict) -> str:
@@ -136,10 +112,10 @@ def dr_failover():
              "writes back; reject to stay on the secondary.", fail_on_reject=True)
 
     @task(trigger_rule="none_failed_min_one_success")
-    def fail_back(incident: dict) -> dict:
-        from multicloud.dr import failover
+    def fail_back(incident: dict, params=None) -> dict:
+        from multicloud.dr import tasks
 
-        return failover.fail_back(_estate(), incident, paths.estate_home())
+        return tasks.fail_back_incident(incident, params)
 
     incident = open_incident()
     actions = [page(incident), promote_write_target(incident), scale_pilot_light(incident)]

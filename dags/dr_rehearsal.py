@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import dag, task
 
-from multicloud.dagkit import default_args, schedule_start
+from multicloud.dagkit import default_args, params_of, schedule_start
+from multicloud.dr.settings import Settings
 from multicloud.operators.resource_manager import ResourceManagerJobOperator
 
 # MULTICLOUD_DR_REHEARSAL_START_DATE (deployment env) moves the start (a new deployment whose first
@@ -44,57 +45,6 @@ ends **skipped** ("not ready to rehearse"), and so does every later step; nothin
 """
 
 
-def _settings():
-    from multicloud.dr.rehearsal import Settings
-
-    return Settings.from_params(dict(get_current_context()["params"]))
-
-
-def _step(name: str) -> dict:
-    """Run one rehearsal step; expected refusals fail the task without retries.
-
-    A preflight that finds nothing to rehearse yet (the primary serves no model, as on a fresh
-    estate before the first rollout) skips the run instead: every later step is skipped and
-    nothing is published as "the last rehearsal"."""
-    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-
-    from multicloud import paths
-    from multicloud.dagkit import estate_for
-    from multicloud.dr import rehearsal
-    from multicloud.dr.preflight import PreflightFailed
-
-    context = get_current_context()
-    if name != "preflight" and _rehearsal_state().get("outcome") == "not_ready":
-        raise AirflowSkipException("not ready to rehearse (see preflight): nothing to do")
-    try:
-        settings = _settings()
-        return getattr(rehearsal, name)(estate_for(context["params"]), settings, context["run_id"],
-                                        paths.estate_home())
-    except PreflightFailed as exc:
-        if exc.not_ready:
-            raise AirflowSkipException(f"not ready to rehearse: {exc}") from exc
-        raise AirflowFailException(str(exc)) from exc
-    except (rehearsal.StopConditionTripped, ValueError, KeyError) as exc:
-        raise AirflowFailException(str(exc)) from exc
-
-
-def _rehearsal_state() -> dict:
-    """This run's rehearsal state. A pair the estate does not know (a typo in the trigger form)
-    fails here, before anything is published: such a run never becomes "the last rehearsal"."""
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from multicloud import paths
-    from multicloud.dagkit import estate_for
-    from multicloud.dr import rehearsal
-
-    context = get_current_context()
-    settings = _settings()
-    known = [p.id for p in estate_for(context["params"]).dr_pairs]
-    if settings.pair not in known:
-        raise AirflowFailException(f"unknown DR pair {settings.pair!r}; the estate has {known}. Nothing published.")
-    return rehearsal.load_run(settings.pair, context["run_id"], paths.estate_home())
-
-
 @dag(
     dag_id="dr_rehearsal",
     schedule="0 6 * * 3",
@@ -105,33 +55,14 @@ def _rehearsal_state() -> dict:
     default_args=default_args(retries=1, retry_delay_s=10),
     dagrun_timeout=timedelta(hours=1),
     doc_md=DOC,
-    params={
-        "pair": Param("eu-churn", type="string", pattern=r"^[a-z0-9][a-z0-9-]*$",
-                      description="DR pair id from the estate (an unknown id fails preflight, publishes nothing)"),
-        "scenario": Param("region_outage", enum=["region_outage", "cluster_loss", "storage_loss"],
-                          description="what fails at the primary"),
-        "dry_run": Param(False, type="boolean", description="preflight and baseline only; inject nothing"),
-        "max_errors": Param(50, type="integer", minimum=0, maximum=100000,
-                            description="stop: failed probes after failover"),
-        "max_duration_s": Param(300, type="number", exclusiveMinimum=0, maximum=3600,
-                                description="stop: seconds since the fault"),
-        "stabilisation_checks": Param(3, type="integer", minimum=1, maximum=100,
-                                      description="healthy checks of the primary before traffic returns"),
-        "fail_back": Param(True, type="boolean", description="return to the primary (false: stay on the secondary)"),
-        "hold_s": Param(2, type="number", minimum=0, maximum=600, description="seconds to watch the secondary after RTO"),
-        "path": Param("automated", enum=["automated", "orchestrated"],
-                      description="automated: inject and only observe (health-checked steering and dr_failover "
-                                  "recover); orchestrated: this DAG switches traffic (today's path, the peer)"),
-        "dr_failover_wait_s": Param(120, type="number", minimum=0, maximum=3600,
-                                    description="automated: seconds to wait for dr_failover's actions (0: none)"),
-        "oci_conn_id": Param("oci_default", type="string", description="OCI connection (FastConnect, stacks)"),
-        "estate_file": Param("", type=["null", "string"], description="estate YAML (default: Variable/env/local)"),
-    },
+    params=params_of(Settings),
 )
 def dr_rehearsal():
     @task
-    def preflight() -> dict:
-        return _step("preflight")
+    def preflight(params=None, run_id=None) -> dict:
+        from multicloud.dr import tasks
+
+        return tasks.preflight(params, run_id)
 
     checked = preflight()
     standby = ResourceManagerJobOperator(
@@ -144,55 +75,46 @@ def dr_rehearsal():
     )
 
     @task(trigger_rule="none_failed")
-    def baseline() -> dict:
-        return _step("baseline")
+    def baseline(params=None, run_id=None) -> dict:
+        from multicloud.dr import tasks
+
+        return tasks.baseline(params, run_id)
 
     @task
-    def inject_fault() -> dict:
-        return _step("inject")
+    def inject_fault(params=None, run_id=None) -> dict:
+        from multicloud.dr import tasks
+
+        return tasks.inject_fault(params, run_id)
 
     @task
-    def fail_over() -> dict:
-        return _step("failover")
+    def fail_over(params=None, run_id=None) -> dict:
+        from multicloud.dr import tasks
+
+        return tasks.fail_over(params, run_id)
 
     @task(retries=0)
-    def verify() -> dict:
-        return _step("verify")
+    def verify(params=None, run_id=None) -> dict:
+        from multicloud.dr import tasks
+
+        return tasks.verify(params, run_id)
 
     @task
-    def fail_back() -> dict:
-        return _step("fail_back")
+    def fail_back(params=None, run_id=None) -> dict:
+        from multicloud.dr import tasks
+
+        return tasks.fail_back(params, run_id)
 
     @task(trigger_rule="all_done", retries=2)
-    def restore() -> dict:
-        return _step("restore")
+    def restore(params=None, run_id=None) -> dict:
+        from multicloud.dr import tasks
+
+        return tasks.restore(params, run_id)
 
     @task(trigger_rule="all_done")
-    def report() -> list[str]:
-        import logging
-        from pathlib import Path
+    def report(params=None, run_id=None) -> list[str]:
+        from multicloud.dr import tasks
 
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from multicloud import paths
-        from multicloud.dagkit import estate_for
-        from multicloud.dr.probe import read_samples
-        from multicloud.dr.report import publish
-
-        context = get_current_context()
-        home = paths.estate_home()
-        state = _rehearsal_state()
-        if state.get("outcome") == "not_ready":
-            from airflow.sdk.exceptions import AirflowSkipException
-
-            raise AirflowSkipException("not ready to rehearse (see preflight); nothing published")
-        samples = read_samples(Path(state["probe_file"])) if state.get("probe_file") else []
-        result = publish(estate_for(context["params"]), state, samples, home)
-        for line in result["headline"]:
-            logging.getLogger("airflow.task").info("%s", line)
-        if result["outcome"] not in ("passed", "dry_run"):
-            raise AirflowFailException(f"rehearsal {result['outcome']}: " + " | ".join(result["headline"][:3]))
-        return result["headline"]
+        return tasks.report(params, run_id)
 
     done = restore()
     checked >> standby >> baseline() >> inject_fault() >> fail_over() >> verify() >> fail_back() >> done >> report()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import dag, task
 
-from multicloud.dagkit import default_args
+from multicloud.dagkit import default_args, params_of
+from multicloud.governance.settings import GovernanceSettings
 
 DOC = """
 ### Estate governance
@@ -40,64 +41,32 @@ Also shown live in the Airflow UI: the **Estate** view (plugin `multicloud`).
     default_args=default_args(retries=1, retry_delay_s=10),
     dagrun_timeout=timedelta(hours=2),
     doc_md=DOC,
-    params={
-        "regions": Param([], type=["null", "array"], items={"type": "string"},
-                         description="region ids to audit (empty: every region of the estate)"),
-        "strict": Param(False, type="boolean",
-                        description="count objects under no dataset/model prefix as violations (unknown class)"),
-        "alert_on_violation": Param(True, type="boolean", description="raise a residency_violation alert"),
-        "complete_when_unverified": Param(
-            False, type="boolean",
-            description="let the run complete (red) when a region cannot be audited; by default it fails"),
-        "estate_file": Param("", type=["null", "string"], description="estate YAML (default: Variable/env/local)"),
-    },
+    params=params_of(GovernanceSettings),
 )
 def estate_governance():
     @task
-    def regions_to_audit() -> list[str]:
-        from multicloud.dagkit import estate_for
+    def regions_to_audit(params=None) -> list[str]:
+        from multicloud.governance import tasks
 
-        params = get_current_context()["params"]
-        estate = estate_for(params)
-        known = [r.id for r in estate.regions]
-        chosen = list(params.get("regions") or known)
-        unknown = sorted(set(chosen) - set(known))
-        if unknown:
-            from airflow.sdk.exceptions import AirflowFailException
-
-            raise AirflowFailException(f"unknown region(s) {unknown}; the estate has {known}")
-        return chosen
+        return tasks.regions_to_audit(params)
 
     @task(map_index_template="{{ task.op_kwargs['region_id'] }}")
-    def audit_region(region_id: str) -> dict:
-        from multicloud.dagkit import estate_for
-        from multicloud.governance.audit import audit_estate, log_findings
+    def audit_region(region_id: str, params=None, run_id=None) -> dict:
+        from multicloud.governance import tasks
 
-        context = get_current_context()
-        estate = estate_for(context["params"])
-        result = audit_estate(estate, regions=[region_id], strict=bool(context["params"].get("strict")))
-        log_findings(estate, result, context["run_id"])
-        return result.as_dict()
+        return tasks.audit_region(region_id, params, run_id)
 
     @task
-    def collect_state() -> dict:
-        from multicloud.dagkit import estate_for
-        from multicloud.governance.collect import collect
+    def collect_state(params=None) -> dict:
+        from multicloud.governance import tasks
 
-        return collect(estate_for(get_current_context()["params"]))
+        return tasks.collect_state(params)
 
     @task
-    def publish(audits: list[dict], collected: dict) -> dict:
-        from airflow.sdk.exceptions import AirflowFailException
+    def publish(audits: list[dict], collected: dict, params=None, run_id=None) -> dict:
+        from multicloud.governance import tasks
 
-        from multicloud.governance.publish import ResidencyUnverified, publish_report
-
-        context = get_current_context()
-        try:
-            return publish_report(list(audits), collected, context)
-        except ResidencyUnverified as exc:
-            # decided: a retry of publish re-reads the same audits and can only fail again (10 s later)
-            raise AirflowFailException(str(exc)) from exc
+        return tasks.publish(audits, collected, params, run_id)
 
     audits = audit_region.expand(region_id=regions_to_audit())
     publish(audits, collect_state())

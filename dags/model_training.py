@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import Asset, AssetAlias, AssetAny, Param, dag, task
+from airflow.sdk import Asset, AssetAlias, AssetAny, dag, task
 
-from multicloud.assets import MODELS_ALIAS, training_inputs
-from multicloud.dagkit import default_args, parse_time_estate
+from multicloud.assets import MODELS_ALIAS
+from multicloud.dagkit import default_args, params_of, parse_time_schedule
+from multicloud.training.settings import TrainingSettings
 
-# No '/' and no '..': a version is a folder name under the model store.
-VERSION_PATTERN = r"^$|^(?!.*[.][.])[A-Za-z0-9][A-Za-z0-9._-]*$"
-
-# The estate names the synced datasets this DAG is scheduled on (a local file; see parse_time_estate).
-_ESTATE, _ESTATE_WARNING = parse_time_estate()
-_INPUTS = sorted(training_inputs(_ESTATE)) if _ESTATE else []
+# The estate names the synced datasets this DAG is scheduled on (a local file; see parse_time_schedule).
+_ESTATE = parse_time_schedule()
+_INPUTS = _ESTATE.training_inputs
 
 DOC = """
 ### Model training inside the data's jurisdiction
@@ -47,73 +45,27 @@ scheduled sync, or a manual run, trains on everything including the backfilled d
     max_active_runs=1,
     tags=["multicloud", "models", "training"],
     default_args=default_args(retries=1),
-    doc_md=DOC + _ESTATE_WARNING,
-    params={
-        "models": Param([], type=["null", "array"], items={"type": "string"},
-                        description="Model ids to train; empty: those whose data just synced, else all"),
-        "version": Param("", type=["null", "string"], pattern=VERSION_PATTERN, maxLength=64,
-                         description="Version label (letters, digits, '.', '_', '-'; no '/' or '..'); empty: "
-                                     "v<YYYYMMDDHHMMSS>-<run hash>, unique per run"),
-        "estate_file": Param("", type=["null", "string"], description="Estate file; empty: the configured estate"),
-    },
+    doc_md=DOC + _ESTATE.warning,
+    params=params_of(TrainingSettings),
 )
 def model_training():
     @task
-    def select_models(**context) -> list[str]:
-        from multicloud.dagkit import estate_for
-        from multicloud.training.run import from_backfill, select_models
+    def select_models(params=None, triggering_asset_events=None) -> list[str]:
+        from multicloud.training import tasks
 
-        events = [event for events in (context.get("triggering_asset_events") or {}).values() for event in events]
-        fresh = [e for e in events if not from_backfill(e.extra, getattr(e, "source_run_id", None))]
-        if events and not fresh:
-            # the backfill policy (README): a backfill restores data; it never changes what is served
-            print(f"{len(events)} asset event(s), all from backfill runs: nothing retrained")
-            return []
-        uris = [event.asset.uri for event in fresh]
-        return select_models(estate_for(context["params"]), context["params"]["models"], uris)
+        return tasks.select_models(params, triggering_asset_events)
 
     @task(outlets=[AssetAlias(MODELS_ALIAS)], max_active_tis_per_dagrun=2)
-    def train(model_id: str, **context) -> dict:
-        from airflow.sdk import Asset
+    def train(model_id: str, params=None, run_id=None, dag_run=None, outlet_events=None) -> dict:
+        from multicloud.training import tasks
 
-        from multicloud.assets import model_asset_uri
-        from multicloud.dagkit import estate_for
-        from multicloud.training.run import train_and_store, version_label
-
-        version = context["params"]["version"] or version_label(context["dag_run"].run_after, context["run_id"])
-        result = train_and_store(estate_for(context["params"]), model_id, version)
-        context["outlet_events"][AssetAlias(MODELS_ALIAS)].add(
-            Asset(model_asset_uri(model_id)),
-            extra={k: result[k] for k in ("version", "artifact_uri", "data_class", "trained_in")})
-        return result
+        return tasks.train(model_id, params, run_id, dag_run.run_after, outlet_events, MODELS_ALIAS)
 
     @task(trigger_rule="all_done")
-    def summarize(selected: list[str], **context) -> None:
-        from airflow.sdk.exceptions import AirflowFailException
+    def summarize(selected: list[str], params=None, run_id=None, ti=None) -> None:
+        from multicloud.training import tasks
 
-        from multicloud.dagkit import estate_for
-        from multicloud.metrics import emit
-        from multicloud.reports import write_summary
-
-        pulled = context["ti"].xcom_pull(task_ids="train", default=[]) or []
-        results = [r for r in ([pulled] if isinstance(pulled, dict) else pulled) if r]  # one mapped run: a dict
-        trained = {r["model"]: r for r in results}
-        failed = [m for m in selected if m not in trained]
-        estate = estate_for(context["params"])
-        lines = [f"{r['model']} {r['version']}: trained in {r['trained_in']} on {r['rows']} {r['data_class']} rows, "
-                 f"AUC {r['metrics']['auc']:.3f}, accuracy {r['metrics']['accuracy']:.3f}" for r in results][:6]
-        lines += [f"{m}: FAILED (see the train task log)" for m in failed][: 8 - len(lines)]
-        if not selected:
-            lines = ["no model selected for training"]
-        for r in results:
-            emit("model.trained", 1, dimensions={"model": r["model"], "version": r["version"],
-                                                 "region": r["trained_in"]}, estate=estate)
-            emit("model.auc", r["metrics"]["auc"], unit="ratio", dimensions={"model": r["model"]}, estate=estate)
-        write_summary("model_training", context["run_id"], lines, {"trained": results, "failed": failed})
-        for line in lines:
-            print(line)
-        if failed:
-            raise AirflowFailException(f"training failed for {failed}")
+        tasks.summarize(selected, ti.xcom_pull(task_ids="train", default=[]), params, run_id)
 
     selected = select_models()
     summarize(selected).set_upstream(train.expand(model_id=selected))

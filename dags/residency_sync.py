@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from airflow.sdk import AssetAlias, CronDataIntervalTimetable, Param, XComArg, dag, task
+from airflow.sdk import AssetAlias, CronDataIntervalTimetable, XComArg, dag, task
 
-from multicloud.dagkit import default_args, schedule_start
+from multicloud.dagkit import default_args, params_of, schedule_start
 from multicloud.operators.data_integration import OCIDataIntegrationRunTaskOperator
 from multicloud.operators.source_partitions import AwaitSourcePartitionsOperator
-from multicloud.sync.interval import INTERVAL_START_PATTERN
+from multicloud.sync.settings import SyncSettings
 
 SYNC_ALIAS = "multicloud-residency-sync"
 # MULTICLOUD_RESIDENCY_SYNC_START_DATE (deployment env) moves the start and turns catchup on.
@@ -66,22 +66,7 @@ partitions still missing then are not planned, every other dataset of the run st
     tags=["multicloud", "residency", "data-sync"],
     default_args=default_args(retries=2, retry_delay_s=60),
     doc_md=DOC,
-    params={
-        "datasets": Param([], type=["null", "array"], items={"type": "string"},
-                          description="Dataset ids to sync (empty: every dataset of the estate)"),
-        "regions": Param([], type=["null", "array"], items={"type": "string"},
-                         description="Target regions to consider (empty: every target)"),
-        "dry_run": Param(False, type="boolean", description="Plan, audit nothing, copy nothing"),
-        "residency_mode": Param("estate", enum=["estate", "enforce"],
-                                description="'enforce' tightens audit-mode classes; never looser than the estate"),
-        "interval_start": Param(None, type=["null", "string"], pattern=INTERVAL_START_PATTERN,
-                                description="Sync the hour starting here (ISO, UTC, on the hour, e.g. "
-                                            "2026-01-01T05:00:00Z); empty: the run's interval, or for a run "
-                                            "without logical date the last complete hour before it was triggered"),
-        "estate_file": Param("", type=["null", "string"],
-                             description="Estate YAML; empty: the configured estate. Only files the deployment "
-                                         "allows (MULTICLOUD_ESTATE_FILES_ALLOWED) are accepted"),
-    },
+    params=params_of(SyncSettings),
     render_template_as_native_obj=True,
 )
 def residency_sync():

@@ -45,14 +45,18 @@ def check_kind(kind: str) -> str:
 
 
 def alert(kind: str, message: str, details: Mapping[str, Any] | None = None, *,
-          context: Mapping[str, Any] | None = None, home: Path | None = None) -> dict[str, Any]:
-    """Record an alert from inside a task: its origin is ``context``'s, else the running task's (if any)."""
+          context: Mapping[str, Any] | None = None, run_id: str | None = None,
+          home: Path | None = None) -> dict[str, Any]:
+    """Record an alert from inside a task: its origin is ``context``'s, else the running task's (if
+    any); ``run_id`` names the run where the context has none (a step called outside a task)."""
     check_kind(kind)
     if context is None:
         from multicloud.dagkit import running_task_context
 
         context = running_task_context()
-    return record_alert(kind, message, dict(details or {}), origin_of(context), home)
+    origin = origin_of(context)
+    origin["run_id"] = origin["run_id"] or run_id
+    return record_alert(kind, message, dict(details or {}), origin, home)
 
 
 def record_alert(kind: str, message: str, details: Mapping[str, Any], origin: Mapping[str, str | None],

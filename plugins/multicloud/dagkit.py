@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from multicloud import paths
+from multicloud.assets import training_inputs
+
 OWNER = "platform-engineering"
+_PACKAGE = Path(__file__).resolve().parent
 
 
 def default_args(retries: int = 2, retry_delay_s: int = 30, **extra: Any) -> dict[str, Any]:
@@ -30,8 +36,6 @@ def allowed_estate_file(requested: str) -> str:
     accepted. Paths are compared after resolving symlinks and ``..``.
     """
     import os
-
-    from multicloud import paths
 
     wanted = paths.estate_file(requested).resolve()
     listed = [p for p in os.environ.get(ESTATE_ALLOWLIST_ENV, "").split(os.pathsep) if p.strip()]
@@ -101,6 +105,92 @@ def parse_time_estate() -> tuple[Any, str]:
         )
 
 
+@dataclass(frozen=True)
+class EstateSchedule:
+    """What the DAG files' schedules need of the estate: model ids, the synced datasets models
+    train on (asset URIs), and the warning a DAG's doc shows when the estate cannot be read."""
+
+    models: tuple[str, ...]
+    training_inputs: tuple[str, ...]
+    warning: str
+
+
+# The code that validates an estate: a change to any of these files invalidates the cache below.
+_VALIDATING_CODE = ("estate/__init__.py", "estate/loader.py", "estate/models.py", "paths.py", "assets.py",
+                    "dagkit.py")
+SCHEDULE_CACHE = ("cache", "parse_time_estate.json")
+
+
+def parse_time_schedule() -> EstateSchedule:
+    """``parse_time_estate``'s answer for the schedules, validated once per estate content.
+
+    Every parse of a DAG file that schedules on the estate would build the estate's pydantic
+    models and validate the file (about 90 ms of CPU per file and dag-processor child). The full
+    check (``load_estate``) runs when the estate file, the estate home or the validating code
+    changed; its outcome (the ids, or the broken estate's warning) is kept under the estate home
+    (``cache/parse_time_estate.json``), keyed by the SHA-256 of those. An unreadable or unwritable
+    cache only costs the full check.
+    """
+    key = _schedule_key()
+    cache = paths.estate_home().joinpath(*SCHEDULE_CACHE)
+    if key is not None:
+        cached = _cached_schedule(cache, key)
+        if cached is not None:
+            return cached
+    estate, warning = parse_time_estate()
+    schedule = EstateSchedule(
+        models=tuple(m.id for m in estate.models) if estate else (),
+        training_inputs=tuple(sorted(training_inputs(estate))) if estate else (), warning=warning)
+    if key is not None:
+        _store_schedule(cache, key, schedule)
+    return schedule
+
+
+def _schedule_key() -> str | None:
+    import hashlib
+
+    digest = hashlib.sha256()
+    try:
+        with paths.estate_file().open("rb") as handle:
+            digest.update(handle.read(paths.MAX_ESTATE_BYTES + 1))
+        for name in _VALIDATING_CODE:
+            info = (_PACKAGE / name).stat()
+            digest.update(f"{name}:{info.st_mtime_ns}:{info.st_size};".encode())
+    except OSError:
+        return None  # the full check says what is wrong
+    digest.update(str(paths.estate_file().resolve()).encode() + b"\0" + str(paths.estate_home()).encode())
+    return digest.hexdigest()
+
+
+def _cached_schedule(cache: Path, key: str) -> EstateSchedule | None:
+    import json
+
+    try:
+        data = json.loads(cache.read_text(encoding="utf-8"))
+        if data.get("key") != key:
+            return None
+        models, inputs, warning = data["models"], data["training_inputs"], data["warning"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if not (all(isinstance(v, str) for v in [*models, *inputs]) and isinstance(warning, str)):
+        return None
+    return EstateSchedule(tuple(models), tuple(inputs), warning)
+
+
+def _store_schedule(cache: Path, key: str, schedule: EstateSchedule) -> None:
+    import json
+
+    from multicloud.statefile import atomic_write_text
+
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(cache, json.dumps({"key": key, "models": list(schedule.models),
+                                             "training_inputs": list(schedule.training_inputs),
+                                             "warning": schedule.warning}))
+    except OSError:
+        pass  # a read-only estate home: every parse runs the full check
+
+
 def schedule_start(dag_id: str, default: datetime) -> tuple[datetime, bool | None]:
     """A deployment's start date and catchup for a DAG: ``MULTICLOUD_<DAG_ID>_START_DATE`` (ISO).
 
@@ -130,3 +220,25 @@ def refuse_unknown(kind: str, requested: Iterable[str] | None, known: Iterable[s
         from airflow.sdk.exceptions import AirflowFailException
 
         raise AirflowFailException(f"unknown {kind}(s) {unknown}; the estate has {sorted(known)}")
+
+
+def params_of(settings: type) -> dict[str, Any]:
+    """A DAG's trigger form, generated from its settings class (``multicloud.settings``): one
+    ``Param`` per ``form`` field, with the field's default, description and JSON schema."""
+    import copy
+
+    from airflow.sdk import Param
+
+    return {name: Param(copy.deepcopy(f.default), description=f.description, **f.schema)
+            for name, f in settings.form_fields()}
+
+
+def mapped_results(pulled: Any) -> list[Any]:
+    """A mapped task's results as a list, whatever Airflow hands over: a lazy sequence of XComs
+    (an argument), a list, or one dict when a single instance ran (an ``xcom_pull``); the results
+    of instances that returned nothing (skipped, failed) are left out."""
+    if pulled is None:
+        return []
+    if isinstance(pulled, dict):
+        return [pulled]
+    return [item for item in (pulled[i] for i in range(len(pulled))) if item]

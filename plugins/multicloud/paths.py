@@ -20,6 +20,7 @@ INCLUDE_DIR = PROJECT_ROOT / "include"
 DEFAULT_ESTATE_FILE = INCLUDE_DIR / "estate" / "local.yaml"
 
 ESTATE_FILE_ENV = "MULTICLOUD_ESTATE"
+MAX_ESTATE_BYTES = 1 << 20  # 1 MiB (the shipped estates are under 10 KB); the loader refuses larger files
 ESTATE_HOME_ENV = "MULTICLOUD_ESTATE_HOME"
 
 

@@ -18,6 +18,7 @@ import pytest
 from multicloud.drivers import ModelDeployment, driver_for
 from multicloud.reports import latest_summary
 from multicloud.rollout.run import build_plan
+from multicloud.rollout.settings import RolloutSettings
 from multicloud.training import artifacts
 from multicloud.training.run import train_and_store
 from tests.dags.test_kubernetes_estate import FAST_GATES, publish_copy, versions_of_running_pods, wait_for
@@ -76,7 +77,7 @@ def test_a_bad_version_is_rolled_back_on_every_touched_cluster_through_the_sched
         assert driver_for(estate, cluster).wait_ready("churn-eu", "v1", 90).state == "complete", cluster
     publish_copy(estate, "churn-eu", "v1", "v2")
     conf = {**CONF, "version": "v2"}
-    stages = [[item["cluster"] for lane in lanes for item in lane] for lanes in build_plan(estate, conf, [])["stages"]]
+    stages = [[item["cluster"] for lane in lanes for item in lane] for lanes in build_plan(estate, RolloutSettings.from_params(conf), [])["stages"]]
     canary, wave_1, [failing] = stages[0], stages[1], stages[2]
     assert (len(canary), len(wave_1)) == (1, 2)
     clusters[failing].fail("churn-eu-v2")

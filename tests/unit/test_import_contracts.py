@@ -1,7 +1,7 @@
 """Import contracts of the ``multicloud`` package, read from the source (nothing is imported).
 
 1. The pure core (estate model, residency policy, the planners, the cost optimiser, DR scoring,
-   reports) reaches no ``airflow`` module: not at module level, not inside a function, not under
+   reports, the per-DAG settings) reaches no ``airflow`` module: not at module level, not inside a function, not under
    ``TYPE_CHECKING``, and not through anything of ours that it imports.
 2. No import cycle between modules, counting every import statement wherever it stands (a deferred
    import inside a function still ties the two modules together); ``from pkg import x`` inside
@@ -29,6 +29,14 @@ PURE = (
     "multicloud.cost.model",
     "multicloud.dr.scoring",
     "multicloud.reports",
+    # the per-DAG settings the domain code takes instead of the task context
+    "multicloud.settings",
+    "multicloud.cost.settings",
+    "multicloud.dr.settings",
+    "multicloud.governance.settings",
+    "multicloud.rollout.settings",
+    "multicloud.sync.settings",
+    "multicloud.training.settings",
 )
 FORBIDDEN = "airflow"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ if TYPE_CHECKING:
     from multicloud.estate.models import Estate
 
 DAG_ID = "cost_rebalance"
+WAITING_FOR_APPROVAL = "waiting for approval"
 
 
 def clouds_to_collect(estate: Estate, wanted: list[str] | None) -> list[str]:
@@ -136,24 +138,40 @@ def plan(estate: Estate, clouds: list[str], max_moves: int, time_limit_s: float 
     }
 
 
-def gate(result: dict[str, Any], *, dry_run: bool, min_savings_pct: float, approval_required: bool
-         ) -> tuple[list[str], str]:
-    """Which branch to follow (task ids) and why."""
+@dataclass(frozen=True)
+class GateDecision:
+    """Whether the plan is applied, whether a human approves it first, and why."""
+
+    apply: bool
+    reason: str
+    approval: bool = False
+
+
+def gate(result: dict[str, Any], *, dry_run: bool, min_savings_pct: float, approval_required: bool) -> GateDecision:
+    """Apply the plan or not, and why: only moves that pay, never one residency blocks."""
     moves = result["moves"]
     if result.get("status") == "nothing_to_do":
-        return [], f"nothing to do: {result.get('reason', 'no workload to place')}"
+        return GateDecision(False, f"nothing to do: {result.get('reason', 'no workload to place')}")
     if not moves:
-        return [], "no move pays for itself"
+        return GateDecision(False, "no move pays for itself")
     blocked = [m for m in moves if m["residency"]["blocks"]]
     if blocked:  # the optimiser never proposes these; refuse loudly if it ever did
         raise ValueError(f"residency would block {len(blocked)} move(s): {blocked[0]['residency']['reason']}")
     if result["savings_pct"] < min_savings_pct:
-        return [], f"savings {result['savings_pct']:.1f}% below the {min_savings_pct:g}% threshold"
+        return GateDecision(False, f"savings {result['savings_pct']:.1f}% below the {min_savings_pct:g}% threshold")
     if dry_run:
-        return [], "dry run: plan only"
+        return GateDecision(False, "dry run: plan only")
     if approval_required:
-        return ["approve", "moves"], "waiting for approval"
-    return ["moves"], f"savings {result['savings_pct']:.1f}% >= {min_savings_pct:g}%: applying"
+        return GateDecision(True, WAITING_FOR_APPROVAL, approval=True)
+    return GateDecision(True, f"savings {result['savings_pct']:.1f}% >= {min_savings_pct:g}%: applying")
+
+
+MOVE_KEYS = ("workload", "source", "target", "replicas", "before")
+
+
+def move_specs(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """What ``apply_move`` needs of each planned move (one mapped apply per move)."""
+    return [{k: m[k] for k in MOVE_KEYS if k in m} for m in result["moves"]]
 
 
 def released_nodes(estate: Estate, applied: list[dict[str, Any]], factors: dict | None = None) -> dict[str, Any]:
@@ -258,7 +276,7 @@ def report(estate: Estate, run_id: str, result: dict[str, Any], applied: list[di
 
 def decision_after_approval(gate_reason: str, approval: dict[str, Any] | None, approve_state: str | None) -> str:
     """The run's decision once the approval step is known: rejected is reported as rejected."""
-    if gate_reason != "waiting for approval":
+    if gate_reason != WAITING_FOR_APPROVAL:
         return gate_reason
     chosen = (approval or {}).get("chosen_options") or []
     who = (approval or {}).get("responded_by_user") or {}

@@ -28,6 +28,7 @@ from multicloud.dr.pair import cluster_driver
 
 log = logging.getLogger(__name__)
 
+# the faults each scenario of dr.settings.SCENARIOS injects
 SCENARIO_FAULTS = {
     "region_outage": ("servers_stopped", "storage_offline"),
     "cluster_loss": ("servers_stopped",),

@@ -39,7 +39,7 @@ class EstateError(ValueError):
 
 # Bounds on the input: the DAG files read the estate at parse time, so a hostile or broken file
 # must fail fast with one line, never stall or flood the log.
-MAX_ESTATE_BYTES = 1 << 20  # 1 MiB (the shipped estates are under 10 KB)
+MAX_ESTATE_BYTES = paths.MAX_ESTATE_BYTES
 MAX_YAML_NODES = 50_000  # nodes after alias expansion (an alias counts each time it is used)
 MAX_YAML_DEPTH = 64  # nesting of sequences and mappings
 MAX_PATH_SHOWN = 120

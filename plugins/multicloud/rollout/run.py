@@ -1,10 +1,10 @@
-"""What each model_rollout task does, without Airflow (the DAG file only wires these)."""
+"""What each model_rollout task does, without Airflow (``rollout.tasks`` adapts these for the DAG)."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,11 +20,12 @@ from multicloud.training import artifacts
 
 if TYPE_CHECKING:
     from multicloud.estate.models import Estate
+    from multicloud.rollout.settings import RolloutSettings
 
 log = logging.getLogger(__name__)
 
 
-def resolve_versions(estate: Estate, params: Mapping[str, Any],
+def resolve_versions(estate: Estate, settings: RolloutSettings,
                      triggered: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, str]:
     """model -> version: the Param, else the triggering asset events, else each model's latest version."""
     from_events: dict[str, str] = {}
@@ -32,8 +33,8 @@ def resolve_versions(estate: Estate, params: Mapping[str, Any],
         model = model_of_asset_uri(uri)
         if model and (extra or {}).get("version"):
             from_events[model] = str(extra["version"])
-    if params.get("model"):
-        models = [params["model"]]
+    if settings.model:
+        models = [settings.model]
     elif from_events:
         models = list(from_events)
     else:
@@ -41,9 +42,9 @@ def resolve_versions(estate: Estate, params: Mapping[str, Any],
     chosen: dict[str, str] = {}
     for model in models:
         estate.model(model)  # KeyError names an unknown model
-        version = params.get("version") or from_events.get(model) or artifacts.latest_version(estate, model)
+        version = settings.version or from_events.get(model) or artifacts.latest_version(estate, model)
         if not version:
-            if params.get("model"):
+            if settings.model:
                 raise ValueError(f"model {model}: no trained version exists; run model_training first")
             log.warning("model %s has no trained version yet; not rolled out", model)
             continue
@@ -52,25 +53,23 @@ def resolve_versions(estate: Estate, params: Mapping[str, Any],
     return chosen
 
 
-def build_plan(estate: Estate, params: Mapping[str, Any], triggered: Iterable[tuple[str, dict[str, Any]]],
+def build_plan(estate: Estate, settings: RolloutSettings, triggered: Iterable[tuple[str, dict[str, Any]]],
                home: Path | None = None) -> dict[str, Any]:
     placement = current_placement(estate, home)
-    clusters = list(params.get("clusters") or []) or None
+    clusters = list(settings.clusters) or None
     candidates = [c.id for _region, c in estate.clusters() if clusters is None or c.id in clusters]
     # What every cluster serves, asked of all clusters at once (remote API servers answer in parallel).
     with ThreadPoolExecutor(max_workers=max(1, min(16, len(candidates)))) as pool:
         served_by_cluster = dict(zip(candidates, pool.map(lambda c: driver_for(estate, c, home).served(), candidates),
                                      strict=True))
     plans = []
-    for model, version in resolve_versions(estate, params, triggered).items():
+    for model, version in resolve_versions(estate, settings, triggered).items():
         serving = {cluster: served_by_cluster[cluster].get(model, {}) for cluster in candidates}
         plans.append(planner.plan_rollout(
             estate, placement, model, version, artifacts.artifact_uri(estate, model, version), clusters=clusters,
-            strategy=params.get("strategy", "canary"), max_parallel=int(params.get("max_parallel", 4)),
-            serving=serving))
-    stages = planner.merge_plans(plans) if not params.get("dry_run") else [[] for _ in planner.STAGES]
-    return {"plans": plans, "stages": stages, "dry_run": bool(params.get("dry_run")),
-            "strategy": params.get("strategy", "canary")}
+            strategy=settings.strategy, max_parallel=settings.max_parallel, serving=serving))
+    stages = planner.merge_plans(plans) if not settings.dry_run else [[] for _ in planner.STAGES]
+    return {"plans": plans, "stages": stages, "dry_run": settings.dry_run, "strategy": settings.strategy}
 
 
 def deploy_lane(estate: Estate, lane: list[dict[str, Any]], strategy: str, run_id: str,
@@ -90,14 +89,14 @@ def deploy_lane(estate: Estate, lane: list[dict[str, Any]], strategy: str, run_i
         raise
 
 
-def thresholds_for(estate: Estate, model: str, params: Mapping[str, Any]) -> Thresholds:
+def thresholds_for(estate: Estate, model: str, settings: RolloutSettings) -> Thresholds:
     slo = estate.model(model).slo
     return Thresholds(
-        success_rate_min=float(params.get("gate_success_rate") or slo.success_rate),
-        p95_ms_max=float(params.get("gate_p95_ms") or slo.p95_ms),
-        max_failed_checks=int(params.get("gate_max_failed_checks", 1)),
-        checks=int(params.get("gate_checks", 2)),
-        interval_s=float(params.get("gate_interval_s", 0.5)),
+        success_rate_min=float(settings.gate_success_rate or slo.success_rate),
+        p95_ms_max=float(settings.gate_p95_ms or slo.p95_ms),
+        max_failed_checks=settings.gate_max_failed_checks,
+        checks=settings.gate_checks,
+        interval_s=settings.gate_interval_s,
     )
 
 
@@ -116,7 +115,7 @@ def prometheus_check(estate: Estate, item: dict[str, Any], thresholds: Threshold
     return run
 
 
-def gate_stage(estate: Estate, stage: str, lanes: list[list[dict[str, Any]]], params: Mapping[str, Any],
+def gate_stage(estate: Estate, stage: str, lanes: list[list[dict[str, Any]]], settings: RolloutSettings,
                run_id: str, home: Path | None = None) -> list[dict[str, Any]]:
     """Gate every (cluster, model) of a stage in parallel; raise RolloutFailed naming each failure."""
     items = [item for lane in lanes for item in lane]
@@ -130,7 +129,7 @@ def gate_stage(estate: Estate, stage: str, lanes: list[list[dict[str, Any]]], pa
         try:
             driver = driver_for(estate, item["cluster"], home)
             urls = driver.endpoints(item["model"], item["version"])
-            thresholds = thresholds_for(estate, item["model"], params)
+            thresholds = thresholds_for(estate, item["model"], settings)
             result = run_gate(urls, card["smoke_cases"], item["version"], thresholds, fetch=driver.fetch,
                               metric_check=prometheus_check(estate, item, thresholds, driver.fetch))
         except Exception as exc:  # an unreachable cluster fails its gate by name; the others are still judged

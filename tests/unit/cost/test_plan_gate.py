@@ -6,7 +6,7 @@ import pytest
 
 from multicloud.cost.model import ClusterData, Problem, WorkloadData
 from multicloud.cost.report import plan_moves
-from multicloud.cost.run import gate, plan
+from multicloud.cost.run import GateDecision, gate, plan
 from multicloud.estate import load_estate
 
 
@@ -35,11 +35,14 @@ def _result(pct: float, blocks: bool = False) -> dict:
 
 
 def test_gate_decisions():
-    assert gate(_result(30), dry_run=False, min_savings_pct=10, approval_required=False)[0] == ["moves"]
-    assert gate(_result(30), dry_run=False, min_savings_pct=10, approval_required=True)[0] == ["approve", "moves"]
-    assert gate(_result(5), dry_run=False, min_savings_pct=10, approval_required=False)[0] == []
-    assert gate(_result(30), dry_run=True, min_savings_pct=10, approval_required=False) == ([], "dry run: plan only")
-    assert gate({"savings_pct": 0, "moves": []}, dry_run=False, min_savings_pct=0, approval_required=False)[0] == []
+    applying = gate(_result(30), dry_run=False, min_savings_pct=10, approval_required=False)
+    assert (applying.apply, applying.approval) == (True, False)
+    approving = gate(_result(30), dry_run=False, min_savings_pct=10, approval_required=True)
+    assert (approving.apply, approving.approval, approving.reason) == (True, True, "waiting for approval")
+    assert not gate(_result(5), dry_run=False, min_savings_pct=10, approval_required=False).apply
+    assert gate(_result(30), dry_run=True, min_savings_pct=10, approval_required=False) == GateDecision(
+        False, "dry run: plan only")
+    assert not gate({"savings_pct": 0, "moves": []}, dry_run=False, min_savings_pct=0, approval_required=False).apply
     with pytest.raises(ValueError, match="residency would block"):
         gate(_result(30, blocks=True), dry_run=False, min_savings_pct=10, approval_required=False)
 

@@ -47,9 +47,9 @@ def test_nothing_to_do_is_a_clear_non_failing_result(estate_home):
     result = plan(load_estate(home=estate_home), [], max_moves=5)
     assert result["status"] == "nothing_to_do"
     assert result["moves"] == []
-    follow, reason = gate(result, dry_run=False, min_savings_pct=5, approval_required=False)
-    assert follow == []
-    assert reason.startswith("nothing to do")
+    decision = gate(result, dry_run=False, min_savings_pct=5, approval_required=False)
+    assert not decision.apply
+    assert decision.reason.startswith("nothing to do")
 
 
 def test_a_workload_not_served_yet_gets_no_move(estate_home):

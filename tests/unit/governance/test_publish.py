@@ -22,9 +22,7 @@ def test_publish_merges_regions_and_alerts_on_violation_and_drift(estate_home):
     collected["drift"] = {"status": "ok", "drifted": 1, "rows": [
         {"cluster": "aks-weu", "model": "churn-eu", "drift": True, "differences": ["image"]},
         {"cluster": "oke-fra", "model": "churn-eu", "drift": False, "differences": []}]}
-    context = {"params": {}, "run_id": "manual__9"}
-
-    outcome = publish_report(audits, collected, context, home=estate_home)
+    outcome = publish_report(audits, collected, estate, "manual__9", home=estate_home)
 
     assert outcome["violations"] == 1
     report = json.loads((estate_home / "reports" / "estate_governance" / "report.json").read_text())
@@ -42,7 +40,7 @@ def _unverified_run(estate_home, params):
     (estate_home / "storage" / "oci-fra").mkdir(parents=True)  # gcp-usc1 has no storage: unverified
     audits = [audit_estate(estate, regions=[r]).as_dict() for r in ("oci-fra", "gcp-usc1")]
     collected = collect_mod.collect(estate, estate_home)
-    return publish_report(audits, collected, {"params": params, "run_id": "manual__u"}, home=estate_home)
+    return publish_report(audits, collected, estate, "manual__u", home=estate_home, **params)
 
 
 def test_an_unverified_region_fails_the_run_red_with_alert_and_metric(estate_home):

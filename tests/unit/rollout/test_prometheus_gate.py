@@ -22,6 +22,7 @@ from multicloud.drivers import ModelDeployment, driver_for
 from multicloud.estate import load_estate
 from multicloud.rollout import engine
 from multicloud.rollout.run import build_plan, deploy_lane, gate_stage, rollback_if_needed
+from multicloud.rollout.settings import RolloutSettings
 from multicloud.serving.model import LogisticModel
 from multicloud.sync.layout import CUSTOMER_EVENT_FEATURES
 from multicloud.training import artifacts
@@ -119,17 +120,17 @@ def test_bad_versions_metrics_fail_the_gate_and_it_rolls_back(estate_home, tmp_p
 
         # The serving version passes: its metrics (clients' traffic and probes, all 200) are good.
         item = {"cluster": "oke-fra", "model": "churn-eu", "version": "v1", "replicas": 1}
-        [passed] = gate_stage(estate, "canary", [[item]], {**params, "version": "v1"}, "check-v1", estate_home)
+        [passed] = gate_stage(estate, "canary", [[item]], RolloutSettings.from_params({**params, "version": "v1"}), "check-v1", estate_home)
         assert passed["passed"], passed["reason"]
         assert passed["prometheus"]["success_rate"] == 1.0
         assert 0 < passed["prometheus"]["p95_ms"] <= 2000
 
         run_id = "prometheus-bad-v2"
-        plan = build_plan(estate, {**params, "version": "v2"}, [], home=estate_home)
+        plan = build_plan(estate, RolloutSettings.from_params({**params, "version": "v2"}), [], home=estate_home)
         [canary] = plan["stages"][0]
         deploy_lane(estate, canary, "canary", run_id, 60, estate_home)
         with pytest.raises(engine.RolloutFailed, match="prometheus success rate") as failed:
-            gate_stage(estate, "canary", [canary], {**params, "version": "v2"}, run_id, estate_home)
+            gate_stage(estate, "canary", [canary], RolloutSettings.from_params({**params, "version": "v2"}), run_id, estate_home)
         assert "smoke" not in str(failed.value)  # v2's own smoke cases answered right: only the metrics saw it
         restored = rollback_if_needed(estate, run_id, estate_home)
         assert restored[0]["restored"] == {"v1": 1}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from multicloud.rollout.run import build_plan, resolve_versions
+from multicloud.rollout.settings import RolloutSettings
 from multicloud.serving.model import LogisticModel
 from multicloud.training import artifacts
 from multicloud.training.train import TrainedModel
@@ -21,18 +22,18 @@ def estate(estate):
 
 
 def test_version_comes_from_param_then_asset_event_then_latest(estate):
-    assert resolve_versions(estate, {"model": "churn-eu", "version": "v1"}, []) == {"churn-eu": "v1"}
+    assert resolve_versions(estate, RolloutSettings.from_params({"model": "churn-eu", "version": "v1"}), []) == {"churn-eu": "v1"}
     event = [("x-multicloud://model/churn-eu", {"version": "v1"})]
-    assert resolve_versions(estate, {}, event) == {"churn-eu": "v1"}
-    assert resolve_versions(estate, {}, []) == {"churn-eu": "v2"}  # churn-us has no version: skipped
+    assert resolve_versions(estate, RolloutSettings.from_params({}), event) == {"churn-eu": "v1"}
+    assert resolve_versions(estate, RolloutSettings.from_params({}), []) == {"churn-eu": "v2"}  # churn-us has no version: skipped
     with pytest.raises(artifacts.ArtifactError, match="no model card"):
-        resolve_versions(estate, {"model": "churn-eu", "version": "v9"}, [])
+        resolve_versions(estate, RolloutSettings.from_params({"model": "churn-eu", "version": "v9"}), [])
     with pytest.raises(ValueError, match="no trained version"):
-        resolve_versions(estate, {"model": "churn-us"}, [])
+        resolve_versions(estate, RolloutSettings.from_params({"model": "churn-us"}), [])
 
 
 def test_dry_run_plans_but_schedules_nothing(estate):
-    plan = build_plan(estate, {"model": "churn-eu", "dry_run": True}, [])
+    plan = build_plan(estate, RolloutSettings.from_params({"model": "churn-eu", "dry_run": True}), [])
     assert plan["dry_run"] is True
     assert [t["cluster"] for t in plan["plans"][0]["targets"]] == ["oke-fra", "gke-euw4"]
     assert plan["stages"] == [[], [], [], []]
@@ -50,7 +51,7 @@ def test_a_gate_names_every_failing_cluster_even_an_unreachable_one(estate, esta
 
     monkeypatch.setattr(run, "driver_for", driver_for)
     lanes = [[{"cluster": c, "model": "churn-eu", "version": "v1"}] for c in ("oke-fra", "gke-euw4")]
-    params = {"gate_checks": 1, "gate_interval_s": 0}
+    params = RolloutSettings.from_params({"gate_checks": 1, "gate_interval_s": 0})
     with pytest.raises(engine.RolloutFailed, match=r"oke-fra .*no endpoint answered.*gke-euw4 .*unreachable"):
         run.gate_stage(estate, "canary", lanes, params, "gate-run", estate_home)
     gates = [e for e in engine.Journal("gate-run", estate_home).read()["events"] if e["kind"] == "gate"]
