@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Param, dag, task
 
-from multicloud.dagkit import default_args, schedule_start
+from multicloud.dagkit import default_args, form, schedule_start
 
 # MULTICLOUD_COST_REBALANCE_START_DATE (deployment env) moves the start (a new deployment whose first
 # scheduled run should wait for a date); catchup stays off: only the latest interval runs.
@@ -48,7 +48,7 @@ cloud with no region in the estate fails the first task (`clouds`), naming it.
     tags=["multicloud", "cost", "placement"],
     default_args=default_args(retries=1),
     doc_md=DOC,
-    params={
+    params=form({
         "dry_run": Param(False, type="boolean", description="Plan and report only; change nothing"),
         "min_savings_pct": Param(5.0, type="number", minimum=0, maximum=100,
                                  description="Apply only when the plan saves at least this % of monthly cost"),
@@ -59,7 +59,7 @@ cloud with no region in the estate fails the first task (`clouds`), naming it.
         "time_limit_s": Param(10.0, type="number", minimum=0.1, maximum=600, description="Optimiser time limit (s)"),
         "estate_file": Param("", type=["null", "string"], description="Estate file; empty: the configured estate"),
         "calibrate": Param(True, type="boolean", description="Use the collected bills to calibrate prices"),
-    },
+    }),
 )
 def cost_rebalance():
     @task

@@ -8,7 +8,7 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Asset, AssetWatcher, Param, dag, get_current_context, task
 
 from multicloud import paths
-from multicloud.dagkit import default_args
+from multicloud.dagkit import default_args, form
 from multicloud.dr.health import signals_file
 from multicloud.operators.resource_manager import ResourceManagerJobOperator
 from multicloud.triggers.dr_health import HealthSignalTrigger
@@ -62,12 +62,12 @@ def _estate():
     default_args=default_args(retries=2, retry_delay_s=5),
     dagrun_timeout=timedelta(hours=12),
     doc_md=DOC,
-    params={
+    params=form({
         "pair": Param(None, type=["null", "string"],
                       description="manual runs: the DR pair id (event runs: from the signal)"),
         "oci_conn_id": Param("oci_default", type="string", description="OCI connection (standby stack)"),
         "estate_file": Param(None, type=["null", "string"], description="estate YAML (default: Variable/env/local)"),
-    },
+    }),
 )
 def dr_failover():
     @task.short_circuit

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from multicloud.dagkit import default_args, schedule_start
+from multicloud.dagkit import default_args, form, schedule_start
 from multicloud.operators.resource_manager import ResourceManagerJobOperator
 
 # MULTICLOUD_DR_REHEARSAL_START_DATE (deployment env) moves the start (a new deployment whose first
@@ -105,7 +105,7 @@ def _rehearsal_state() -> dict:
     default_args=default_args(retries=1, retry_delay_s=10),
     dagrun_timeout=timedelta(hours=1),
     doc_md=DOC,
-    params={
+    params=form({
         "pair": Param("eu-churn", type="string", pattern=r"^[a-z0-9][a-z0-9-]*$",
                       description="DR pair id from the estate (an unknown id fails preflight, publishes nothing)"),
         "scenario": Param("region_outage", enum=["region_outage", "cluster_loss", "storage_loss"],
@@ -126,7 +126,7 @@ def _rehearsal_state() -> dict:
                                     description="automated: seconds to wait for dr_failover's actions (0: none)"),
         "oci_conn_id": Param("oci_default", type="string", description="OCI connection (FastConnect, stacks)"),
         "estate_file": Param("", type=["null", "string"], description="estate YAML (default: Variable/env/local)"),
-    },
+    }),
 )
 def dr_rehearsal():
     @task

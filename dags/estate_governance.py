@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from multicloud.dagkit import default_args
+from multicloud.dagkit import default_args, form
 
 DOC = """
 ### Estate governance
@@ -40,7 +40,7 @@ Also shown live in the Airflow UI: the **Estate** view (plugin `multicloud`).
     default_args=default_args(retries=1, retry_delay_s=10),
     dagrun_timeout=timedelta(hours=2),
     doc_md=DOC,
-    params={
+    params=form({
         "regions": Param([], type=["null", "array"], items={"type": "string"},
                          description="region ids to audit (empty: every region of the estate)"),
         "strict": Param(False, type="boolean",
@@ -50,7 +50,7 @@ Also shown live in the Airflow UI: the **Estate** view (plugin `multicloud`).
             False, type="boolean",
             description="let the run complete (red) when a region cannot be audited; by default it fails"),
         "estate_file": Param("", type=["null", "string"], description="estate YAML (default: Variable/env/local)"),
-    },
+    }),
 )
 def estate_governance():
     @task

@@ -9,7 +9,7 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import Asset, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
 from multicloud.assets import model_asset_uri
-from multicloud.dagkit import default_args, parse_time_estate, schedule_start
+from multicloud.dagkit import default_args, form, parse_time_estate, schedule_start
 from multicloud.rollout.planner import STAGES, STRATEGIES
 
 # No '/' and no '..': a version is a folder name under the model store (as model_training's).
@@ -64,7 +64,7 @@ see, so `plan` checks them first and fails at once, naming the unknown ids.
     # Deploys, promotion and rollback are idempotent and retried; gates are not (below).
     default_args=default_args(retries=1),
     doc_md=DOC + _ESTATE_WARNING,
-    params={
+    params=form({
         "model": Param("", type=["null", "string"], pattern=r"^$|^[a-z0-9][a-z0-9-]*$",
                        description="Model id from the estate; empty: from the triggering asset, else every model"),
         "version": Param("", type=["null", "string"], pattern=VERSION_PATTERN, maxLength=64,
@@ -87,7 +87,7 @@ see, so `plan` checks them first and fails at once, naming the unknown ids.
         "dry_run": Param(False, type="boolean", description="Plan and report only"),
         "approval_required": Param(False, type="boolean", description="A human approves after the canary"),
         "estate_file": Param("", type=["null", "string"], description="Estate file; empty: the configured estate"),
-    },
+    }),
 )
 def model_rollout():
     @task

@@ -7,7 +7,7 @@ from datetime import datetime
 from airflow.sdk import Asset, AssetAlias, AssetAny, Param, dag, task
 
 from multicloud.assets import MODELS_ALIAS, training_inputs
-from multicloud.dagkit import default_args, parse_time_estate
+from multicloud.dagkit import default_args, form, parse_time_estate
 
 # No '/' and no '..': a version is a folder name under the model store.
 VERSION_PATTERN = r"^$|^(?!.*[.][.])[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -48,14 +48,14 @@ scheduled sync, or a manual run, trains on everything including the backfilled d
     tags=["multicloud", "models", "training"],
     default_args=default_args(retries=1),
     doc_md=DOC + _ESTATE_WARNING,
-    params={
+    params=form({
         "models": Param([], type=["null", "array"], items={"type": "string"},
                         description="Model ids to train; empty: those whose data just synced, else all"),
         "version": Param("", type=["null", "string"], pattern=VERSION_PATTERN, maxLength=64,
                          description="Version label (letters, digits, '.', '_', '-'; no '/' or '..'); empty: "
                                      "v<YYYYMMDDHHMMSS>-<run hash>, unique per run"),
         "estate_file": Param("", type=["null", "string"], description="Estate file; empty: the configured estate"),
-    },
+    }),
 )
 def model_training():
     @task

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from airflow.sdk import AssetAlias, CronDataIntervalTimetable, Param, XComArg, dag, task
 
-from multicloud.dagkit import default_args, schedule_start
+from multicloud.dagkit import default_args, form, schedule_start
 from multicloud.operators.data_integration import OCIDataIntegrationRunTaskOperator
 from multicloud.operators.source_partitions import AwaitSourcePartitionsOperator
 from multicloud.sync.interval import INTERVAL_START_PATTERN
@@ -66,7 +66,7 @@ partitions still missing then are not planned, every other dataset of the run st
     tags=["multicloud", "residency", "data-sync"],
     default_args=default_args(retries=2, retry_delay_s=60),
     doc_md=DOC,
-    params={
+    params=form({
         "datasets": Param([], type=["null", "array"], items={"type": "string"},
                           description="Dataset ids to sync (empty: every dataset of the estate)"),
         "regions": Param([], type=["null", "array"], items={"type": "string"},
@@ -81,7 +81,7 @@ partitions still missing then are not planned, every other dataset of the run st
         "estate_file": Param("", type=["null", "string"],
                              description="Estate YAML; empty: the configured estate. Only files the deployment "
                                          "allows (MULTICLOUD_ESTATE_FILES_ALLOWED) are accepted"),
-    },
+    }),
     render_template_as_native_obj=True,
 )
 def residency_sync():

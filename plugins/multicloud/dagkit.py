@@ -101,6 +101,29 @@ def parse_time_estate() -> tuple[Any, str]:
         )
 
 
+PARAM_SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"
+
+
+def form(params: dict[str, Any]) -> dict[str, Any]:
+    """A DAG's Params, each schema declaring JSON Schema draft-07 (``$schema``); returns ``params``.
+
+    Airflow validates a Param's value with ``jsonschema.validate`` on every resolve, which first
+    checks the schema itself against its dialect's meta-schema: Airflow resolves every Param when it
+    serializes each task (every parse, in the dag-processor and in each ``dags test``) and when it
+    builds each task's context. Against draft 2020-12 (jsonschema's default) that check is most of
+    the cost; against draft-07 it is about a third (measured on this project's seven DAGs:
+    serializing them all 689 ms -> 254 ms, validating their Params 29 ms -> 9 ms). Every keyword
+    the DAGs use (type, enum, items, pattern, minimum, maximum, exclusiveMinimum, maxLength)
+    means the same in both drafts; a schema that names its own ``$schema`` keeps it.
+    """
+    from airflow.sdk import Param
+
+    for param in params.values():
+        if isinstance(param, Param) and "$schema" not in param.schema:
+            param.schema = {"$schema": PARAM_SCHEMA_DIALECT, **param.schema}
+    return params
+
+
 def schedule_start(dag_id: str, default: datetime, *, catchup: bool = True) -> tuple[datetime, bool | None]:
     """A deployment's start date and catchup for a DAG: ``MULTICLOUD_<DAG_ID>_START_DATE`` (ISO).
 
