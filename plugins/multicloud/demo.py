@@ -189,7 +189,7 @@ def dags_test_in_process(dag_id: str, logical_dates: list[str], conf: str | None
     write_default_airflow_configuration_if_needed()  # as the airflow CLI's main does
     parser = cli_parser.get_parser()
     start_execution_api()
-    print(f"{_SETUP_DONE}{time.time():.3f}", flush=True)
+    print(f"{_SETUP_DONE}{time.time():.3f} (process CPU {time.process_time():.1f}s)", flush=True)
     dag = None
     for logical_date in logical_dates:
         argv = ["dags", "test", dag_id, *([] if logical_date == "now" else [logical_date]),
