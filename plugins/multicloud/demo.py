@@ -265,7 +265,7 @@ def _print_summary(outcomes: list[tuple[str, str, float, float]], home: Path, el
     if governance.exists():
         print(f"  governance report: {governance}")
     print(f"  total: {elapsed:.0f}s")
-    return 0 if all(state != "FAILED" for _, state, _ in outcomes) else 1
+    return 0 if all(state != "FAILED" for _, state, *_ in outcomes) else 1
 
 
 def main(argv: list[str] | None = None) -> int:
