@@ -11,8 +11,8 @@ from multicloud.cost.settings import CostSettings
 from multicloud.dagkit import default_args, params_of, schedule_start
 
 # MULTICLOUD_COST_REBALANCE_START_DATE (deployment env) moves the start (a new deployment whose first
-# scheduled run should wait for a date) and turns catchup on.
-_START, _CATCHUP = schedule_start("cost_rebalance", datetime(2026, 1, 1, tzinfo=UTC))
+# scheduled run should wait for a date); catchup stays off: only the latest interval runs.
+_START, _CATCHUP = schedule_start("cost_rebalance", datetime(2026, 1, 1, tzinfo=UTC), catchup=False)
 
 DOC = """
 ### Cost rebalance

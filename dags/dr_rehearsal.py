@@ -11,8 +11,8 @@ from multicloud.dr.settings import Settings
 from multicloud.operators.resource_manager import ResourceManagerJobOperator
 
 # MULTICLOUD_DR_REHEARSAL_START_DATE (deployment env) moves the start (a new deployment whose first
-# scheduled run should wait for a date) and turns catchup on.
-_START, _CATCHUP = schedule_start("dr_rehearsal", datetime(2026, 1, 1, tzinfo=UTC))
+# scheduled run should wait for a date); catchup stays off: only the latest interval runs.
+_START, _CATCHUP = schedule_start("dr_rehearsal", datetime(2026, 1, 1, tzinfo=UTC), catchup=False)
 
 DOC = """
 ### DR rehearsal (game day)

@@ -191,14 +191,16 @@ def _store_schedule(cache: Path, key: str, schedule: EstateSchedule) -> None:
         pass  # a read-only estate home: every parse runs the full check
 
 
-def schedule_start(dag_id: str, default: datetime) -> tuple[datetime, bool | None]:
+def schedule_start(dag_id: str, default: datetime, *, catchup: bool = True) -> tuple[datetime, bool | None]:
     """A deployment's start date and catchup for a DAG: ``MULTICLOUD_<DAG_ID>_START_DATE`` (ISO).
 
     A new deployment that wants the scheduler itself to run the intervals since a date sets it
     (catchup is then on: every interval from that date runs once); without it the DAG keeps its
-    own start date and catchup. Read at parse time from the environment of the dag-processor and
-    scheduler (not a Variable: parse time must not reach the metadata DB). Returns
-    (start_date, catchup or None for the DAG's default).
+    own start date and catchup. A point-in-time DAG (a rebalance, a rehearsal: only its latest
+    interval means anything) passes ``catchup=False``: the date then only moves the start, and a
+    past date creates no run per missed interval. Read at parse time from the environment of the
+    dag-processor and scheduler (not a Variable: parse time must not reach the metadata DB).
+    Returns (start_date, catchup or None for the DAG's default).
     """
     import os
 
@@ -206,7 +208,7 @@ def schedule_start(dag_id: str, default: datetime) -> tuple[datetime, bool | Non
     if not raw:
         return default, None
     moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)), True
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)), catchup
 
 
 def refuse_unknown(kind: str, requested: Iterable[str] | None, known: Iterable[str]) -> None:

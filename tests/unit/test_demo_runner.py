@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from multicloud.demo import _failed_task_count, _run_failed
+from multicloud.demo import _SETUP_DONE, _failed_task_count, _print_summary, _run_failed, _setup_seconds
 
 FINISHED = ("2026-11-29T13:46:18.695993Z [info     ] DagRun Finished: dag_id={dag_id}, logical_date=2026-11-29 "
             "13:45:46.192446+00:00, run_id=manual__2026-11-29T13:45:48.294096+00:00, run_duration=32.5, "
@@ -49,3 +49,22 @@ def test_a_step_of_several_dates_needs_every_run_to_succeed(tmp_path):
     assert _run_failed(log, "demo", runs=3) is True
     log.write_text("\n".join([ok, ok]) + "\n")  # a run that never finished (crash) is a failure
     assert _run_failed(log, "demo", runs=3) is True
+
+
+def test_the_airflow_set_up_is_timed_from_the_process_start_to_its_log_line(tmp_path):
+    """The step's process logs when its Airflow set-up ended; a process that never got there
+    (a crash while importing) shows no set-up, so the step's own time counts all of it."""
+    log = tmp_path / "step.log"
+    log.write_text(f"warning: graphviz\n{_SETUP_DONE}1000012.250\n{FINISHED.format(dag_id='demo', state='success')}\n")
+    assert _setup_seconds(log, started=1000000.0) == 12.25
+    log.write_text("Traceback (most recent call last):\n")
+    assert _setup_seconds(log, started=1000000.0) == 0.0
+
+
+def test_the_summary_shows_each_step_and_its_set_up_and_fails_on_a_failed_step(tmp_path, capsys):
+    steps = [("residency_sync", "ok", 23.4, 11.2), ("model_training", "FAILED", 9.0, 10.8)]
+    assert _print_summary(steps[:1], tmp_path, 40.0) == 0
+    assert _print_summary(steps, tmp_path, 60.0) == 1
+    shown = capsys.readouterr().out
+    assert "residency_sync       ok           23s   + 11s Airflow set-up" in shown
+    assert "Airflow set-up: each step's process imports Airflow" in shown

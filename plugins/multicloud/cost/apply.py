@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from multicloud import paths, statefile
 from multicloud.cost import pools
 from multicloud.drivers import ModelDeployment, driver_for
+from multicloud.drivers.restore import RestoreFailed, restore_previous, snapshot
 from multicloud.paths import safe_run_id
 from multicloud.placement import current_placement, placement_file, save_placement
 
@@ -153,14 +154,13 @@ class _Move:
         version = None
         if self.target_id:
             target = driver_for(self.estate, self.target_id, home=self.home)
-            before_target = target.served().get(self.model, {})
+            before_target = snapshot(target, self.model)
             try:
                 version = self._serve_at_target(target, source, after, ready_timeout_s, health_check)
             except Exception as exc:
-                _restore(target, self.model, before_target)
+                step = self._roll_back_target(target, before_target)
                 self.result.update(status="rolled_back", error=f"{type(exc).__name__}: {exc}", seconds=self._seconds())
-                self.result["steps"].append(f"rolled back {self.target_id}; {self.source_id or 'the source'} "
-                                            "kept serving")
+                self.result["steps"].append(step)
                 return self._recorded(alert=f"rolled back: {self.result['error']}",
                                       details={"move": self.move, "steps": self.result["steps"]})
         if source is not None:
@@ -205,6 +205,15 @@ class _Move:
             target.shift(model, {version: 100})
         steps.append(f"traffic for {model} at {self.target_id} on {version}")
         return version
+
+    def _roll_back_target(self, target: ClusterDriver, before: dict[str, Any]) -> str:
+        """The target back to exactly the versions, replicas and weights it ran before the move."""
+        kept = f"{self.source_id or 'the source'} kept serving"
+        try:
+            restore_previous(target, self.model, before)
+        except RestoreFailed as exc:  # a version it ran before is gone: say so, the source still serves
+            return f"could not restore {self.target_id} ({exc}); {kept}"
+        return f"rolled back {self.target_id}; {kept}"
 
     def _shrink_source(self, source: ClusterDriver, version: str | None) -> None:
         left = self.here.get(self.source_id, 0) - self.count
@@ -315,21 +324,3 @@ def _health(endpoints: list[str], version: str, fetch: Any = None) -> list[str]:
 
     samples = [s for url in endpoints for s in probe_endpoint(url, [], version, fetch)]
     return [f"{s.url}: {s.error}" for s in samples if not s.ok]
-
-
-def _restore(target: ClusterDriver, model: str, before: dict[str, Any]) -> None:
-    """Put the target back to exactly the versions and replicas it ran before the move."""
-    now = target.served().get(model)
-    if not now:
-        return
-    old_versions = before.get("versions") or {}
-    if not old_versions:
-        target.remove(model)
-        return
-    for version in now["versions"]:
-        if version not in old_versions:
-            target.remove(model, version)
-        elif now["versions"][version] != old_versions[version]:
-            target.scale(model, version, old_versions[version])
-    if before.get("weights"):
-        target.shift(model, before["weights"])

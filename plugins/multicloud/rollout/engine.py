@@ -19,6 +19,7 @@ from typing import Any
 
 from multicloud import paths, statefile
 from multicloud.drivers.base import ClusterDriver, ModelDeployment
+from multicloud.drivers.restore import RestoreFailed, restore_previous, snapshot
 from multicloud.paths import safe_run_id
 
 
@@ -122,10 +123,9 @@ def start_items(pairs: list[tuple[ClusterDriver, dict[str, Any]]], *,
     before waiting for any: their start-ups overlap. ``runtime`` is one baseline, or a function of
     the cluster id (a cluster may declare its own image).
     """
-    befores = [driver.served().get(item["model"], {}) for driver, item in pairs]
+    befores = [snapshot(driver, item["model"]) for driver, item in pairs]
     journal.touch([{"cluster": item["cluster"], "model": item["model"], "version": item["version"],
-                    "previous": {"versions": before.get("versions", {}), "weights": before.get("weights", {})}}
-                   for (_driver, item), before in zip(pairs, befores, strict=True)])
+                    "previous": before} for (_driver, item), before in zip(pairs, befores, strict=True)])
     started = []
     for (driver, item), before in zip(pairs, befores, strict=True):
         t0 = time.monotonic()
@@ -177,17 +177,9 @@ def promote_item(driver: ClusterDriver, model: str, version: str) -> None:
 
 def rollback_touched(driver: ClusterDriver, touched: dict[str, Any]) -> dict[str, Any]:
     """Return one cluster to exactly what it served before the run (versions and weights)."""
-    model, version = touched["model"], touched["version"]
-    previous = touched["previous"]
-    if version not in previous["versions"]:
-        driver.remove(model, version)
-    served = driver.served().get(model, {})
-    for old, replicas in previous["versions"].items():
-        if served.get("versions", {}).get(old) != replicas:
-            raise RolloutFailed(f"{driver.cluster_id}: previous {model} {old} is no longer deployed; "
-                                "cannot restore it")
-    if previous["weights"]:
-        driver.shift(model, previous["weights"])
-    after = driver.served().get(model, {})
-    return {"cluster": touched["cluster"], "model": model, "restored": after.get("versions", {}),
-            "weights": after.get("weights", {})}
+    model = touched["model"]
+    try:
+        after = restore_previous(driver, model, touched["previous"], changed={touched["version"]})
+    except RestoreFailed as exc:
+        raise RolloutFailed(str(exc)) from exc
+    return {"cluster": touched["cluster"], "model": model, "restored": after["versions"], "weights": after["weights"]}
