@@ -19,6 +19,7 @@ that each ``dags test`` does), from the end of the set-up to the end of the last
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -26,7 +27,8 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -72,32 +74,87 @@ def run(steps: list[Step] | None = None, keep_serving: bool = False) -> int:
     started = time.monotonic()
     now = _hour_floor(datetime.now(UTC))
     print(f"Estate: {paths.estate_file()}  home: {home}", flush=True)
-    outcomes: list[tuple[str, str, float, float]] = []
     chosen = steps or STEPS
-    for index, step in enumerate(chosen, 1):
-        label = f"[{index}/{len(chosen)}] {step.title} ({step.dag_id})"
-        if not (paths.PROJECT_ROOT / "dags" / f"{step.dag_id}.py").exists():
-            print(f"{label}: not built yet, skipped", flush=True)
-            outcomes.append((step.dag_id, "skipped", 0.0, 0.0))
-            continue
-        print(f"{label} ...", flush=True)
-        t0 = time.monotonic()
-        if step.prepare:
-            _load(step.prepare)(home)
-        dates = [now - timedelta(hours=h) for h in step.hours_ago] if step.hours_ago else [None]
-        ok, setup = _dags_test(step.dag_id, dates, step.conf)
-        elapsed = time.monotonic() - t0 - setup
-        outcomes.append((step.dag_id, "ok" if ok else "FAILED", elapsed, setup))
-        summary = reports.latest_summary(step.dag_id, home)
-        for line in (summary or {}).get("headline", []):
-            print(f"    {line}", flush=True)
-        print(f"    {'done' if ok else 'FAILED'} in {elapsed:.0f}s (+{setup:.0f}s Airflow set-up)", flush=True)
-        if not ok:
-            break
+    built = [step for step in chosen if (paths.PROJECT_ROOT / "dags" / f"{step.dag_id}.py").exists()]
+    outcomes: list[tuple[str, str, float]] = [(step.dag_id, "skipped", 0.0) for step in chosen if step not in built]
+    for step in chosen:
+        if step not in built:
+            print(f"{step.title} ({step.dag_id}): not built yet, skipped", flush=True)
+    setup = _run_steps(built, now, outcomes) if built else 0.0
     if not keep_serving:
         _stop_model_servers(home)
-    code = _print_summary(outcomes, home, time.monotonic() - started)
+    code = _print_summary(outcomes, setup, home, time.monotonic() - started)
     return _print_evidence(now) or code
+
+
+def _run_steps(steps: list[Step], now: datetime, outcomes: list[tuple[str, str, float]]) -> float:
+    """Run the steps in one child process (``python -m multicloud.demo steps``): Airflow is set up
+    once for all of them, then each step's runs go to its own log file. The child reports on a
+    pipe (one JSON line per event); a step the child never reports as done (a crash) has failed.
+    Returns the seconds of the Airflow set-up."""
+    plan = [{"dag_id": step.dag_id, "title": step.title, "conf": step.conf, "prepare": step.prepare,
+             "dates": [(now - timedelta(hours=h)).isoformat() for h in step.hours_ago] if step.hours_ago else ["now"]}
+            for step in steps]
+    log_dir = paths.estate_home() / "demo-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    stamp = now.strftime("%Y%m%dT%H%M")
+    read_end, write_end = os.pipe()
+    command = [sys.executable, "-m", "multicloud.demo", "steps", "--events-fd", str(write_end),
+               "--log-dir", str(log_dir), "--stamp", stamp, "--plan", json.dumps(plan)]
+    print("Setting Airflow up (once for every step) ...", flush=True)
+    setup_log = log_dir / f"airflow-setup-{stamp}.log"
+    with setup_log.open("w") as handle:
+        child = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, pass_fds=(write_end,),
+                                 env=os.environ.copy())
+    os.close(write_end)
+    setup, index, current = 0.0, 0, None
+    with os.fdopen(read_end) as events:
+        for line in events:
+            event = json.loads(line)
+            if event["event"] == "setup_done":
+                setup = event["seconds"]
+                print(f"    done in {setup:.0f}s (imports Airflow and starts its in-process execution API)", flush=True)
+            elif event["event"] == "step_started":
+                index += 1
+                current = event["dag_id"]
+                print(f"[{index}/{len(steps)}] {event['title']} ({current}) ...", flush=True)
+            elif event["event"] == "step_done":
+                ok = _step_ok(current, Path(event["log"]), event["exit"], runs=event["runs"])
+                outcomes.append((current, "ok" if ok else "FAILED", event["seconds"]))
+                current = None
+    returncode = child.wait()
+    if current is not None:  # the child died inside a step
+        outcomes.append((current, "FAILED", 0.0))
+        print(f"    the demo's Airflow process ended (exit {returncode}) inside {current}", flush=True)
+        _show_tail(log_dir / f"{current}-{stamp}.log")
+    elif returncode != 0 and not any(state == "FAILED" for _, state, _ in outcomes):
+        outcomes.append(("airflow set-up", "FAILED", 0.0))
+        print(f"    Airflow set-up failed (exit {returncode})", flush=True)
+        _show_tail(setup_log)
+    return setup
+
+
+def _step_ok(dag_id: str, log_file: Path, exit_code: int, runs: int) -> bool:
+    """Prints the step's headline and verdict; the verdict comes from its exit code and its log."""
+    failed = exit_code != 0 or _run_failed(log_file, dag_id, runs=runs)
+    hidden = _failed_task_count(log_file)
+    if not failed and hidden:
+        print(f"    note: {hidden} task(s) ended failed inside a successful run (a leaf with "
+              f"trigger_rule all_done decides the run state); see {log_file}", flush=True)
+    if failed:
+        print(f"    {dag_id} run failed; last lines of {log_file}:", flush=True)
+        _show_tail(log_file)
+        return False
+    summary = reports.latest_summary(dag_id, paths.estate_home())
+    for line in (summary or {}).get("headline", []):
+        print(f"    {line}", flush=True)
+    return True
+
+
+def _show_tail(log_file: Path, lines: int = 25) -> None:
+    if log_file.exists():
+        for line in log_file.read_text(errors="replace").splitlines()[-lines:]:
+            print(f"      {line}", flush=True)
 
 
 def _print_evidence(now: datetime) -> int:
@@ -126,46 +183,6 @@ def _stop_model_servers(home: Path) -> None:
         print(f"Stopped {stopped} local model-server process(es) (make demo DEMO_ARGS=--keep-serving keeps them)")
 
 
-def _dags_test(dag_id: str, logical_dates: list[datetime | None], conf: dict) -> tuple[bool, float]:
-    """Run the DAG once per logical date, in order, in one ``airflow dags test`` process; stops at a
-    failed run. Every run's state is checked in the log (see ``_run_failed``). Returns (ok, seconds
-    of the process's Airflow set-up: see ``_setup_seconds``)."""
-    command = [sys.executable, "-m", "multicloud.demo", "dags-test", dag_id]
-    for logical_date in logical_dates:
-        command += ["--date", logical_date.isoformat() if logical_date else "now"]
-    if conf:
-        command += ["--conf", json.dumps(conf)]
-    log_dir = paths.estate_home() / "demo-logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    stamp = (logical_dates[0] or datetime.now(UTC)).strftime("%Y%m%dT%H%M")
-    log_file = log_dir / f"{dag_id}-{stamp}.log"
-    started = time.time()
-    with log_file.open("w") as handle:
-        result = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, env=os.environ.copy(), check=False)
-    setup = _setup_seconds(log_file, started)
-    failed = result.returncode != 0 or _run_failed(log_file, dag_id, runs=len(logical_dates))
-    hidden = _failed_task_count(log_file)
-    if not failed and hidden:
-        print(f"    note: {hidden} task(s) ended failed inside a successful run (a leaf with "
-              f"trigger_rule all_done decides the run state); see {log_file}", flush=True)
-    if failed:
-        print(f"    {dag_id} run failed; last lines of {log_file}:", flush=True)
-        for line in log_file.read_text(errors="replace").splitlines()[-25:]:
-            print(f"      {line}", flush=True)
-    return not failed, setup
-
-
-_SETUP_DONE = "multicloud-demo: Airflow set-up done at "
-_SETUP_RE = re.compile(re.escape(_SETUP_DONE) + r"(?P<at>\d+(?:\.\d+)?)")
-
-
-def _setup_seconds(log_file: Path, started: float) -> float:
-    """Seconds from the step's process start to the end of its Airflow set-up (the line
-    ``dags_test_in_process`` logs); 0 when it never got there (the step then counts it all)."""
-    found = _SETUP_RE.search(log_file.read_text(errors="replace"))
-    return max(0.0, float(found["at"]) - started) if found else 0.0
-
-
 def start_execution_api() -> None:
     """Airflow's in-process execution API (the one ``dag.test()`` runs its tasks against), started
     and asked once: its first request builds the routes of every API version, several seconds that
@@ -178,20 +195,69 @@ def start_execution_api() -> None:
     response.raise_for_status()
 
 
-def dags_test_in_process(dag_id: str, logical_dates: list[str], conf: str | None) -> int:
-    """``airflow dags test DAG_ID DATE [-c CONF]`` for each date, in this process, through Airflow's
-    own CLI command (the same parser, the same ``dag_test``); the DAG is looked up once. Stops at
-    the first failed run (exit 1)."""
-    from airflow.cli import cli_parser
-    from airflow.cli.commands import dag_command
+def run_steps_in_process(plan: list[dict], events_fd: int, log_dir: Path, stamp: str) -> int:
+    """The demo's child: sets Airflow up once, then runs each step of ``plan`` (see ``_run_steps``)
+    with this process's stdout and stderr sent to the step's own log file, reporting every event
+    as a JSON line on ``events_fd``. Stops after the first failed step (exit 1)."""
     from airflow.configuration import write_default_airflow_configuration_if_needed
 
-    write_default_airflow_configuration_if_needed()  # as the airflow CLI's main does
-    parser = cli_parser.get_parser()
-    start_execution_api()
-    print(f"{_SETUP_DONE}{time.time():.3f} (process CPU {time.process_time():.1f}s)", flush=True)
+    started = time.monotonic()
+    with os.fdopen(events_fd, "w", buffering=1) as events:
+        write_default_airflow_configuration_if_needed()  # as the airflow CLI's main does
+        from airflow.cli import cli_parser
+
+        parser = cli_parser.get_parser()
+        start_execution_api()
+        _report(events, event="setup_done", seconds=round(time.monotonic() - started, 3))
+        for step in plan:
+            log_file = log_dir / f"{step['dag_id']}-{stamp}.log"
+            _report(events, event="step_started", dag_id=step["dag_id"], title=step["title"])
+            step_started = time.monotonic()
+            with _output_to(log_file):
+                code = _run_step(parser, step)
+            _report(events, event="step_done", exit=code, log=str(log_file), runs=len(step["dates"]),
+                    seconds=round(time.monotonic() - step_started, 3))
+            if code != 0:
+                return code
+    return 0
+
+
+def _report(events, **event: object) -> None:
+    events.write(json.dumps(event) + "\n")
+
+
+@contextlib.contextmanager
+def _output_to(log_file: Path) -> Iterator[None]:
+    """This process's file descriptors 1 and 2 go to ``log_file`` (so do Airflow's log handlers,
+    which hold the original stream objects, and any subprocess a task starts)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with log_file.open("w") as handle:
+        os.dup2(handle.fileno(), 1)
+        os.dup2(handle.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
+def _run_step(parser, step: dict) -> int:
+    """``airflow dags test DAG_ID DATE [-c CONF]`` for each of the step's dates, through Airflow's
+    own CLI command (the same parser, the same ``dag_test``); the DAG is looked up once. Stops at
+    the first failed run (exit 1)."""
+    from airflow.cli.commands import dag_command
+
+    if step["prepare"]:
+        _load(step["prepare"])(paths.estate_home())
+    dag_id, conf = step["dag_id"], json.dumps(step["conf"]) if step["conf"] else None
     dag = None
-    for logical_date in logical_dates:
+    for logical_date in step["dates"]:
         argv = ["dags", "test", dag_id, *([] if logical_date == "now" else [logical_date]),
                 *(["-c", conf] if conf else [])]
         args = parser.parse_args(argv)
@@ -202,6 +268,9 @@ def dags_test_in_process(dag_id: str, logical_dates: list[str], conf: str | None
             dag_command.dag_test(args, dag=dag)
         except SystemExit as exc:
             print(f"airflow dags test {dag_id} {logical_date}: {exc}", flush=True)
+            return 1
+        except Exception:  # a crash of one step is that step's failure, logged where it happened
+            traceback.print_exc()
             return 1
     return 0
 
@@ -255,30 +324,31 @@ def _load(target: str) -> Callable[[Path], object]:
     return getattr(importlib.import_module(module), name)
 
 
-def _print_summary(outcomes: list[tuple[str, str, float, float]], home: Path, elapsed: float) -> int:
+def _print_summary(outcomes: list[tuple[str, str, float]], setup: float, home: Path, elapsed: float) -> int:
     print("\n=== Demo summary " + "=" * 50)
-    for dag_id, state, seconds, setup in outcomes:
-        print(f"  {dag_id:<20} {state:<8} {seconds:6.0f}s   +{setup:3.0f}s Airflow set-up")
-    print("  (Airflow set-up: each step's process imports Airflow and starts its in-process execution API)")
+    print(f"  {'Airflow set-up':<20} {'once':<8} {setup:6.0f}s   (imports Airflow, starts its in-process execution API)")
+    for dag_id, state, seconds in outcomes:
+        print(f"  {dag_id:<20} {state:<8} {seconds:6.0f}s")
     print(f"  reports: {paths.reports_dir(home)}")
     governance = paths.reports_dir(home) / "estate_governance" / "report.html"
     if governance.exists():
         print(f"  governance report: {governance}")
     print(f"  total: {elapsed:.0f}s")
-    return 0 if all(state != "FAILED" for _, state, *_ in outcomes) else 1
+    return 0 if outcomes and all(state != "FAILED" for _, state, _ in outcomes) else 1
 
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["dags-test"]:  # the demo's child process for one step (see _dags_test)
-        child = argparse.ArgumentParser(prog="python -m multicloud.demo dags-test")
-        child.add_argument("dag_id")
-        child.add_argument("--date", action="append", default=[], help="ISO logical date, or 'now'")
-        child.add_argument("--conf", default=None)
+    if argv[:1] == ["steps"]:  # the demo's child process (see _run_steps)
+        child = argparse.ArgumentParser(prog="python -m multicloud.demo steps")
+        child.add_argument("--events-fd", type=int, required=True)
+        child.add_argument("--log-dir", type=Path, required=True)
+        child.add_argument("--stamp", required=True)
+        child.add_argument("--plan", type=json.loads, required=True)
         sub = child.parse_args(argv[1:])
-        return dags_test_in_process(sub.dag_id, sub.date or ["now"], sub.conf)
+        return run_steps_in_process(sub.plan, sub.events_fd, sub.log_dir, sub.stamp)
     parser = argparse.ArgumentParser(prog="python -m multicloud.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--keep-serving", action="store_true", help="leave the local model servers running")
     args = parser.parse_args(argv)

@@ -7,9 +7,16 @@ even though a task failed; an unknown DAG never logs `DagRun Finished`).
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from multicloud.demo import _SETUP_DONE, _failed_task_count, _print_summary, _run_failed, _setup_seconds
+from multicloud.demo import _failed_task_count, _print_summary, _run_failed
+
+PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 
 FINISHED = ("2026-11-29T13:46:18.695993Z [info     ] DagRun Finished: dag_id={dag_id}, logical_date=2026-11-29 "
             "13:45:46.192446+00:00, run_id=manual__2026-11-29T13:45:48.294096+00:00, run_duration=32.5, "
@@ -51,20 +58,36 @@ def test_a_step_of_several_dates_needs_every_run_to_succeed(tmp_path):
     assert _run_failed(log, "demo", runs=3) is True
 
 
-def test_the_airflow_set_up_is_timed_from_the_process_start_to_its_log_line(tmp_path):
-    """The step's process logs when its Airflow set-up ended; a process that never got there
-    (a crash while importing) shows no set-up, so the step's own time counts all of it."""
+CHILD = """
+import logging, subprocess, sys
+from pathlib import Path
+from multicloud.demo import _output_to
+handler = logging.StreamHandler(sys.stderr)  # as Airflow's: holds the stream object it started with
+logging.getLogger("demo").addHandler(handler)
+with _output_to(Path(sys.argv[1])):
+    print("from python")
+    logging.getLogger("demo").warning("from a log handler")
+    subprocess.run([sys.executable, "-c", "print('from a subprocess')"], check=True)
+print("after the step")
+"""
+
+
+def test_a_step_s_output_goes_to_its_log_file_log_handlers_and_subprocesses_included(tmp_path):
+    """The demo's one Airflow process sends each step's output, at the file-descriptor level, to the
+    step's log: Airflow's log handlers keep the original stream objects, so swapping sys.stdout
+    would not reach them, and neither would it reach a subprocess a task starts."""
     log = tmp_path / "step.log"
-    log.write_text(f"warning: graphviz\n{_SETUP_DONE}1000012.250\n{FINISHED.format(dag_id='demo', state='success')}\n")
-    assert _setup_seconds(log, started=1000000.0) == 12.25
-    log.write_text("Traceback (most recent call last):\n")
-    assert _setup_seconds(log, started=1000000.0) == 0.0
+    done = subprocess.run([sys.executable, "-c", CHILD, str(log)], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(PLUGINS)})
+    assert log.read_text().splitlines() == ["from python", "from a log handler", "from a subprocess"]
+    assert done.stdout == "after the step\n"
 
 
-def test_the_summary_shows_each_step_and_its_set_up_and_fails_on_a_failed_step(tmp_path, capsys):
-    steps = [("residency_sync", "ok", 23.4, 11.2), ("model_training", "FAILED", 9.0, 10.8)]
-    assert _print_summary(steps[:1], tmp_path, 40.0) == 0
-    assert _print_summary(steps, tmp_path, 60.0) == 1
+def test_the_summary_shows_the_set_up_once_and_each_step_and_fails_on_a_failed_step(tmp_path, capsys):
+    steps = [("residency_sync", "ok", 23.4), ("model_training", "FAILED", 9.0)]
+    assert _print_summary(steps[:1], 9.2, tmp_path, 40.0) == 0
+    assert _print_summary(steps, 9.2, tmp_path, 60.0) == 1
+    assert _print_summary([], 9.2, tmp_path, 10.0) == 1  # nothing ran: not a success
     shown = capsys.readouterr().out
-    assert "residency_sync       ok           23s   + 11s Airflow set-up" in shown
-    assert "Airflow set-up: each step's process imports Airflow" in shown
+    assert "Airflow set-up       once          9s" in shown
+    assert "residency_sync       ok           23s" in shown
