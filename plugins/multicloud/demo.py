@@ -3,18 +3,15 @@
 sync customer data by residency -> train a model inside its jurisdiction -> roll it out where its
 data class allows -> rebalance for cost -> rehearse a region failure and fail back -> governance.
 
-Each step runs a real DAG with ``airflow dags test`` (one process, triggers inline) and then
-prints the headline its last task wrote to ``reports/<dag_id>/latest.json``. A step with several
-logical dates runs them one after the other in one process (``python -m multicloud.demo dags-test``:
-Airflow's own ``dags test`` command, called once per date), so Airflow starts and parses once per
-step instead of once per date.
-
-Each step's process first sets Airflow up: it imports Airflow and starts Airflow's in-process
-execution API, whose first request builds the routes of every API version (several seconds, the
-same for any DAG; ``dag.test()`` would otherwise pay it inside the DAG's first task). The demo
-prints that set-up as its own figure beside each step's time: the step's time is what the DAG's
-runs took (its demo data, looking up its DAG file, every run, Airflow's re-sync of the DAG folder
-that each ``dags test`` does), from the end of the set-up to the end of the last run.
+Each step runs a real DAG through Airflow's own ``airflow dags test`` command (triggers inline),
+once per logical date, and then prints the headline its last task wrote to
+``reports/<dag_id>/latest.json``. All steps run in one child process (``python -m multicloud.demo
+steps``), so Airflow is imported and set up once: its in-process execution API, whose first request
+builds the routes of every API version (several seconds, the same for any DAG; ``dag.test()`` would
+otherwise pay it inside the DAG's first task). The set-up is its own line; a step's time runs from
+its demo data to the end of its last run. Each step's output (at the file-descriptor level, so
+Airflow's log handlers and the tasks' subprocesses included) goes to its own log file, which
+decides the step's verdict with the exit code; the child reports progress on a pipe.
 """
 
 from __future__ import annotations
