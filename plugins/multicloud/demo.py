@@ -248,6 +248,18 @@ def _run_step(parser, step: dict) -> int:
     """``airflow dags test DAG_ID DATE [-c CONF]`` for each of the step's dates, through Airflow's
     own CLI command (the same parser, the same ``dag_test``); the DAG is looked up once. Stops at
     the first failed run (exit 1)."""
+    try:
+        _run_dates(parser, step)
+    except SystemExit as exc:
+        print(f"airflow dags test {step['dag_id']}: {exc}", flush=True)
+        return 1
+    except Exception:  # a crash of one step is that step's failure, logged in the step's log
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+def _run_dates(parser, step: dict) -> None:
     from airflow.cli.commands import dag_command
 
     if step["prepare"]:
@@ -261,15 +273,7 @@ def _run_step(parser, step: dict) -> int:
         if dag is None:
             dag = _dag_from_its_file(dag_id) or dag_command.get_bagged_dag(
                 bundle_names=args.bundle_name, dag_id=dag_id, dagfile_path=args.dagfile_path)
-        try:
-            dag_command.dag_test(args, dag=dag)
-        except SystemExit as exc:
-            print(f"airflow dags test {dag_id} {logical_date}: {exc}", flush=True)
-            return 1
-        except Exception:  # a crash of one step is that step's failure, logged where it happened
-            traceback.print_exc()
-            return 1
-    return 0
+        dag_command.dag_test(args, dag=dag)
 
 
 def _dag_from_its_file(dag_id: str):
