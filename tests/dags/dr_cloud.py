@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import socket
 import threading
-import urllib.error
-import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from multicloud.paths import DEFAULT_ESTATE_FILE
+from tests.emulators.forwarding import start_forwarder
 
 
 class RegionIngress:
@@ -29,49 +27,15 @@ class RegionIngress:
                  port: int = 0) -> None:
         from multicloud.drivers.local import LocalClusterDriver
 
-        driver, ingress = LocalClusterDriver(cluster, home), self
-        self.requests = 0
+        driver, self.requests = LocalClusterDriver(cluster, home), 0
 
-        class Forward(BaseHTTPRequestHandler):
-            def log_message(self, *_args: Any) -> None:
-                return
+        def pick() -> str | tuple[int, bytes]:
+            self.requests += 1
+            urls = driver.endpoints(model)
+            return urls[self.requests % len(urls)] if urls else (502, b"no ready endpoint")
 
-            def _reply(self, status: int, data: bytes = b"", content_type: str | None = None) -> None:
-                self.send_response(status)
-                if content_type:
-                    self.send_header("content-type", content_type)
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _forward(self, body: bytes | None) -> None:
-                ingress.requests += 1
-                urls = driver.endpoints(model)
-                if not urls:
-                    self._reply(502, b"no ready endpoint")
-                    return
-                request = urllib.request.Request(urls[ingress.requests % len(urls)].rstrip("/") + self.path,
-                                                 data=body, method=self.command)
-                if self.headers.get("content-type"):
-                    request.add_header("content-type", self.headers["content-type"])
-                try:
-                    with urllib.request.urlopen(request, timeout=5) as upstream:
-                        self._reply(upstream.status, upstream.read(), upstream.headers.get("content-type"))
-                except urllib.error.HTTPError as exc:
-                    self._reply(exc.code, exc.read(), exc.headers.get("content-type"))
-                except OSError:
-                    self._reply(502, b"upstream unreachable")
-
-            def do_GET(self) -> None:
-                self._forward(None)
-
-            def do_POST(self) -> None:
-                self._forward(self.rfile.read(int(self.headers.get("content-length") or 0)))
-
-        self.server = ThreadingHTTPServer((ip, port), Forward)
-        self.server.daemon_threads = True
+        self.server = start_forwarder(pick, (ip, port))
         self.address = self.server.server_address[:2]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -130,45 +94,15 @@ class ResolvingClient:
                     client._cached = (time.monotonic(), values)
                 return values
 
-        class Forward(BaseHTTPRequestHandler):
-            def log_message(self, *_args: Any) -> None:
-                return
+        def pick() -> str | tuple[int, bytes]:
+            values = answer()
+            if not values:
+                return 503, b""
+            client.answers.append(values[0])
+            return f"http://{values[0]}:{port}"
 
-            def _forward(self, body: bytes | None) -> None:
-                values = answer()
-                if not values:
-                    self.send_response(503)
-                    self.send_header("content-length", "0")
-                    self.end_headers()
-                    return
-                client.answers.append(values[0])
-                request = urllib.request.Request(f"http://{values[0]}:{port}{self.path}", data=body,
-                                                 method=self.command)
-                if self.headers.get("content-type"):
-                    request.add_header("content-type", self.headers["content-type"])
-                try:
-                    with urllib.request.urlopen(request, timeout=5) as upstream:
-                        status, data = upstream.status, upstream.read()
-                except urllib.error.HTTPError as exc:
-                    status, data = exc.code, exc.read()
-                except OSError:
-                    status, data = 502, b""
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                self._forward(None)
-
-            def do_POST(self) -> None:
-                self._forward(self.rfile.read(int(self.headers.get("content-length") or 0)))
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
-        self.server.daemon_threads = True
+        self.server = start_forwarder(pick)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
         self.server.shutdown()

@@ -24,13 +24,11 @@ SSL, certificates, listener/routing-policy objects themselves.
 from __future__ import annotations
 
 import itertools
-import threading
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
+from tests.emulators.forwarding import start_forwarder
 from tests.emulators.oci import OCIEmulator, OCIError, OCIRequest
 
 BASE = "/20170115"
@@ -142,50 +140,17 @@ class LoadBalancerEmulator:
 
     # ---- the data plane -------------------------------------------------------------------------
     def start_listener(self, lb: str, backend_set: str | None = None) -> str:
-        emulator = self
-
-        class Forward(BaseHTTPRequestHandler):
-            def log_message(self, *_args: Any) -> None:
-                return
-
-            def _reply(self, status: int, data: bytes = b"", content_type: str | None = None) -> None:
-                self.send_response(status)
-                if content_type:
-                    self.send_header("content-type", content_type)
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _forward(self, body: bytes | None) -> None:
-                with emulator.emulator.lock:
-                    live = [b for s in emulator.sets.get(lb, {}).values() for b in s.values()
-                            if not b["offline"] and not b["drain"] and b["name"] not in emulator.unhealthy]
+        def pick() -> str | tuple[int, bytes]:
+            with self.emulator.lock:
+                live = [b for s in self.sets.get(lb, {}).values() for b in s.values()
+                        if not b["offline"] and not b["drain"] and b["name"] not in self.unhealthy]
                 if not live:
-                    self._reply(502)
-                    return
-                backend = live[len(emulator.forwarded) % len(live)]
-                emulator.forwarded.append(backend["name"])
-                request = urllib.request.Request(f"http://{backend['name']}{self.path}", data=body,
-                                                 method=self.command)
-                if self.headers.get("content-type"):
-                    request.add_header("content-type", self.headers["content-type"])
-                try:
-                    with urllib.request.urlopen(request, timeout=5) as upstream:
-                        self._reply(upstream.status, upstream.read(), upstream.headers.get("content-type"))
-                except urllib.error.HTTPError as exc:
-                    self._reply(exc.code, exc.read(), exc.headers.get("content-type"))
-                except OSError:
-                    self._reply(502)
+                    return 502, b""
+                backend = live[len(self.forwarded) % len(live)]
+                self.forwarded.append(backend["name"])
+            return f"http://{backend['name']}"
 
-            def do_GET(self) -> None:
-                self._forward(None)
-
-            def do_POST(self) -> None:
-                self._forward(self.rfile.read(int(self.headers.get("content-length") or 0)))
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
-        server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        server = start_forwarder(pick)
         self._listeners.append(server)
         port = server.server_address[1]
         default_set = backend_set or next(iter(self.sets.get(lb, {})), None)
