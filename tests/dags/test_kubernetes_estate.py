@@ -23,7 +23,7 @@ from multicloud.placement import current_placement
 from multicloud.reports import latest_summary
 from multicloud.training import artifacts
 from multicloud.training.run import train_and_store
-from tests.dags.cost_fixtures import write_model
+from tests.dags.cost_fixtures import serve_declared_placement, write_card
 from tests.kube_estate import estate_yaml, start_clusters, stop_all, use_estate
 from tests.synthetic_events import seed_customer_events
 
@@ -121,7 +121,7 @@ def test_model_rollout_on_kubernetes_then_a_bad_version_is_rolled_back_everywher
 @pytest.mark.parametrize("kube_estate", [("eks-use1", "oke-ash")], indirect=True)
 def test_cost_move_between_kubernetes_clusters_is_make_before_break(kube_estate, estate_home):
     estate, clusters = kube_estate
-    serve_declared_placement_with_cards(estate, estate_home)
+    serve_declared_placement(estate, estate_home, every_driver=True)
     assert versions_of_running_pods(clusters["eks-use1"]) == {"v1"}
 
     run = load_dag("cost_rebalance").test(run_conf=MOVE_CONF)
@@ -149,23 +149,6 @@ def assert_moved_make_before_break(estate, clusters, home: Path) -> None:
     assert serving_on_target < source_gone
 
 
-def serve_declared_placement_with_cards(estate, home: Path) -> None:
-    """The declared placement served through each cluster's own driver (local processes or pods)."""
-    for workload in estate.workloads:
-        uri = write_model(estate, workload.model, "v1")
-        root = Path(uri.removeprefix("file://"))
-        card = {"model": workload.model, "version": "v1", "data_class": estate.model(workload.model).data_class,
-                "trained_at": "2026-11-29T10:00:00+00:00", "smoke_cases": [],
-                "artifact_sha256": hashlib.sha256((root / "model.json").read_bytes()).hexdigest()}
-        (root / "card.json").write_text(json.dumps(card))
-        for cluster, replicas in workload.placement.items():
-            driver = driver_for(estate, cluster, home)
-            driver.deploy(ModelDeployment(workload.model, "v1", replicas, uri,
-                                          runtime=estate.runtime.model_dump(mode="json")))
-            status = driver.wait_ready(workload.model, "v1", 90)
-            assert status.state == "complete", f"{cluster}: {status.message}"
-
-
 def serve_churn_eu_on_the_pair(estate, clusters, home: Path) -> set[str]:
     """churn-eu v1 served on both clusters of the eu-churn pair, data at both regions (the replica
     behind by its lag); returns the primary's first pods (fail back must replace them)."""
@@ -173,10 +156,7 @@ def serve_churn_eu_on_the_pair(estate, clusters, home: Path) -> set[str]:
     from tests.dags.dr_fixtures import write_model as write_dr_model
 
     uri = write_dr_model(estate)
-    root = Path(uri.removeprefix("file://"))
-    (root / "card.json").write_text(json.dumps({
-        "model": "churn-eu", "version": "v1", "smoke_cases": [],
-        "artifact_sha256": hashlib.sha256((root / "model.json").read_bytes()).hexdigest()}))
+    write_card(estate, "churn-eu", uri)
     write_events(estate, "oci-fra", NEWEST_EVENT)
     write_events(estate, "gcp-euw4", NEWEST_EVENT - REPLICA_LAG)
     for cluster in clusters:

@@ -18,7 +18,7 @@ from multicloud.drivers.local import LocalClusterDriver, stop_all_servers
 from multicloud.estate import load_estate
 from multicloud.paths import DEFAULT_ESTATE_FILE
 from multicloud.placement import current_placement
-from tests.dags.cost_fixtures import serve_declared_placement, write_model
+from tests.dags.cost_fixtures import serve_declared_placement
 
 SPOT_POOLS = {"oke-ash": "oke", "gke-euw4": "gke", "eks-use1": "eks"}
 
@@ -179,7 +179,7 @@ def test_a_plan_with_a_spot_move_is_applied_on_the_kubernetes_driver(estate_home
     try:
         use_estate(estate_yaml(clusters, base=spot_estate_text()), tmp_path / "estate.yaml", monkeypatch)
         estate = load_estate(home=estate_home)
-        serve_on_drivers(estate, estate_home)
+        serve_declared_placement(estate, estate_home, every_driver=True)
         source, target = clusters["eks-use1"], clusters["oke-ash"]
 
         result, applied, data = apply_plan(estate, estate_home, "spot-kube")
@@ -232,24 +232,3 @@ def test_on_demand_pods_of_a_cluster_with_a_spot_pool_stay_off_spot_nodes(tmp_pa
         "node_selector": {"pool": "cheap"}, "tolerations": [{"key": "cheap", "operator": "Exists"}]})})
     assert pool_scheduling(named, "spot") == {"nodeSelector": {"pool": "cheap"},
                                               "tolerations": [{"key": "cheap", "operator": "Exists"}]}
-
-
-def serve_on_drivers(estate, home: Path) -> None:
-    """The declared placement served through each cluster's own driver (local processes or pods)."""
-    import hashlib
-
-    for workload in estate.workloads:
-        uri = write_model(estate, workload.model, "v1")
-        root = Path(uri.removeprefix("file://"))
-        card = {"model": workload.model, "version": "v1", "data_class": estate.model(workload.model).data_class,
-                "trained_at": "2026-11-29T10:00:00+00:00", "smoke_cases": [],
-                "artifact_sha256": hashlib.sha256((root / "model.json").read_bytes()).hexdigest()}
-        (root / "card.json").write_text(json.dumps(card))
-        from multicloud.drivers import ModelDeployment
-
-        for cluster, replicas in workload.placement.items():
-            driver = driver_for(estate, cluster, home)
-            driver.deploy(ModelDeployment(workload.model, "v1", replicas, uri,
-                                          runtime=estate.runtime.model_dump(mode="json")))
-            status = driver.wait_ready(workload.model, "v1", 90)
-            assert status.state == "complete", f"{cluster}: {status.message}"
