@@ -35,10 +35,9 @@ from multicloud.residency.policy import ResidencyPolicy
 from multicloud.sync.planner import plan_sync
 from multicloud.sync.runner import execute_item
 from tests.conftest import property_examples
+from tests.estate_strategies import COUNTRIES, raw_estates
 
 HOUR = datetime(2026, 3, 1, 14, tzinfo=UTC)
-JURISDICTIONS = ["J0", "J1", "J2", "J3"]
-COUNTRIES = {"J0": ["AA", "AB"], "J1": ["BA"], "J2": ["CA"], "J3": ["DA"]}
 JURISDICTION_OF = {c: j for j, cs in COUNTRIES.items() for c in cs}
 ALL_COUNTRIES = ["AA", "AB", "BA", "CA", "DA", "ZZ", None]
 NAME_CHARS = string.ascii_letters + string.digits + "._-~ %#@+=,()[]{}!$&'" + "éü中"
@@ -51,36 +50,9 @@ prefixed_names = st.one_of(names, names.map(lambda n: f".{n}"), names.map(lambda
 
 @st.composite
 def estates(draw):
-    n_regions = draw(st.integers(2, 4))
-    regions = [{"id": f"r{i}", "cloud": "oci", "region": f"x-{i}", "jurisdiction": draw(st.sampled_from(JURISDICTIONS)),
-                "storage": {"url": f"file://{{root}}/r{i}"}} for i in range(n_regions)]
-    region_ids = [r["id"] for r in regions]
-    classes = [{
-        "id": f"c{c}",
-        "allow": {"jurisdictions": draw(st.lists(st.sampled_from(JURISDICTIONS), max_size=3, unique=True)),
-                  "regions": draw(st.lists(st.sampled_from(region_ids), max_size=2, unique=True))},
-        "deny_regions": draw(st.lists(st.sampled_from(region_ids), max_size=2, unique=True)),
-        "mode": draw(st.sampled_from(["enforce", "enforce", "audit"])),
-    } for c in range(3)]
-    routed = draw(st.dictionaries(st.sampled_from(JURISDICTIONS[:3]), st.sampled_from(["c0", "c1", "c2"]),
-                                  min_size=1, max_size=3))
-    source = draw(st.sampled_from(region_ids))
-    objs_class = draw(st.sampled_from(["c0", "c1", "c2"]))
-    raw = {
-        "name": "prop", "runtime": {"image": "x"},
-        "jurisdictions": [{"id": j, "name": j, "countries": COUNTRIES[j]} for j in JURISDICTIONS],
-        "regions": regions, "data_classes": classes,
-        "datasets": [
-            {"id": "rows", "source": source, "path": "rows", "replicate_to": "all",
-             "routing": {"column": "country", "class_by_jurisdiction": routed}},
-            {"id": "objs", "source": source, "path": draw(st.sampled_from(["objs", "deep/objs"])),
-             "data_class": objs_class, "format": draw(st.sampled_from(["parquet", "csv", "binary"])),
-             "replicate_to": draw(st.one_of(st.just("all"), st.lists(st.sampled_from(region_ids), min_size=1,
-                                                                       unique=True)))},
-        ],
-        "models": [{"id": "m0", "trained_on": "objs", "train_in": source,
-                    "data_class": draw(st.sampled_from(["c0", "c1", "c2"])), "slo": {"p95_ms": 100}}],
-    }
+    raw = draw(raw_estates("file://{root}", max_regions=4, object_paths=("objs", "deep/objs"),
+                           object_formats=("parquet", "csv", "binary"), with_model=True))
+    region_ids = [r["id"] for r in raw["regions"]]
     countries = draw(st.lists(st.sampled_from(ALL_COUNTRIES), min_size=1, max_size=30))
     plants = draw(st.lists(st.tuples(
         st.sampled_from(["rows", "rows", "objs", "model", "stray"]),

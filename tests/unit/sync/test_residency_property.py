@@ -21,43 +21,15 @@ from multicloud.sync.copier import list_objects
 from multicloud.sync.planner import plan_sync
 from multicloud.sync.runner import endpoints, execute_item
 from multicloud.sync.storage import location
+from tests.estate_strategies import COUNTRIES, raw_estates
 
 HOUR = datetime(2026, 3, 1, 14, tzinfo=UTC)
-JURISDICTIONS = ["J0", "J1", "J2", "J3"]
-COUNTRIES = {"J0": ["AA", "AB"], "J1": ["BA"], "J2": ["CA"], "J3": ["DA"]}
 
 
 @st.composite
 def estates(draw):
     root = f"memory://prop-{uuid.uuid4().hex}"
-    n_regions = draw(st.integers(2, 5))
-    regions = [{"id": f"r{i}", "cloud": "oci", "region": f"x-{i}", "jurisdiction": draw(st.sampled_from(JURISDICTIONS)),
-                "storage": {"url": f"{root}/r{i}"}} for i in range(n_regions)]
-    region_ids = [r["id"] for r in regions]
-    classes = []
-    for c in range(3):
-        classes.append({
-            "id": f"c{c}",
-            "allow": {"jurisdictions": draw(st.lists(st.sampled_from(JURISDICTIONS), max_size=3, unique=True)),
-                      "regions": draw(st.lists(st.sampled_from(region_ids), max_size=2, unique=True))},
-            "deny_regions": draw(st.lists(st.sampled_from(region_ids), max_size=2, unique=True)),
-            "mode": draw(st.sampled_from(["enforce", "enforce", "audit"])),
-        })
-    routed = draw(st.dictionaries(st.sampled_from(JURISDICTIONS[:3]), st.sampled_from(["c0", "c1", "c2"]),
-                                  min_size=1, max_size=3))
-    source = draw(st.sampled_from(region_ids))
-    raw = {
-        "name": "prop", "runtime": {"image": "x"},
-        "jurisdictions": [{"id": j, "name": j, "countries": COUNTRIES[j]} for j in JURISDICTIONS],
-        "regions": regions, "data_classes": classes,
-        "datasets": [
-            {"id": "rows", "source": source, "path": "rows", "replicate_to": "all",
-             "routing": {"column": "country", "class_by_jurisdiction": routed}},
-            {"id": "objs", "source": source, "path": "objs", "data_class": draw(st.sampled_from(["c0", "c1", "c2"])),
-             "replicate_to": draw(st.one_of(st.just("all"), st.lists(st.sampled_from(region_ids), min_size=1,
-                                                                       unique=True)))},
-        ],
-    }
+    raw = draw(raw_estates(root, max_regions=5))
     estate = Estate.model_validate(raw)
     countries = draw(st.lists(st.sampled_from(["AA", "AB", "BA", "CA", "DA", "ZZ", None]), min_size=1, max_size=40))
     enforce = draw(st.booleans())
