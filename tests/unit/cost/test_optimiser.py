@@ -76,17 +76,27 @@ def brute_force(problem: Problem) -> float | None:
     return best
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(problems())
-def test_milp_matches_brute_force_and_never_loses_to_greedy(problem):
+def _solve_exactly(problem):
+    """The MILP's solution, the brute-force optimum and the greedy baseline's evaluation; None when
+    no placement is feasible (then greedy must fail and the MILP must say infeasible)."""
     optimum = brute_force(problem)
     solution = optimise(problem, time_limit_s=5, mip_rel_gap=0.0)
     base = evaluate(problem, greedy(problem))
     if optimum is None:
         assert not base.feasible
         assert solution.status == "infeasible"
-        return
+        return None
     assert solution.evaluation.feasible, solution.evaluation.violations
+    return solution, optimum, base
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems())
+def test_milp_matches_brute_force_and_never_loses_to_greedy(problem):
+    solved = _solve_exactly(problem)
+    if solved is None:
+        return
+    solution, optimum, base = solved
     # Residency (allowed set) and capacity are part of feasibility; check them explicitly too.
     for w in problem.workloads:
         assert set(solution.assignment[w.id]) <= w.allowed
@@ -100,14 +110,10 @@ def test_milp_matches_brute_force_and_never_loses_to_greedy(problem):
 def test_count_placement_and_spot_chosen_together_match_brute_force(problem):
     """Right-sizing (a replica range) and spot pools (preemption-tolerant workloads only; a
     critical workload never has more spot than on-demand replicas in a region) in the same MILP."""
-    optimum = brute_force(problem)
-    solution = optimise(problem, time_limit_s=5, mip_rel_gap=0.0)
-    base = evaluate(problem, greedy(problem))
-    if optimum is None:
-        assert not base.feasible
-        assert solution.status == "infeasible"
+    solved = _solve_exactly(problem)
+    if solved is None:
         return
-    assert solution.evaluation.feasible, solution.evaluation.violations
+    solution, optimum, base = solved
     assert abs(solution.evaluation.total - optimum) <= 1e-6 * max(1.0, optimum)
     for w in problem.workloads:
         placed = solution.assignment[w.id]
