@@ -233,36 +233,44 @@ class OCIServiceHook(OCIHook):
         """
         import time
 
-        delay = poll_interval
-        while True:
-            current = read()
-            if is_terminal(current):
-                return current
-            if log is not None:
-                log.info("%s: %s", describe, _state_of(current))
-            if deadline is not None and time.time() + delay > deadline:
-                raise OCIWaiterTimeout(f"{describe} still {_state_of(current)} at its deadline", current)
+        poll = _Backoff(is_terminal, describe, poll_interval, max_poll_interval, deadline, log)
+        while (delay := poll.after(current := read())) is not None:
             time.sleep(delay)
-            delay = min(delay * 2, max_poll_interval)
+        return current
 
     @staticmethod
     async def async_wait(read: Any, is_terminal: Any, *, describe: str, poll_interval: float = 30.0,
                          max_poll_interval: float = 300.0, deadline: float | None = None, log: Any = None) -> Any:
         """``wait`` for the triggerer: every SDK call in a worker thread, sleeps on the event loop."""
         import asyncio
+
+        poll = _Backoff(is_terminal, describe, poll_interval, max_poll_interval, deadline, log)
+        while (delay := poll.after(current := await asyncio.to_thread(read))) is not None:
+            await asyncio.sleep(delay)
+        return current
+
+
+class _Backoff:
+    """The decisions of ``wait`` and ``async_wait`` between two reads, shared by both."""
+
+    def __init__(self, is_terminal: Any, describe: str, poll_interval: float, max_poll_interval: float,
+                 deadline: float | None, log: Any) -> None:
+        self.is_terminal, self.describe, self.log = is_terminal, describe, log
+        self.delay, self.max_delay, self.deadline = poll_interval, max_poll_interval, deadline
+
+    def after(self, current: Any) -> float | None:
+        """None when ``current`` is terminal, else the seconds to sleep before the next read;
+        ``OCIWaiterTimeout`` when that sleep would pass the deadline."""
         import time
 
-        delay = poll_interval
-        while True:
-            current = await asyncio.to_thread(read)
-            if is_terminal(current):
-                return current
-            if log is not None:
-                log.info("%s: %s", describe, _state_of(current))
-            if deadline is not None and time.time() + delay > deadline:
-                raise OCIWaiterTimeout(f"{describe} still {_state_of(current)} at its deadline", current)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, max_poll_interval)
+        if self.is_terminal(current):
+            return None
+        if self.log is not None:
+            self.log.info("%s: %s", self.describe, _state_of(current))
+        if self.deadline is not None and time.time() + self.delay > self.deadline:
+            raise OCIWaiterTimeout(f"{self.describe} still {_state_of(current)} at its deadline", current)
+        delay, self.delay = self.delay, min(self.delay * 2, self.max_delay)
+        return delay
 
 
 def _state_of(resource: Any) -> str:

@@ -10,11 +10,10 @@ an event loop (the triggerer's) never blocks.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
-from multicloud.hooks.oci import OCIHook
+from multicloud.hooks.oci import OCIHook, OCIServiceHook, OCIWaiterTimeout
 
 WORK_REQUEST_SUCCEEDED = "SUCCEEDED"
 WORK_REQUEST_FAILED_STATES = ("FAILED", "CANCELED")
@@ -108,14 +107,11 @@ class OCIContainerEngineHook(OCIHook):
         :param poll_interval_s: Seconds between polls.
         :param timeout_s: Seconds to wait in total.
         """
-        deadline = time.monotonic() + timeout_s
-        while True:
-            status = self.get_work_request_status(work_request_id)
-            if done := _finished(work_request_id, status):
-                return done
-            if time.monotonic() >= deadline:
-                raise NodePoolWorkRequestError(f"work request {work_request_id} still {status} after {timeout_s:g}s")
-            time.sleep(poll_interval_s)
+        try:
+            return OCIServiceHook.wait(lambda: self.get_work_request_status(work_request_id),
+                                       **_work_request_wait(work_request_id, poll_interval_s, timeout_s))
+        except OCIWaiterTimeout as timeout:
+            raise _still_running(work_request_id, timeout, timeout_s) from None
 
     async def async_wait_for_work_request(self, work_request_id: str, *, poll_interval_s: float = 10.0,
                                           timeout_s: float = 1800.0) -> str:
@@ -125,14 +121,22 @@ class OCIContainerEngineHook(OCIHook):
         :param poll_interval_s: Seconds between polls.
         :param timeout_s: Seconds to wait in total.
         """
-        deadline = time.monotonic() + timeout_s
-        while True:
-            status = await asyncio.to_thread(self.get_work_request_status, work_request_id)
-            if done := _finished(work_request_id, status):
-                return done
-            if time.monotonic() >= deadline:
-                raise NodePoolWorkRequestError(f"work request {work_request_id} still {status} after {timeout_s:g}s")
-            await asyncio.sleep(poll_interval_s)
+        try:
+            return await OCIServiceHook.async_wait(lambda: self.get_work_request_status(work_request_id),
+                                                   **_work_request_wait(work_request_id, poll_interval_s, timeout_s))
+        except OCIWaiterTimeout as timeout:
+            raise _still_running(work_request_id, timeout, timeout_s) from None
+
+
+def _work_request_wait(work_request_id: str, poll_interval_s: float, timeout_s: float) -> dict[str, Any]:
+    """``OCIServiceHook.wait``'s arguments for a work request: a fixed interval, a deadline."""
+    return {"is_terminal": lambda status: _finished(work_request_id, status) is not None,
+            "describe": f"work request {work_request_id}", "poll_interval": poll_interval_s,
+            "max_poll_interval": poll_interval_s, "deadline": time.time() + timeout_s}
+
+
+def _still_running(work_request_id: str, timeout: OCIWaiterTimeout, timeout_s: float) -> NodePoolWorkRequestError:
+    return NodePoolWorkRequestError(f"work request {work_request_id} still {timeout.last} after {timeout_s:g}s")
 
 
 def _finished(work_request_id: str, status: str) -> str | None:

@@ -47,3 +47,15 @@ def test_async_wait_and_failures(oci_conn, oke):
         hook.wait_for_work_request(failing, poll_interval_s=0.01, timeout_s=5)
     with pytest.raises(ValueError, match=">= 0"):
         hook.update_node_pool_size(POOL, -1)
+
+
+def test_a_work_request_still_running_at_the_timeout_is_an_error_naming_its_state(oci_conn, oci_emulator):
+    engine = ContainerEngineEmulator(oci_emulator, steps_to_finish=10_000)
+    engine.add_pool(POOL, 3)
+    hook = OCIContainerEngineHook(oci_conn)
+    work_request = hook.update_node_pool_size(POOL, 2)
+    with pytest.raises(NodePoolWorkRequestError, match=r"still (ACCEPTED|IN_PROGRESS) after 0.2s"):
+        hook.wait_for_work_request(work_request, poll_interval_s=0.05, timeout_s=0.2)
+    with pytest.raises(NodePoolWorkRequestError, match=r"still (ACCEPTED|IN_PROGRESS) after 0.2s"):
+        asyncio.run(hook.async_wait_for_work_request(work_request, poll_interval_s=0.05, timeout_s=0.2))
+    assert engine.size(POOL) == 3
