@@ -17,16 +17,7 @@ from multicloud.estate import load_estate
 from multicloud.placement import current_placement
 from multicloud.reports import latest_summary
 from tests.dags.cost_fixtures import serve_declared_placement
-
-DAGS = Path(__file__).resolve().parents[2] / "dags"
-
-
-def load_dag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(DAGS / "cost_rebalance.py"))
-    assert not bag.import_errors, bag.import_errors
-    return bag.get_dag("cost_rebalance")
+from tests.dags.dag_files import load_dag
 
 
 def _predict(url: str) -> dict:
@@ -47,14 +38,14 @@ def served_estate(estate_home):
 @pytest.mark.timeout(240)
 def test_rebalance_moves_to_a_cheaper_allowed_cluster_and_keeps_residency(airflow_db, estate_home, served_estate):
     estate = served_estate
-    dag = load_dag()
+    dag = load_dag("cost_rebalance")
 
     dry = dag.test(run_conf={"dry_run": True, "max_moves": 5, "min_savings_pct": 10})
     assert dry.state == "success"
     assert current_placement(estate, estate_home)["churn-us-serving"] == {"eks-use1": 1}
     assert "churn-us" in LocalClusterDriver("eks-use1", estate_home).served()
 
-    run = load_dag().test(run_conf={"dry_run": False, "max_moves": 5, "min_savings_pct": 10})
+    run = load_dag("cost_rebalance").test(run_conf={"dry_run": False, "max_moves": 5, "min_savings_pct": 10})
     assert run.state == "success"
 
     placement = current_placement(estate, estate_home)
@@ -89,7 +80,7 @@ def test_rebalance_moves_to_a_cheaper_allowed_cluster_and_keeps_residency(airflo
 
 
 def test_dag_shape_params_and_approval_step(airflow_db):
-    dag = load_dag()
+    dag = load_dag("cost_rebalance")
     assert dag.tags
     assert "cost" in dag.tags
     assert dag.default_args["owner"]

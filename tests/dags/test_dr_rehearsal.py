@@ -22,18 +22,10 @@ from multicloud.dr.report import read_history
 from multicloud.drivers.local import find_servers
 from multicloud.estate import load_estate
 from multicloud.reports import latest_summary
+from tests.dags.dag_files import load_dag
 from tests.dags.dr_fixtures import REPLICA_LAG, crash, serve_pair, teardown
 
-DAGS = Path(__file__).resolve().parents[2] / "dags"
 FAST = {"hold_s": 1, "stabilisation_checks": 2, "max_duration_s": 90, "path": "orchestrated"}
-
-
-def load_dag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(DAGS / "dr_rehearsal.py"))
-    assert not bag.import_errors, bag.import_errors
-    return bag.get_dag("dr_rehearsal")
 
 
 def _dr_processes(home: Path) -> list[psutil.Process]:
@@ -66,7 +58,7 @@ def test_full_rehearsal_measures_rto_rpo_and_leaves_the_estate_as_before(served_
     before_served = {c: d.served()["churn-eu"]["versions"] for c, d in drivers.items()}
     files_before = sorted(p.relative_to(_storage(estate_home)) for p in _storage(estate_home).rglob("*"))
 
-    run = load_dag().test(run_conf={"scenario": "region_outage", **FAST})
+    run = load_dag("dr_rehearsal").test(run_conf={"scenario": "region_outage", **FAST})
 
     assert run.state == "success"
     summary = latest_summary("dr_rehearsal", estate_home)
@@ -93,7 +85,7 @@ def test_full_rehearsal_measures_rto_rpo_and_leaves_the_estate_as_before(served_
 @pytest.mark.timeout(300)
 def test_automated_path_only_observes_the_gateway_failing_over_by_itself(served_pair, estate_home):
     """No dr_failover here (dag.test has no scheduler): the steering alone, and no failed request."""
-    run = load_dag().test(run_conf={**FAST, "path": "automated", "dr_failover_wait_s": 0})
+    run = load_dag("dr_rehearsal").test(run_conf={**FAST, "path": "automated", "dr_failover_wait_s": 0})
 
     assert run.state == "success"
     report = latest_summary("dr_rehearsal", estate_home)["data"]
@@ -119,7 +111,7 @@ def test_broken_secondary_fails_preflight_and_nothing_is_injected(served_pair, e
     primary_pids = drivers["oke-fra"].pids()
     crash(drivers["gke-euw4"])
 
-    run = load_dag().test(run_conf=FAST)
+    run = load_dag("dr_rehearsal").test(run_conf=FAST)
 
     assert run.state == "failed"
     report = latest_summary("dr_rehearsal", estate_home)["data"]
@@ -148,7 +140,7 @@ def test_secondary_breaking_mid_rehearsal_trips_the_stop_condition_and_restores_
     saboteur = threading.Thread(target=break_secondary_once_traffic_moves, daemon=True)
     saboteur.start()
     try:
-        run = load_dag().test(run_conf={**FAST, "max_errors": 5, "hold_s": 5})
+        run = load_dag("dr_rehearsal").test(run_conf={**FAST, "max_errors": 5, "hold_s": 5})
     finally:
         stop.set()
         saboteur.join(5)
@@ -171,7 +163,7 @@ def test_dry_run_injects_nothing_and_leaves_no_trace(served_pair, estate_home):
     _estate, drivers = served_pair
     pids = {c: d.pids() for c, d in drivers.items()}
 
-    run = load_dag().test(run_conf={**FAST, "dry_run": True})
+    run = load_dag("dr_rehearsal").test(run_conf={**FAST, "dry_run": True})
 
     assert run.state == "success"
     report = latest_summary("dr_rehearsal", estate_home)["data"]

@@ -26,6 +26,7 @@ import pytest
 
 from multicloud.estate import load_estate
 from multicloud.reports import latest_summary
+from tests.dags.dag_files import load_dag
 from tests.dags.dr_cloud import RegionIngress, ResolvingClient, cloud_estate, ingresses_on_one_port
 from tests.dags.dr_fixtures import PAIR_CLUSTERS, serve_pair, teardown
 
@@ -33,20 +34,11 @@ from tests.dags.dr_fixtures import PAIR_CLUSTERS, serve_pair, teardown
 # steps alone are in make test: tests/unit/dr/test_steering_lb.py, test_steering_clouds.py)
 pytestmark = pytest.mark.e2e
 
-DAGS = Path(__file__).resolve().parents[2] / "dags"
 FAST = {"hold_s": 1, "stabilisation_checks": 2, "max_duration_s": 90}
 AUTOMATED = {"path": "automated", "dr_failover_wait_s": 0}  # no dr_failover DAG runs under dag.test
 NAME = "churn-eu.dr.example.com"
 IPS = {"oci-fra": "127.0.0.2", "gcp-euw4": "127.0.0.3"}
 LB_ID = "ocid1.loadbalancer.oc1.eu-frankfurt-1.dr"
-
-
-def _dag():
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(DAGS / "dr_rehearsal.py"))
-    assert not bag.import_errors, bag.import_errors
-    return bag.get_dag("dr_rehearsal")
 
 
 @pytest.fixture
@@ -69,7 +61,7 @@ def _run_state(home: Path) -> dict:
 
 def _run(estate_file: Path, monkeypatch, **conf):
     monkeypatch.setenv("MULTICLOUD_ESTATE_FILES_ALLOWED", str(estate_file))
-    run = _dag().test(run_conf={"scenario": "region_outage", **FAST, "estate_file": str(estate_file), **conf})
+    run = load_dag("dr_rehearsal").test(run_conf={"scenario": "region_outage", **FAST, "estate_file": str(estate_file), **conf})
     return run
 
 

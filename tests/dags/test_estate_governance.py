@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from multicloud import paths
+from tests.dags.dag_files import load_dag
 
 
 def _table(countries: list[str]) -> pa.Table:
@@ -17,11 +17,7 @@ def _table(countries: list[str]) -> pa.Table:
 
 @pytest.fixture
 def governance_dag(airflow_db):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(paths.PROJECT_ROOT / "dags" / "estate_governance.py"))
-    assert bag.import_errors == {}
-    return bag.get_dag("estate_governance")
+    return load_dag("estate_governance")
 
 
 def test_dag_shape(governance_dag):

@@ -16,18 +16,10 @@ from multicloud.reports import latest_summary
 from multicloud.serving.model import LogisticModel
 from multicloud.training import artifacts
 from multicloud.training.run import train_and_store
+from tests.dags.dag_files import load_dag
 from tests.synthetic_events import seed_customer_events
 
-DAGS = Path(__file__).resolve().parents[2] / "dags"
 FAST_GATES = {"gate_checks": 2, "gate_interval_s": 0.05}
-
-
-def load_dag(dag_id: str):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(DAGS / f"{dag_id}.py"))
-    assert not bag.import_errors, bag.import_errors
-    return bag.get_dag(dag_id)
 
 
 def predict(url: str, instance: dict) -> dict:

@@ -8,17 +8,8 @@ import pytest
 
 from multicloud.estate import load_estate
 from multicloud.reports import latest_summary
+from tests.dags.dag_files import load_dag
 from tests.synthetic_events import seed_customer_events
-
-ROOT_DAGS = __import__("pathlib").Path(__file__).resolve().parents[2] / "dags"
-
-
-def load_dag(dag_id: str):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(ROOT_DAGS / f"{dag_id}.py"))
-    assert not bag.import_errors, bag.import_errors
-    return bag.get_dag(dag_id)
 
 
 @pytest.mark.timeout(240)

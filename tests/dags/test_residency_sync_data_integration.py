@@ -63,14 +63,9 @@ def _estate_file(tmp_path, oci_conn) -> Path:
 @pytest.fixture(scope="module")
 def dags(airflow_db):
     """residency_sync to run (dag.test writes the dags folder's DAGs, model_training included, to the DB)."""
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.dags.dag_files import load_dag
 
-    from tests.conftest import ROOT
-
-    bag = DagBag(dag_folder=str(ROOT / "dags" / "residency_sync.py"))
-    dag = bag.get_dag("residency_sync")
-    for task in dag.tasks:
-        task.retries = 0
+    dag = load_dag("residency_sync", retries=0)
     # the DAG polls every 15 s (a real task run takes minutes); the emulated one is done at once
     dag.get_task("data_integration").partial_kwargs.update(poll_interval=0.05, max_poll_interval=0.1)
     return dag

@@ -18,6 +18,7 @@ from multicloud.estate import load_estate
 from multicloud.reports import latest_summary
 from multicloud.sync.sources import produce_local_sources
 from tests.conftest import ROOT
+from tests.dags.dag_files import load_dag
 
 START = datetime(2026, 3, 2, 7, tzinfo=UTC)
 CONF = {"datasets": ["customer-events", "telemetry"], "regions": ["oci-fra", "oci-lon"],
@@ -41,14 +42,7 @@ def live_estate(tmp_path, estate_home, monkeypatch):
 
 @pytest.fixture(scope="module")
 def dag(airflow_db):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(ROOT / "dags" / "residency_sync.py"))
-    assert not bag.import_errors, bag.import_errors
-    dag = bag.get_dag("residency_sync")
-    for task in dag.tasks:
-        task.retries = 0
-    return dag
+    return load_dag("residency_sync", retries=0)
 
 
 def _landed(home, region: str, dataset: str) -> bool:
