@@ -10,8 +10,7 @@ from airflow.sdk import Asset, AssetAny, AssetOrTimeSchedule, CronTriggerTimetab
 
 from multicloud.assets import model_asset_uri
 from multicloud.dagkit import default_args, params_of, parse_time_schedule, schedule_start
-from multicloud.rollout.planner import STAGES
-from multicloud.rollout.settings import RolloutSettings
+from multicloud.rollout.settings import STAGES, RolloutSettings
 
 # The models whose new versions start a rollout (a local file; see parse_time_schedule).
 _ESTATE = parse_time_schedule()

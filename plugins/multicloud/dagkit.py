@@ -226,12 +226,17 @@ def refuse_unknown(kind: str, requested: Iterable[str] | None, known: Iterable[s
 
 def params_of(settings: type) -> dict[str, Any]:
     """A DAG's trigger form, generated from its settings class (``multicloud.settings``): one
-    ``Param`` per ``form`` field, with the field's default, description and JSON schema."""
+    ``Param`` per ``form`` field, with the field's default, description and JSON schema.
+
+    The schema is the field's own (``settings.form_schema``): it names JSON Schema draft-07 as its
+    dialect, so each validation's meta-schema check is draft-07's, and it is immutable, so the
+    copies of the DAG's Params Airflow makes for every task share it instead of copying it.
+    """
     import copy
 
     from airflow.sdk import Param
 
-    return {name: Param(copy.deepcopy(f.default), description=f.description, **f.schema)
+    return {name: Param(copy.deepcopy(f.default), description=f.description, schema=f.schema)
             for name, f in settings.form_fields()}
 
 

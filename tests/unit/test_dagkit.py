@@ -74,3 +74,41 @@ def test_a_past_start_date_gives_a_point_in_time_dag_no_run_per_missed_interval(
     dag = bag.dags[dag_id]
     assert dag.start_date == datetime(2026, 1, 5, tzinfo=UTC)
     assert dag.catchup is False
+
+
+def test_every_param_of_every_dag_and_task_names_the_dialect_and_shares_the_dag_s_schema(bag):
+    from multicloud.settings import SCHEMA_DIALECT, Schema
+
+    for dag in bag.dags.values():
+        assert dag.params, f"{dag.dag_id} has no Params"
+        for name, param in dag.params.items():
+            assert isinstance(param.schema, Schema), (dag.dag_id, name)
+            assert param.schema["$schema"] == SCHEMA_DIALECT, (dag.dag_id, name)
+        for task in dag.tasks:
+            for name, param in task.params.items():
+                # the task's own copy of the Param (its value may change), sharing the DAG's immutable schema
+                assert param is not dag.params.get_param(name)
+                assert param.schema is dag.params.get_param(name).schema, (dag.dag_id, task.task_id, name)
+
+
+@pytest.mark.parametrize(("dag_id", "bad", "good"), [
+    ("residency_sync", {"interval_start": "2026-01-01T05:30:00Z"}, {"interval_start": "2026-01-01T05:00:00Z"}),
+    ("model_rollout", {"gate_success_rate": 1.5}, {"gate_success_rate": 0.9, "version": "v1.2"}),
+    ("dr_rehearsal", {"max_duration_s": 0}, {"scenario": "cluster_loss"}),
+])
+def test_the_serialized_dag_keeps_the_schemas_and_the_trigger_check_refuses_what_the_form_does(bag, dag_id, bad,
+                                                                                               good):
+    """What the API server holds (the serialized DAG) validates a trigger's conf as before."""
+    from airflow.exceptions import ParamValidationError
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    from multicloud.settings import SCHEMA_DIALECT
+
+    dag = bag.dags[dag_id]
+    served = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+    for name, param in dag.params.items():
+        assert served.params.get_param(name).schema == dict(param.schema)
+        assert served.params.get_param(name).schema["$schema"] == SCHEMA_DIALECT
+    assert served.params.deep_merge(good).validate()
+    with pytest.raises(ParamValidationError, match=f"Invalid input for param {next(iter(bad))}"):
+        served.params.deep_merge(bad).validate()

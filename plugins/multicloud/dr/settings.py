@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from multicloud.dr.scoring import StopConditions
 from multicloud.settings import DagSettings, form
+
+if TYPE_CHECKING:  # imported where used: dr_rehearsal's file imports these settings at every parse
+    from multicloud.dr.scoring import StopConditions
 
 # What can fail at the primary (dr.faults.SCENARIO_FAULTS says which faults each one injects).
 SCENARIOS = ("region_outage", "cluster_loss", "storage_loss")
@@ -46,10 +49,12 @@ class Settings(DagSettings):
             raise ValueError(f"path {self.path!r} is not one of {PATHS}")
         if self.stabilisation_checks < 1:
             raise ValueError("stabilisation_checks must be >= 1")
-        StopConditions(int(self.max_errors), float(self.max_duration_s))  # validates
+        self.stop_conditions  # noqa: B018  (validates)
 
     @property
     def stop_conditions(self) -> StopConditions:
+        from multicloud.dr.scoring import StopConditions
+
         return StopConditions(int(self.max_errors), float(self.max_duration_s))
 
 

@@ -17,13 +17,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from multicloud.residency.policy import ResidencyPolicy
+from multicloud.rollout.settings import STAGES, STRATEGIES
 
 if TYPE_CHECKING:
     from multicloud.estate.models import Estate
 
 Strategy = Literal["canary", "rolling", "blue_green"]
-STRATEGIES = ("canary", "rolling", "blue_green")
-STAGES = ("canary", "wave_1", "wave_2", "wave_3")
 GROWTH = (1, 2, 4)  # sizes of the canary and the next waves; the last stage takes the rest
 
 

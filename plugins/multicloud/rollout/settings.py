@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from multicloud.rollout.planner import STRATEGIES
 from multicloud.settings import DagSettings, form
 from multicloud.training.settings import VERSION_PATTERN
+
+# The rollout's shape, here and not in the planner (which imports them): the DAG file reads them at
+# every parse, and the planner's imports (the residency engine) are not for parse time.
+STRATEGIES = ("canary", "rolling", "blue_green")
+STAGES = ("canary", "wave_1", "wave_2", "wave_3")
 
 
 @dataclass(frozen=True)

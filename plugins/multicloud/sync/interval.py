@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 PERIOD = timedelta(hours=1)
-# Checked by the Param at trigger time (the API refuses the run); parse_interval_start re-checks.
-INTERVAL_START_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:00(:00)?(Z|[+]00:00)?$"
+# An interval_start is checked by its Param at trigger time (the pattern: sync.settings, the API
+# refuses the run); parse_interval_start re-checks.
 
 
 @dataclass(frozen=True)

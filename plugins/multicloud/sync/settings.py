@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from multicloud.settings import DagSettings, form
-from multicloud.sync.interval import INTERVAL_START_PATTERN
+
+# An interval start the form accepts: an ISO datetime on the hour, UTC (``sync.interval`` parses it;
+# declared here, not there: the DAG file imports these settings at every parse).
+INTERVAL_START_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:00(:00)?(Z|[+]00:00)?$"
 
 
 @dataclass(frozen=True)
