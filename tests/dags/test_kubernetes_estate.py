@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from multicloud.placement import current_placement
 from multicloud.reports import latest_summary
 from multicloud.training import artifacts
 from multicloud.training.run import train_and_store
+from multicloud.waiting import wait_until
 from tests.dags.cost_fixtures import write_model
 from tests.kube_estate import estate_yaml, start_clusters, stop_all, use_estate
 from tests.synthetic_events import seed_customer_events
@@ -60,10 +60,7 @@ def versions_of_running_pods(emulator) -> set[str]:
 
 
 def wait_for(condition, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.05)
+    assert wait_until(condition, timeout_s), "condition not reached"
 
 
 @pytest.fixture
