@@ -14,17 +14,42 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from multicloud import metrics, reports
 from multicloud.dagkit import estate_for
 from multicloud.residency.policy import ResidencyPolicy
 from multicloud.sync import audit, data_integration, interval, plan_store, runner, sources
+from multicloud.sync.plan_store import PlanManifest, ShardRef
 from multicloud.sync.planner import SyncItem, plan_sync
 from multicloud.sync.settings import SyncSettings
+from multicloud.sync.sources import Arrivals, AwaitedPartition
 from multicloud.sync.summary import build_summary
 
 log = logging.getLogger(__name__)
+
+
+class PlanReference(TypedDict):
+    """What XCom carries of a written plan (key ``plan``): its digest and a few counts, never items."""
+
+    digest: str
+    interval_start: str
+    interval_end: str
+    interval_source: str
+    items: int
+    regions: int
+    denials: int
+    data_integration: int
+
+
+class RegionResult(TypedDict):
+    """A ``sync`` task's return value: one region's items, how many landed, rows, Asset events."""
+
+    region: str
+    items: int
+    done: int
+    rows: int
+    assets: int
 
 
 def estate_of(settings: SyncSettings):
@@ -39,7 +64,7 @@ def _policy(estate, settings: SyncSettings) -> ResidencyPolicy:
 
 def plan_task(params: Mapping[str, Any] | None, run_id: str, data_interval_start: datetime | None,
               data_interval_end: datetime | None, dag_run: Any, ti: Any,
-              arrivals: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+              arrivals: Arrivals | None = None) -> list[ShardRef]:
     """``plan_run`` for the DAG: one shard reference per region to map over; the plan's reference
     (``plan_reference``: a digest and counts, the plan itself is a file) goes to XCom key ``plan``.
     A decided refusal (bad Param, unknown name) fails without retries.
@@ -61,7 +86,7 @@ def plan_task(params: Mapping[str, Any] | None, run_id: str, data_interval_start
 
 def plan_run(settings: SyncSettings, run_id: str, interval_start: datetime | None,
              interval_end: datetime | None = None, run_after: datetime | None = None,
-             home: Path | None = None, late: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+             home: Path | None = None, late: list[AwaitedPartition] | None = None) -> PlanManifest:
     """Plan one run and write it to the run's plan files (``plan_store``); returns the manifest.
 
     ``interval_start`` may be None (a manual run without a logical date): see
@@ -103,14 +128,15 @@ def plan_run(settings: SyncSettings, run_id: str, interval_start: datetime | Non
                              for d in plan.denials], estate=estate)
     log.info("planned %d items (%d via OCI Data Integration%s), %d denials", len(fsspec_plan), len(di_items),
              ", not started: dry run" if dry_run and di_items else "", len(denials))
-    manifest = {"data_integration": di_kwargs, "denials": denials, "partitions": partitions,
-                "data_integration_items": [] if dry_run else [i.as_dict() for i in di_items],
-                "interval_start": interval_start.isoformat(), "interval_end": interval_end.isoformat(),
-                "interval_source": chosen.source, "dry_run": dry_run, "late": list(late or [])}
+    manifest: PlanManifest = {
+        "data_integration": di_kwargs, "denials": denials, "partitions": partitions,
+        "data_integration_items": [] if dry_run else [i.as_dict() for i in di_items],
+        "interval_start": interval_start.isoformat(), "interval_end": interval_end.isoformat(),
+        "interval_source": chosen.source, "dry_run": dry_run, "late": list(late or [])}
     return plan_store.write_plan(run_id, manifest, [i.as_dict() for i in fsspec_plan], home)
 
 
-def plan_reference(written: dict[str, Any]) -> dict[str, Any]:
+def plan_reference(written: PlanManifest) -> PlanReference:
     """What XCom carries of a written plan (key ``plan``): its digest and a few counts, never items."""
     return {"digest": written["digest"], "interval_start": written["interval_start"],
             "interval_end": written["interval_end"], "interval_source": written["interval_source"],
@@ -118,12 +144,12 @@ def plan_reference(written: dict[str, Any]) -> dict[str, Any]:
             "denials": len(written["denials"]), "data_integration": len(written["data_integration"])}
 
 
-def handoffs(reference: Mapping[str, Any], run_id: str) -> list[dict[str, Any]]:
+def handoffs(reference: PlanReference, run_id: str) -> list[dict[str, Any]]:
     """The Data Integration operator's arguments of the plan's hand-offs (one task run each)."""
     return plan_store.read_manifest(run_id, reference["digest"])["data_integration"]
 
 
-def handoff_items(reference: Mapping[str, Any], run_id: str) -> list[dict[str, Any]]:
+def handoff_items(reference: PlanReference, run_id: str) -> list[dict[str, Any]]:
     """The same hand-offs' items, in the same order (map index i lands task run i)."""
     return plan_store.read_manifest(run_id, reference["digest"])["data_integration_items"]
 
@@ -181,8 +207,8 @@ def sync_items(estate, items: list[SyncItem], run_id: str, *, dry_run: bool = Fa
     return done, failed
 
 
-def sync_region(shard: Mapping[str, Any], params: Mapping[str, Any] | None, run_id: str, dag_run: Any,
-                outlet_events: Any, alias: str) -> dict[str, Any]:
+def sync_region(shard: ShardRef, params: Mapping[str, Any] | None, run_id: str, dag_run: Any,
+                outlet_events: Any, alias: str) -> RegionResult:
     """Airflow task body: move every item of one region's plan shard, a bounded number at once.
 
     Lineage is recorded per item that moved. When every item succeeded, one Asset event per
@@ -294,7 +320,7 @@ def _run_type(dag_run: Any) -> str:
     return str(getattr(run_type, "value", run_type))
 
 
-def late_message(partition: dict[str, Any]) -> str:
+def late_message(partition: AwaitedPartition) -> str:
     """One late source partition, named by dataset, source region and partition."""
     waited = f"not there after {partition['timeout_s']:g}s" if partition.get("timeout_s") else \
         "missing (the estate sets no arrival_timeout_s)"
