@@ -136,14 +136,15 @@ def plain_copy_seconds(sources: dict[str, Path], items: list[dict], scratch: Pat
 
 def measure_plan(estate_file: Path, home: Path) -> tuple[float, float, dict]:
     """(wall s, CPU s, the written plan) of ``plan_run``, the estate's first load included."""
+    from multicloud.sync.settings import SyncSettings
     from multicloud.sync.tasks import plan_run
 
     os.environ["MULTICLOUD_ESTATE_HOME"] = str(home)
     os.environ["MULTICLOUD_ESTATE_FILES_ALLOWED"] = str(estate_file)
     os.environ["MULTICLOUD_LOCAL_SOURCES"] = "off"
-    params = {"estate_file": str(estate_file), "interval_start": HOUR.isoformat().replace("+00:00", "Z")}
+    settings = SyncSettings(estate_file=str(estate_file), interval_start=HOUR.isoformat().replace("+00:00", "Z"))
     start, cpu = time.perf_counter(), time.process_time()
-    written = plan_run(params, "bench__plan", HOUR, None, None, home)
+    written = plan_run(settings, "bench__plan", HOUR, None, None, home)
     return time.perf_counter() - start, time.process_time() - cpu, written
 
 

@@ -12,6 +12,9 @@ from multicloud.operators.source_partitions import AwaitSourcePartitionsOperator
 from multicloud.sync.settings import SyncSettings
 
 SYNC_ALIAS = "multicloud-residency-sync"
+# A mapped instance's name in the UI, from its own argument: "aws-euw1 (3 items)".
+_SHARD_LABEL = "{{ task.op_kwargs['shard']['region'] }} ({{ task.op_kwargs['shard']['items'] }} items)"
+_ITEM_LABEL = "{{ task.op_kwargs['item']['dataset'] }} → {{ task.op_kwargs['item']['region'] }} (OCI Data Integration)"
 # MULTICLOUD_RESIDENCY_SYNC_START_DATE (deployment env) moves the start and turns catchup on.
 _START, _CATCHUP = schedule_start("residency_sync", datetime(2026, 1, 1, tzinfo=UTC))
 
@@ -74,57 +77,52 @@ def residency_sync():
     def plan(arrivals: dict | None = None, params=None, run_id=None, data_interval_start=None,
              data_interval_end=None, dag_run=None, ti=None) -> list[dict]:
         """Decide every (dataset, region); audit denials; write the plan files. Returns one shard per region."""
-        from multicloud.sync.tasks import plan_task
+        from multicloud.sync import tasks
 
-        reference, shards = plan_task(params, run_id, data_interval_start, data_interval_end, dag_run.run_after,
-                                      late=(arrivals or {}).get("late"))
-        ti.xcom_push(key="plan", value=reference)  # a digest and counts: the plan itself is a file
-        return shards
+        return tasks.plan_task(params, run_id, data_interval_start, data_interval_end, dag_run, ti, arrivals)
 
     @task
     def handoffs(reference: dict, run_id=None) -> list[dict]:
         """Operator arguments of the items whose dataset says engine: oci-data-integration."""
-        from multicloud.sync.plan_store import read_manifest
+        from multicloud.sync import tasks
 
-        return read_manifest(run_id, reference["digest"])["data_integration"]
+        return tasks.handoffs(reference, run_id)
 
     # one XCom (return_value), not one per key of the dict: the summary reads the run's files
-    @task(outlets=[AssetAlias(SYNC_ALIAS)], map_index_template="{{ sync_label }}", multiple_outputs=False)
-    def sync(shard: dict, params=None, run_id=None, outlet_events=None) -> dict:
+    @task(outlets=[AssetAlias(SYNC_ALIAS)], map_index_template=_SHARD_LABEL, multiple_outputs=False)
+    def sync(shard: dict, params=None, run_id=None, dag_run=None, outlet_events=None) -> dict:
         """One region's share of the plan, a bounded number of items at once; its Assets on success."""
-        from multicloud.sync.tasks import sync_region
+        from multicloud.sync import tasks
 
-        return sync_region(shard, params, run_id, outlet_events, SYNC_ALIAS)
+        return tasks.sync_region(shard, params, run_id, dag_run, outlet_events, SYNC_ALIAS)
 
     @task(outlets=[AssetAlias(SYNC_ALIAS)], trigger_rule="all_done")
-    def publish_partial(params=None, run_id=None, ti=None, outlet_events=None) -> int:
+    def publish_partial(params=None, run_id=None, ti=None, dag_run=None, outlet_events=None) -> int:
         """The Assets of what landed in regions whose sync task failed (its other datasets still count)."""
-        from multicloud.sync.tasks import publish_partial_regions
+        from multicloud.sync import tasks
 
-        return publish_partial_regions(ti, params, run_id, outlet_events, SYNC_ALIAS)
+        return tasks.publish_partial_regions(params, run_id, ti, dag_run, outlet_events, SYNC_ALIAS)
 
     # Finishing a run goes before starting another run's copies (runs end in order under load).
     @task(trigger_rule="all_done", weight_rule="absolute", priority_weight=100)
     def summarize(params=None, run_id=None, ti=None) -> list[str]:
-        from multicloud.sync.tasks import summarize_run
+        from multicloud.sync import tasks
 
-        # pulled here, not passed as an argument: when plan failed there is no XCom, and the
-        # summary must say so instead of failing on XComNotFound
-        return summarize_run(ti.xcom_pull(task_ids="plan", key="plan", default=None), params, run_id)
+        return tasks.summarize_run(params, run_id, ti)
 
     @task
     def handoff_items(reference: dict, run_id=None) -> list[dict]:
         """The same items as ``handoffs``, in the same order (map index i lands task run i)."""
-        from multicloud.sync.plan_store import read_manifest
+        from multicloud.sync import tasks
 
-        return read_manifest(run_id, reference["digest"])["data_integration_items"]
+        return tasks.handoff_items(reference, run_id)
 
-    @task(outlets=[AssetAlias(SYNC_ALIAS)], map_index_template="{{ sync_label }}", trigger_rule="all_done")
-    def land(item: dict, params=None, run_id=None, outlet_events=None) -> dict:
+    @task(outlets=[AssetAlias(SYNC_ALIAS)], map_index_template=_ITEM_LABEL, trigger_rule="all_done")
+    def land(item: dict, params=None, run_id=None, ti=None, outlet_events=None) -> dict:
         """Validate a Data Integration target like the fsspec path; publish its Asset and lineage."""
-        from multicloud.sync.data_integration import land_handoff
+        from multicloud.sync import tasks
 
-        return land_handoff(item, params, run_id, outlet_events, SYNC_ALIAS)
+        return tasks.land_item(item, params, run_id, ti, outlet_events, SYNC_ALIAS)
 
     # late source data: one deferral for all the run's missing partitions (see the operator)
     arrivals = AwaitSourcePartitionsOperator(task_id="await_sources", poll_interval=30)

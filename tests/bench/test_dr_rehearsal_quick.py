@@ -7,28 +7,20 @@ fail over and back, with zero lost writes and the availability the retrying clie
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "dr_rehearsal.py"
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)  # generous: a loaded 2-core machine runs dag.test several times slower
-def test_bench_quick_runs_both_paths_a_short_soak_and_prints_a_ratio_last(airflow_db):
-    result = subprocess.run([sys.executable, str(BENCH), "--quick"], capture_output=True, text=True, timeout=880,
-                            check=False)
-    assert result.returncode == 0, result.stderr[-2000:]
-    lines = result.stdout.strip().splitlines()
-    assert lines[-1].startswith("MTTR ratio automated/orchestrated: ")
-    float(lines[-1].rsplit(" ", 1)[1])
-    rounds = [line for line in lines if line.startswith("round 1")]
+def test_bench_quick_runs_both_paths_a_short_soak_and_prints_a_ratio_last(run_bench, airflow_db):
+    run = run_bench("dr_rehearsal.py", timeout=880)
+    assert run.headline.startswith("MTTR ratio automated/orchestrated: ")
+    float(run.headline.rsplit(" ", 1)[1])
+    rounds = run.starting("round 1")
     assert len(rounds) == 2
     assert all("outcome passed" in line for line in rounds), rounds
-    [soak] = [line for line in lines if line.startswith("soak ")]
+    [soak] = run.starting("soak ")
     assert "1 region faults, 1 failed over and back" in soak
     assert ", 0 lost (goal 0)" in soak
     seen = float(re.search(r"availability ([0-9.]+)% with one retry", soak).group(1))

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
 DAG = '''
 from datetime import datetime
 from airflow.sdk import dag, task
@@ -23,10 +19,7 @@ smoke()
 '''
 
 
-def test_parse_bench_quick_prints_the_ratio_last(tmp_path):
+def test_parse_bench_quick_prints_the_ratio_last(run_bench, tmp_path):
     (tmp_path / "smoke.py").write_text(DAG)
-    result = subprocess.run([sys.executable, str(ROOT / "bench" / "parse.py"), "--quick", "--dags", str(tmp_path)],
-                            capture_output=True, text=True, timeout=180, check=False, cwd=ROOT)
-    assert result.returncode == 0, result.stdout + result.stderr
-    last = result.stdout.strip().splitlines()[-1]
-    assert re.fullmatch(r"parse ratio \(ours/trivial\): \d+\.\d\dx", last), last
+    run = run_bench("parse.py", "--dags", str(tmp_path))
+    assert re.fullmatch(r"parse ratio \(ours/trivial\): \d+\.\d\dx", run.headline), run.headline

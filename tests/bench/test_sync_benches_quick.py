@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
 @pytest.mark.parametrize(("script", "headline"), [
@@ -18,8 +13,6 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
     ("sync_peak_rss.py", r"^peak RSS ours \d+ MiB .*ours/rclone: \d+\.\d\dx"),
     ("validation.py", r"^validation time ours/routing: \d+\.\d\dx .*peak RSS \d+ MiB"),
 ])
-def test_quick_run_prints_its_ratio_last(script, headline):
-    result = subprocess.run([sys.executable, str(BENCH / script), "--quick"], capture_output=True, text=True, check=False,
-                            timeout=180)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert re.match(headline, result.stdout.strip().splitlines()[-1]), result.stdout
+def test_quick_run_prints_its_ratio_last(run_bench, script, headline):
+    run = run_bench(script)
+    assert re.match(headline, run.headline), run.lines

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -23,20 +22,13 @@ from multicloud.placement import current_placement
 from multicloud.reports import latest_summary
 from multicloud.training import artifacts
 from multicloud.training.run import train_and_store
+from multicloud.waiting import wait_until
 from tests.dags.cost_fixtures import serve_declared_placement, write_card
+from tests.dags.dag_files import load_dag
 from tests.kube_estate import estate_yaml, start_clusters, stop_all, use_estate
 from tests.synthetic_events import seed_customer_events
 
-DAGS = Path(__file__).resolve().parents[2] / "dags"
 FAST_GATES = {"gate_checks": 2, "gate_interval_s": 0.05}
-
-
-def load_dag(dag_id: str):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(DAGS / f"{dag_id}.py"))
-    assert not bag.import_errors, bag.import_errors
-    return bag.get_dag(dag_id)
 
 
 def publish_copy(estate, model: str, source: str, version: str) -> None:
@@ -60,10 +52,7 @@ def versions_of_running_pods(emulator) -> set[str]:
 
 
 def wait_for(condition, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.05)
+    assert wait_until(condition, timeout_s), "condition not reached"
 
 
 @pytest.fixture

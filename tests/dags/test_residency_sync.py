@@ -26,13 +26,9 @@ RUN_B = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def dag(airflow_db):
-    from airflow.dag_processing.dagbag import DagBag
+    from tests.dags.dag_files import load_dag
 
-    from tests.conftest import ROOT
-
-    bag = DagBag(dag_folder=str(ROOT / "dags" / "residency_sync.py"))
-    assert not bag.import_errors, bag.import_errors
-    dag = bag.get_dag("residency_sync")
+    dag = load_dag("residency_sync")
     for task_id in ("sync", "summarize"):
         dag.get_task(task_id).retries = 1
         dag.get_task(task_id).retry_delay = timedelta(0)
@@ -59,6 +55,18 @@ def _asset_events(run_id: str) -> set[str]:
     return {r[0] for r in rows}
 
 
+def _sync_labels(run_id: str) -> set[str]:
+    """The names the UI shows for the run's mapped ``sync`` instances (their map_index_template)."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.execute(select(TaskInstance.rendered_map_index).where(
+            TaskInstance.run_id == run_id, TaskInstance.task_id == "sync")).all()
+    return {r[0] for r in rows}
+
+
 def test_outage_then_backfill_lands_each_interval_exactly_once(dag, estate_home):
     estate = load_estate(home=estate_home)
     for run in (RUN_A, RUN_B):
@@ -80,6 +88,8 @@ def test_outage_then_backfill_lands_each_interval_exactly_once(dag, estate_home)
             "x-multicloud://customer-events/oci-ash"} <= _asset_events(run_a.run_id)
     assert ("eu-claims", "oci-ash", "denied") in {(x["dataset"], x["region"], x["outcome"])
                                                     for x in read_audit(estate_home)}
+    # each region's instance is named after its shard, from its own argument (no context written)
+    assert _sync_labels(run_a.run_id) == {f"{r} (1 items)" for r in ("oci-fra", "oci-lon", "oci-ash", "onprem-hq")}
     headline = latest_summary("residency_sync", estate_home)["headline"]
     assert any("oci-lon" in line for line in headline)
     assert any("quarantined" in line for line in headline)

@@ -39,6 +39,7 @@ from multicloud.drivers.local import LocalClusterDriver
 from multicloud.estate import load_estate
 from multicloud.paths import DEFAULT_ESTATE_FILE
 from multicloud.reports import safe_run_id
+from multicloud.waiting import wait_until
 from tests.dags.dr_fixtures import NEWEST_EVENT, REPLICA_LAG, teardown, write_events, write_model
 from tests.harness.airflow import AirflowInstance, free_port
 
@@ -203,7 +204,8 @@ def test_primary_fails_and_dr_failover_runs_by_itself_then_fails_back_exactly(tm
         assert states["approve_fail_back"] == "skipped"
         assert states["apply_standby_stack"] == "skipped"
         assert states["fail_back"] == "success"
-        time.sleep(1.0)  # the probe sees the primary again
+        assert wait_until(lambda: any(s.region == "oci-fra" and s.t > failed_back_at for s in read_samples(probe_file)),
+                          30), "the probe never saw the primary again after the fail-back"
         stop_probe(probe_pid, probe_file)
         probe_pid = None
 

@@ -19,16 +19,20 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from multicloud import statefile
 from multicloud.dr.ledger import APPLIED, FaultLedger, dr_state_dir
 from multicloud.dr.pair import backends, cluster_driver, cluster_of, pair_models, served_version
 from multicloud.dr.steering import steering_for
 from multicloud.dr.write_targets import set_write_target, write_targets
+
+if TYPE_CHECKING:
+    from multicloud.drivers.base import ServedModel
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +139,7 @@ class PilotLightStep:
     note: str = ""
 
 
-def pilot_light_step(served: dict[str, Any], model: str, primary_replicas: int, pilot_light_replicas: int
+def pilot_light_step(served: Mapping[str, ServedModel], model: str, primary_replicas: int, pilot_light_replicas: int
                      ) -> PilotLightStep:
     """Scale the pilot light (``pilot_light_replicas`` kept warm) up to what the primary ran.
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from multicloud.drivers.base import ServedModel
 
 
 def cluster_driver(estate, cluster_id: str):
@@ -28,7 +32,7 @@ def backends(estate, region_id: str, models: list[str]) -> list[str]:
     return [url for model in models for url in driver.endpoints(model)]
 
 
-def served_version(served: dict[str, Any], model: str) -> str | None:
+def served_version(served: Mapping[str, ServedModel], model: str) -> str | None:
     """The version taking most traffic (the one a probe will see)."""
     entry = served.get(model)
     if not entry:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from multicloud.dr import gateway, health
-from multicloud.dr.steering_base import TrafficSteering
+from multicloud.dr.steering_base import FailedOver, TrafficSteering
 from multicloud.dr.steering_lb import OCILoadBalancerSteering
 
 __all__ = ["LocalGatewaySteering", "OCIDnsSteering", "OCILoadBalancerSteering", "Route53Steering",
@@ -61,7 +61,7 @@ class LocalGatewaySteering(TrafficSteering):
 
         gateway.update_routes(self.path, arm)
 
-    def failed_over(self, endpoint: str) -> dict[str, Any] | None:
+    def failed_over(self, endpoint: str) -> FailedOver | None:
         """The failover the health checks made ({from, to, at, incident}), None while on the primary."""
         route = self.snapshot(endpoint) or {}
         return route.get("failed_over")
@@ -279,7 +279,7 @@ class Route53Steering(TrafficSteering):
                                             "inverted": inverted, "role": record.get("Failover")}
         return out
 
-    def failed_over(self, endpoint: str) -> dict[str, Any] | None:
+    def failed_over(self, endpoint: str) -> FailedOver | None:
         """{from, to, at} while Route 53 answers the SECONDARY (``at``: when this read saw it)."""
         health = self.region_health(endpoint)
         roles = {h["role"]: region for region, h in health.items()}
@@ -444,7 +444,7 @@ class OCIDnsSteering(TrafficSteering):
         return {a.pool: {"healthy": bool(newest[a.rdata].is_healthy), "checked_at": newest[a.rdata].start_time}
                 for a in policy.answers if a.rdata in newest}
 
-    def failed_over(self, endpoint: str) -> dict[str, Any] | None:
+    def failed_over(self, endpoint: str) -> FailedOver | None:
         """FAILOVER answers the highest-priority healthy pool: moved when that is not the first one."""
         policy = self.hook.get_steering_policy(self.policy_id)
         if policy.template != "FAILOVER":

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NotRequired, TypedDict
+
+# {from, to, at[, incident]}: "from" is a keyword, hence the functional form.
+FailedOver = TypedDict("FailedOver", {
+    "from": str,  # the region traffic left
+    "to": str,  # the region it serves from now
+    "at": float,  # epoch seconds: when it moved (or when this read saw it)
+    "incident": NotRequired[str],  # the gateway's incident id (the local estate's steering)
+})
+"""The failover a steering's health checks made (``TrafficSteering.failed_over``)."""
 
 
 class TrafficSteering(ABC):
@@ -39,7 +48,7 @@ class TrafficSteering(ABC):
         """Health-checked failover of the pair's endpoint: primary first, the secondary when it fails."""
         raise NotImplementedError(f"{self.name} steering cannot arm health-checked failover")
 
-    def failed_over(self, endpoint: str) -> dict[str, Any] | None:
+    def failed_over(self, endpoint: str) -> FailedOver | None:
         """The failover the health checks made ({from, to, ...}), None while the primary serves."""
         return None
 

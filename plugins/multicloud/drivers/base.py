@@ -10,9 +10,19 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired, TypedDict
 
 RolloutState = Literal["absent", "progressing", "complete", "failed"]
+
+
+class ServedModel(TypedDict):
+    """One model as a cluster serves it now (an entry of ``ClusterDriver.served()``)."""
+
+    versions: dict[str, int]  # version -> replicas
+    weights: dict[str, int]  # version -> percent of the model's traffic
+    runtime: dict[str, Any]  # the runtime baseline the newest version runs under
+    artifacts: dict[str, str]  # version -> artifact URI
+    traffic: NotRequired[str]  # how weights are applied (Kubernetes: gateway-api or replica-count)
 
 
 @dataclass(frozen=True)
@@ -90,8 +100,8 @@ class ClusterDriver(ABC):
         return http_fetch(url, body, timeout_s)
 
     @abstractmethod
-    def served(self) -> dict[str, dict[str, Any]]:
-        """Every model here: {model: {"versions": {version: replicas}, "weights": {...}, "runtime": {...}}}."""
+    def served(self) -> dict[str, ServedModel]:
+        """Every model here, by id (``ServedModel``: versions and replicas, weights, runtime, artifacts)."""
 
 
 def http_fetch(url: str, body: bytes | None = None, timeout_s: float = 5.0) -> tuple[int, bytes]:

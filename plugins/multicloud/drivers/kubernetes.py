@@ -50,10 +50,11 @@ import functools
 import json
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from multicloud.drivers.base import ClusterDriver, ModelDeployment, RolloutStatus
+from multicloud.drivers.base import ClusterDriver, ModelDeployment, RolloutStatus, ServedModel
 from multicloud.drivers.scheduling import POOL_LABEL
 
 if TYPE_CHECKING:
@@ -101,7 +102,7 @@ class KubernetesClusterDriver(ClusterDriver):
     :param scheduling: pod-spec fields pinning pods to that pool (``scheduling.pool_scheduling``).
     """
 
-    def __init__(self, cluster_id: str, api_client: Any, namespace: str = "models", poll_s: float = 0.25,
+    def __init__(self, cluster_id: str, api_client: Any, namespace: str = "models", poll_s: float = 0.25,  # noqa: PLR0913  one keyword per documented driver option (the estate cluster's fields, see from_estate)
                  progress_deadline_s: int = 120, external_url: str | None = None,
                  gateway: dict[str, Any] | None = None, artifact_secret: str | None = None,
                  service_account: str | None = None, pool: str | None = None,
@@ -270,34 +271,21 @@ class KubernetesClusterDriver(ClusterDriver):
         return current
 
     def remove(self, model: str, version: str | None = None) -> None:
-        from kubernetes.client.exceptions import ApiException
-
-        def delete_if_present(delete: Any, name: str) -> None:
-            try:
-                delete(name, self.namespace)
-            except ApiException as exc:
-                if exc.status != 404:  # already gone is fine; a refused delete is not
-                    raise
-
         targets = [version] if version else self._versions(model)
         for v in targets:
-            delete_if_present(self.apps.delete_namespaced_deployment, self._name(model, v))
+            self._delete_if_present(self.apps.delete_namespaced_deployment, self._name(model, v), self.namespace)
             if self.pool:
-                delete_if_present(self.core.delete_namespaced_service, self._name(model, v))
+                self._delete_if_present(self.core.delete_namespaced_service, self._name(model, v), self.namespace)
         everywhere = self._versions(model, every_pool=True)
         for v in targets:  # a version's shared Service goes when no pool runs that version any more
             if v not in everywhere:
-                delete_if_present(self.core.delete_namespaced_service, dns_name(model, v))
+                self._delete_if_present(self.core.delete_namespaced_service, dns_name(model, v), self.namespace)
         remaining = self._versions(model)
-        if not everywhere:
-            delete_if_present(self.core.delete_namespaced_service, dns_name(model))
+        if not everywhere:  # no pool serves the model any more: its front door goes too
+            self._delete_if_present(self.core.delete_namespaced_service, dns_name(model), self.namespace)
             if self.gateway:
-                try:
-                    self.custom.delete_namespaced_custom_object(GATEWAY_GROUP, GATEWAY_VERSION, self.namespace,
-                                                                "httproutes", dns_name(model))
-                except ApiException as exc:
-                    if exc.status != 404:
-                        raise
+                self._delete_if_present(self.custom.delete_namespaced_custom_object, GATEWAY_GROUP, GATEWAY_VERSION,
+                                        self.namespace, "httproutes", dns_name(model))
         elif remaining:
             weights = {v: w for v, w in self._weights(model).items() if v in remaining}
             if sum(weights.values()) != 100:
@@ -305,6 +293,17 @@ class KubernetesClusterDriver(ClusterDriver):
             self._apply_service(dns_name(model), {MODEL_LABEL: model}, model, None, weights)
             if self.gateway:
                 self._apply_route(model, weights)
+
+    @staticmethod
+    def _delete_if_present(delete: Callable[..., Any], *args: Any) -> None:
+        """``delete(*args)``: already gone (404) is fine; a refused delete is not."""
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            delete(*args)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
 
     def endpoints(self, model: str, version: str | None = None) -> list[str]:
         """Base URLs of each version's Service, reachable from outside the cluster (see ``fetch``)."""
@@ -341,9 +340,9 @@ class KubernetesClusterDriver(ClusterDriver):
         except (OSError, HTTPError) as exc:
             return 0, f"{type(exc).__name__}: {exc}".encode()
 
-    def served(self) -> dict[str, dict[str, Any]]:
+    def served(self) -> dict[str, ServedModel]:
         items = self._deployments(self._pool_selector(MODEL_LABEL))
-        out: dict[str, dict[str, Any]] = {}
+        out: dict[str, ServedModel] = {}
         for obj in sorted(items, key=_deployed_at):
             labels = obj["metadata"].get("labels") or {}
             model, version = labels[MODEL_LABEL], labels.get(VERSION_LABEL, "")

@@ -31,12 +31,12 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import psutil
 
 from multicloud import paths, statefile
-from multicloud.drivers.base import ClusterDriver, ModelDeployment, RolloutStatus
+from multicloud.drivers.base import ClusterDriver, ModelDeployment, RolloutStatus, ServedModel
 from multicloud.drivers.scheduling import pool_id, pool_scheduling
 from multicloud.serving.model import LogisticModel, ModelFormatError
 from multicloud.serving.server import MARKER
@@ -45,6 +45,20 @@ from multicloud.waiting import wait_until
 
 if TYPE_CHECKING:
     from multicloud.estate.models import Estate
+
+
+class ServerProcess(TypedDict):
+    """One replica's model server process, as the cluster's state file records it."""
+
+    replica: int
+    pool: str  # the node pool ("on-demand" when the driver manages no pool)
+    pid: int
+    started_at: float  # epoch seconds
+    port: int | None  # None until the server wrote its port file
+    port_file: str
+    pid_file: str
+    log: str
+
 
 SERVER_SCRIPT = Path(__file__).resolve().parents[1] / "serving" / "server.py"
 PROBE_TIMEOUT_S = 1.0
@@ -236,8 +250,8 @@ class LocalClusterDriver(ClusterDriver):
                     urls.append(f"http://127.0.0.1:{port}")
         return urls
 
-    def served(self) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
+    def served(self) -> dict[str, ServedModel]:
+        out: dict[str, ServedModel] = {}
         for model, entry in self._read()["models"].items():
             if not entry["versions"]:
                 continue
@@ -327,7 +341,7 @@ class LocalClusterDriver(ClusterDriver):
             live.append(self._spawn(model, version, record, next(free)))
         record["processes"] = live
 
-    def _spawn(self, model: str, version: str, record: dict[str, Any], replica: int) -> dict[str, Any]:
+    def _spawn(self, model: str, version: str, record: dict[str, Any], replica: int) -> ServerProcess:
         runtime = record["runtime"]
         run_dir = self.dir / "run"
         logs = self.dir / "logs"
@@ -422,7 +436,7 @@ class LocalClusterDriver(ClusterDriver):
 
 
 # ---- process helpers -------------------------------------------------------------------------------
-def _alive(proc: dict[str, Any]) -> bool:
+def _alive(proc: ServerProcess) -> bool:
     """Our replica still runs. Identity is the spawn-unique pid-file path on the command line, not
     the start time: psutil derives start times from the boot time, which moves when the wall clock
     is stepped, and a recycled PID never carries our path."""
@@ -434,14 +448,14 @@ def _alive(proc: dict[str, Any]) -> bool:
         return False
 
 
-def _read_port(proc: dict[str, Any]) -> int | None:
+def _read_port(proc: ServerProcess) -> int | None:
     try:
         return int(Path(proc["port_file"]).read_text())
     except (OSError, ValueError):
         return None
 
 
-def _healthy(proc: dict[str, Any], model: str, version: str) -> bool:
+def _healthy(proc: ServerProcess, model: str, version: str) -> bool:
     port = proc.get("port") or _read_port(proc)
     if not port:
         return False
@@ -453,7 +467,7 @@ def _healthy(proc: dict[str, Any], model: str, version: str) -> bool:
         return False
 
 
-def _log_tail(proc: dict[str, Any], lines: int = 3) -> str:
+def _log_tail(proc: ServerProcess, lines: int = 3) -> str:
     try:
         text = Path(proc["log"]).read_text(errors="replace").strip().splitlines()
     except OSError:
@@ -461,7 +475,7 @@ def _log_tail(proc: dict[str, Any], lines: int = 3) -> str:
     return " | ".join(text[-lines:]) or "no output"
 
 
-def _stop(proc: dict[str, Any]) -> None:
+def _stop(proc: ServerProcess) -> None:
     Path(proc["port_file"]).unlink(missing_ok=True)
     if proc.get("pid_file"):
         Path(proc["pid_file"]).unlink(missing_ok=True)

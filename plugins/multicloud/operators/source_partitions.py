@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
+
+if TYPE_CHECKING:
+    from multicloud.sync.sources import Arrivals, AwaitedPartition, SourcePartition
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +41,7 @@ class AwaitSourcePartitionsOperator(BaseOperator):
         super().__init__(**kwargs)
         self.poll_interval = poll_interval
 
-    def execute(self, context: Any) -> dict[str, list[dict[str, Any]]]:
+    def execute(self, context: Any) -> Arrivals:
         expected = self._expected(context)
         from multicloud.triggers.source_partitions import partition_exists
 
@@ -64,8 +67,8 @@ class AwaitSourcePartitionsOperator(BaseOperator):
                                                    poll_interval=min(self.poll_interval, max(1.0, shortest / 10))),
                    method_name="execute_complete", kwargs={"late_now": late_now})
 
-    def execute_complete(self, context: Any, event: dict[str, Any],
-                         late_now: list[dict[str, Any]] | None = None) -> dict[str, list[dict[str, Any]]]:
+    def execute_complete(self, context: Any, event: Arrivals,
+                         late_now: list[AwaitedPartition] | None = None) -> Arrivals:
         late = [*(late_now or []), *event.get("late", [])]
         for p in event.get("arrived", []):
             log.info("%s: source partition %s in %s arrived", p["dataset"], p["partition"], p["region"])
@@ -75,23 +78,24 @@ class AwaitSourcePartitionsOperator(BaseOperator):
         return {"late": late, "arrived": event.get("arrived", [])}
 
     @staticmethod
-    def _expected(context: Any) -> list[dict[str, Any]]:
+    def _expected(context: Any) -> list[SourcePartition]:
         """The run's source partitions (after the local estate's producer wrote its own)."""
-        from multicloud.dagkit import estate_for
         from multicloud.estate import EstateError
         from multicloud.sync import interval, sources
+        from multicloud.sync.settings import SyncSettings
+        from multicloud.sync.tasks import estate_of
 
-        params = dict(context["params"] or {})
         try:
-            estate = estate_for(params)
-            chosen = interval.run_interval(interval_start_param=params.get("interval_start"),
+            settings = SyncSettings.from_params(context["params"])
+            estate = estate_of(settings)
+            chosen = interval.run_interval(interval_start_param=settings.interval_start,
                                            data_interval_start=context.get("data_interval_start"),
                                            data_interval_end=context.get("data_interval_end"),
                                            run_after=context["dag_run"].run_after)
-            if sources.produces_sources() and not params.get("dry_run"):
-                sources.produce_local_sources(estate, chosen.start, params.get("datasets") or None)
-            return sources.source_partitions(estate, chosen.start, chosen.end, params.get("datasets") or None,
-                                             params.get("regions") or None)
+            datasets = settings.datasets or None
+            if sources.produces_sources() and not settings.dry_run:
+                sources.produce_local_sources(estate, chosen.start, datasets)
+            return sources.source_partitions(estate, chosen.start, chosen.end, datasets, settings.regions or None)
         except (ValueError, KeyError, EstateError) as exc:
             log.warning("not waiting for source data: plan will refuse this run (%s)", exc)
             return []

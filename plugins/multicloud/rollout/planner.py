@@ -26,7 +26,7 @@ Strategy = Literal["canary", "rolling", "blue_green"]
 GROWTH = (1, 2, 4)  # sizes of the canary and the next waves; the last stage takes the rest
 
 
-def plan_rollout(estate: Estate, placement: Mapping[str, Mapping[str, int]], model_id: str, version: str,
+def plan_rollout(estate: Estate, placement: Mapping[str, Mapping[str, int]], model_id: str, version: str,  # noqa: PLR0913  the model version, then the run's rollout settings as keywords
                  artifact_uri: str, *, clusters: list[str] | None = None, strategy: str = "canary",
                  max_parallel: int = 4, serving: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """The plan for one model version. ``serving``: cluster -> driver.served() entry of this model."""

@@ -14,7 +14,7 @@ makes that path keep every promise the in-process path keeps:
 - **An Asset event per (dataset, region)** and **lineage** (source -> target) on success, so
   model_training starts as it does for the fsspec path.
 
-Pure except ``land_handoff`` (the Airflow task body), which imports Airflow inside.
+The Airflow task body that lands a hand-off (its Asset event, its lineage) is ``sync.tasks.land_item``.
 """
 
 from __future__ import annotations
@@ -110,32 +110,3 @@ def land(estate: Estate, item: SyncItem, run_id: str, task_run: dict[str, Any]) 
     runner.record_outcome(run_id, item, "ok", detail)
     metrics.emit("sync.rows_landed", detail.get("rows") or 0, dimensions=dims, estate=estate)
     return detail
-
-
-def land_handoff(item_dict: dict[str, Any], params: dict[str, Any] | None, run_id: str, outlet_events: Any,
-                 alias: str) -> dict[str, Any]:
-    """Airflow task body: land the item whose task run (same map index) succeeded; Asset + lineage."""
-    from airflow.sdk import Asset, AssetAlias, get_current_context
-    from airflow.sdk.exceptions import AirflowSkipException
-
-    from multicloud.dagkit import estate_for
-    from multicloud.lineage import record_transfer
-
-    context = get_current_context()
-    ti = context["ti"]
-    item = SyncItem.from_dict(item_dict)
-    context["sync_label"] = f"{item.dataset} → {item.region} (OCI Data Integration)"
-    task_run = ti.xcom_pull(task_ids="data_integration", map_indexes=ti.map_index)
-    if not task_run:
-        raise AirflowSkipException(f"{item.dataset} → {item.region}: the task run did not succeed; nothing to land")
-    estate = estate_for(dict(params or {}))
-    detail = land(estate, item, run_id, task_run)
-    record_transfer([detail["source_url"]], [detail["target_url"]], component="data_integration")
-    uri = runner.asset_uri(item.dataset, item.region)
-    outlet_events[AssetAlias(alias)].add(Asset(name=uri, uri=uri), extra={
-        "partition": item.partition, "rows": detail.get("rows"), "run_id": run_id, "engine": ENGINE,
-        "task_run_key": detail.get("task_run_key")})
-    log.info("%s → %s via OCI Data Integration task run %s: %s rows validated", item.dataset, item.region,
-             detail.get("task_run_key"), detail.get("rows"))
-    return {k: v for k, v in detail.items() if k != "validation"} | {
-        "validation": (detail.get("validation") or {}).get("success")}

@@ -26,17 +26,46 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from multicloud import paths
 from multicloud.statefile import atomic_write_text
 from multicloud.sync import runner
+
+if TYPE_CHECKING:
+    from multicloud.sync.sources import AwaitedPartition
 
 MANIFEST = "plan.json"
 
 
 class PlanMismatch(RuntimeError):
     """A plan file is missing or differs from the reference the task was given."""
+
+
+class ShardRef(TypedDict):
+    """One region's shard of a written plan: what a mapped ``sync`` task gets (never the items)."""
+
+    region: str
+    items: int
+    digest: str
+
+
+class PlanManifest(TypedDict, total=False):
+    """A run's plan manifest: what ``sync.tasks.plan_run`` decided, plus what ``write_plan`` adds
+    (``run_id``, ``shards``; ``digest`` only in what ``write_plan`` returns)."""
+
+    data_integration: list[dict[str, Any]]  # one OCI Data Integration operator's kwargs per hand-off
+    data_integration_items: list[dict[str, Any]]  # SyncItem.as_dict() of those hand-offs, same order
+    denials: list[dict[str, Any]]  # planner.Denial fields
+    partitions: dict[str, str]  # dataset -> partition
+    interval_start: str
+    interval_end: str
+    interval_source: str
+    dry_run: bool
+    late: list[AwaitedPartition]
+    run_id: str
+    shards: list[ShardRef]
+    digest: str
 
 
 def plan_dir(run_id: str, home: Path | None = None) -> Path:
@@ -64,13 +93,13 @@ def shard_items(items: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any
     return dict(sorted(shards.items()))
 
 
-def write_plan(run_id: str, manifest: dict[str, Any], items: list[dict[str, Any]],
-               home: Path | None = None) -> dict[str, Any]:
+def write_plan(run_id: str, manifest: PlanManifest, items: list[dict[str, Any]],
+               home: Path | None = None) -> PlanManifest:
     """Write the shards of ``items`` and then the manifest; returns the manifest as written.
 
     The manifest gains ``shards`` (region, items, digest per shard) and ``digest`` is not part of
     it: ``manifest_digest`` of the written text is the reference XCom carries."""
-    refs = []
+    refs: list[ShardRef] = []
     folder = plan_dir(run_id, home)
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("shard-*.json"):  # a re-run plan replaces the whole plan, never mixes
@@ -85,7 +114,7 @@ def write_plan(run_id: str, manifest: dict[str, Any], items: list[dict[str, Any]
     return body | {"digest": _digest(text)}
 
 
-def read_manifest(run_id: str, digest: str | None = None, home: Path | None = None) -> dict[str, Any]:
+def read_manifest(run_id: str, digest: str | None = None, home: Path | None = None) -> PlanManifest:
     """The run's manifest; with ``digest``, only if it is exactly the manifest that digest names."""
     path = plan_dir(run_id, home) / MANIFEST
     try:
@@ -113,6 +142,6 @@ def read_shard(run_id: str, region: str, digest: str, home: Path | None = None) 
     return body["items"]
 
 
-def read_items(run_id: str, manifest: dict[str, Any], home: Path | None = None) -> list[dict[str, Any]]:
+def read_items(run_id: str, manifest: PlanManifest, home: Path | None = None) -> list[dict[str, Any]]:
     """Every fsspec item of the plan, shard by shard (each checked against the manifest's digest)."""
     return [item for ref in manifest["shards"] for item in read_shard(run_id, ref["region"], ref["digest"], home)]

@@ -24,6 +24,7 @@ import shutil
 import uuid
 from datetime import datetime
 from pathlib import Path
+from typing import NotRequired, TypedDict
 
 from multicloud import paths
 from multicloud.sync.layout import partition_key
@@ -72,8 +73,34 @@ def produce_local_sources(estate, interval_start: datetime, datasets: list[str] 
     return written
 
 
+class SourcePartition(TypedDict):
+    """One source partition a run reads (``source_partitions``); ``await_sources`` waits for it."""
+
+    dataset: str
+    region: str  # the dataset's source region
+    partition: str
+    url: str
+    connection_id: str | None
+    s3_compat: bool
+    timeout_s: float  # the dataset's arrival_timeout_s
+
+
+class AwaitedPartition(SourcePartition):
+    """A missing source partition ``await_sources`` waits for; ``deadline``: epoch seconds (absent
+    when the estate sets no arrival_timeout_s: late at once)."""
+
+    deadline: NotRequired[float]
+
+
+class Arrivals(TypedDict):
+    """What ``await_sources`` returns (its XCom): the partitions that arrived and those still late."""
+
+    late: list[AwaitedPartition]
+    arrived: list[AwaitedPartition]
+
+
 def source_partitions(estate, interval_start: datetime, interval_end: datetime | None = None,
-                      datasets: list[str] | None = None, regions: list[str] | None = None) -> list[dict]:
+                      datasets: list[str] | None = None, regions: list[str] | None = None) -> list[SourcePartition]:
     """The source partitions a run over [interval_start, interval_end) reads, one per dataset due.
 
     The same choice as the planner: datasets named explicitly whatever their schedule, the others
@@ -85,7 +112,7 @@ def source_partitions(estate, interval_start: datetime, interval_end: datetime |
 
     chosen = [estate.dataset(d) for d in datasets] if datasets else list(estate.datasets)
     wanted = set(regions) if regions else None
-    found: list[dict] = []
+    found: list[SourcePartition] = []
     for dataset in chosen:
         own_start = interval_start if datasets else dataset_interval(dataset, interval_start, interval_end)
         if own_start is None:

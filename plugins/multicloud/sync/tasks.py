@@ -1,82 +1,117 @@
-"""Airflow adapters behind dags/residency_sync.py: plan, sync a region, publish its Assets, summarize.
+"""Airflow adapters behind dags/residency_sync.py: one function per task.
 
-Imported inside tasks only. The business logic is in planner/runner/routing/copier; these
-functions read the run's context (params, interval, run id), publish Asset events, record
-lineage, metrics, the audit log and the summary.
+Imported inside tasks only. Each takes what the DAG's task receives from Airflow (its arguments
+and the context values it names: ``params``, ``run_id``, ``ti``, ``dag_run``, dates, the
+``outlet_events``), builds the run's ``SyncSettings`` from the Params, and calls the business
+logic (planner/runner/routing/copier); these functions publish Asset events and record lineage,
+metrics, the audit log and the summary. Decided refusals fail without retries.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from multicloud import metrics, reports
 from multicloud.dagkit import estate_for
 from multicloud.residency.policy import ResidencyPolicy
 from multicloud.sync import audit, data_integration, interval, plan_store, runner, sources
+from multicloud.sync.plan_store import PlanManifest, ShardRef
 from multicloud.sync.planner import SyncItem, plan_sync
+from multicloud.sync.settings import SyncSettings
+from multicloud.sync.sources import Arrivals, AwaitedPartition
 from multicloud.sync.summary import build_summary
 
 log = logging.getLogger(__name__)
 
 
-def _policy(estate, params: dict[str, Any]) -> ResidencyPolicy:
-    mode = params.get("residency_mode") or "estate"
+class PlanReference(TypedDict):
+    """What XCom carries of a written plan (key ``plan``): its digest and a few counts, never items."""
+
+    digest: str
+    interval_start: str
+    interval_end: str
+    interval_source: str
+    items: int
+    regions: int
+    denials: int
+    data_integration: int
+
+
+class RegionResult(TypedDict):
+    """A ``sync`` task's return value: one region's items, how many landed, rows, Asset events."""
+
+    region: str
+    items: int
+    done: int
+    rows: int
+    assets: int
+
+
+def estate_of(settings: SyncSettings):
+    """The run's estate (``dagkit.estate_for``: the allowlisted ``estate_file``, else the configured one)."""
+    return estate_for({"estate_file": settings.estate_file})
+
+
+def _policy(estate, settings: SyncSettings) -> ResidencyPolicy:
+    mode = settings.residency_mode or "estate"
     return ResidencyPolicy.from_estate(estate).tightened(None if mode == "estate" else mode)
 
 
-def plan_task(params: dict[str, Any] | None, run_id: str, interval_start: datetime | None,
-              interval_end: datetime | None, run_after: datetime | None,
-              late: list[dict[str, Any]] | None = None) -> tuple[dict[str, Any], list[dict]]:
-    """``plan_run`` for the DAG: (the plan's XCom reference, one shard reference per region to map
-    over). A decided refusal (bad Param, unknown name) fails without retries.
+def plan_task(params: Mapping[str, Any] | None, run_id: str, data_interval_start: datetime | None,
+              data_interval_end: datetime | None, dag_run: Any, ti: Any,
+              arrivals: Arrivals | None = None) -> list[ShardRef]:
+    """``plan_run`` for the DAG: one shard reference per region to map over; the plan's reference
+    (``plan_reference``: a digest and counts, the plan itself is a file) goes to XCom key ``plan``.
+    A decided refusal (bad Param, unknown name) fails without retries.
 
-    ``late``: source partitions ``await_sources`` waited for in vain (not planned; summarize fails
-    the run naming them)."""
+    ``arrivals``: what ``await_sources`` returned; its ``late`` source partitions (waited for in
+    vain) are not planned, and summarize fails the run naming them."""
     from airflow.sdk.exceptions import AirflowFailException
 
     from multicloud.estate import EstateError
 
     try:
-        written = plan_run(params, run_id, interval_start, interval_end, run_after, late=late)
-        return plan_reference(written), written["shards"]
+        written = plan_run(SyncSettings.from_params(params), run_id, data_interval_start, data_interval_end,
+                           dag_run.run_after, late=(arrivals or {}).get("late"))
     except (ValueError, KeyError, EstateError) as exc:
         raise AirflowFailException(f"residency_sync plan refused: {exc}") from exc
+    ti.xcom_push(key="plan", value=plan_reference(written))
+    return written["shards"]
 
 
-def plan_run(params: dict[str, Any] | None, run_id: str, interval_start: datetime | None,
+def plan_run(settings: SyncSettings, run_id: str, interval_start: datetime | None,
              interval_end: datetime | None = None, run_after: datetime | None = None,
-             home: Path | None = None, late: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+             home: Path | None = None, late: list[AwaitedPartition] | None = None) -> PlanManifest:
     """Plan one run and write it to the run's plan files (``plan_store``); returns the manifest.
 
     ``interval_start`` may be None (a manual run without a logical date): see
     ``multicloud.sync.interval`` for which interval the run then covers."""
-    params = dict(params or {})
-    estate = estate_for(params)
-    _refuse_unknown_ids(estate, params)
-    chosen = interval.run_interval(interval_start_param=params.get("interval_start"),
+    estate = estate_of(settings)
+    _refuse_unknown_ids(estate, settings)
+    chosen = interval.run_interval(interval_start_param=settings.interval_start,
                                    data_interval_start=interval_start, data_interval_end=interval_end,
                                    run_after=run_after)
-    if params.get("datasets"):
-        interval.check_partition_alignment(
-            chosen.start, {d: estate.dataset(d).partitioning for d in params["datasets"]})
+    datasets, regions = settings.datasets or None, settings.regions or None
+    if datasets:
+        interval.check_partition_alignment(chosen.start, {d: estate.dataset(d).partitioning for d in datasets})
     interval_start, interval_end = chosen.start, chosen.end
     log.info("run %s covers %s", run_id, chosen.describe())
-    if sources.produces_sources() and not params.get("dry_run"):
-        produced = sources.produce_local_sources(estate, interval_start, params.get("datasets") or None)
+    dry_run = settings.dry_run
+    if sources.produces_sources() and not dry_run:
+        produced = sources.produce_local_sources(estate, interval_start, datasets)
         if produced:
             log.info("local estate: produced source partitions %s", ", ".join(produced))
-    plan = plan_sync(estate, _policy(estate, params), interval_start,
-                     datasets=params.get("datasets") or None, regions=params.get("regions") or None,
+    plan = plan_sync(estate, _policy(estate, settings), interval_start, datasets=datasets, regions=regions,
                      interval_end=interval_end)
     late_partitions = {(p["dataset"], p["partition"]) for p in late or []}
     if late_partitions:  # late source data: those items wait for a later run; the others sync now
         plan = dataclasses.replace(plan, items=tuple(i for i in plan.items
                                                      if (i.dataset, i.partition) not in late_partitions))
-    dry_run = bool(params.get("dry_run"))
     # quarantine items stay on the fsspec path whatever the engine: those rows never leave the source
     fsspec_plan, di_items = data_integration.split_items(plan.items)
     # a dry run copies nothing: an OCI Data Integration task run would copy, so none is started
@@ -93,14 +128,15 @@ def plan_run(params: dict[str, Any] | None, run_id: str, interval_start: datetim
                              for d in plan.denials], estate=estate)
     log.info("planned %d items (%d via OCI Data Integration%s), %d denials", len(fsspec_plan), len(di_items),
              ", not started: dry run" if dry_run and di_items else "", len(denials))
-    manifest = {"data_integration": di_kwargs, "denials": denials, "partitions": partitions,
-                "data_integration_items": [] if dry_run else [i.as_dict() for i in di_items],
-                "interval_start": interval_start.isoformat(), "interval_end": interval_end.isoformat(),
-                "interval_source": chosen.source, "dry_run": dry_run, "late": list(late or [])}
+    manifest: PlanManifest = {
+        "data_integration": di_kwargs, "denials": denials, "partitions": partitions,
+        "data_integration_items": [] if dry_run else [i.as_dict() for i in di_items],
+        "interval_start": interval_start.isoformat(), "interval_end": interval_end.isoformat(),
+        "interval_source": chosen.source, "dry_run": dry_run, "late": list(late or [])}
     return plan_store.write_plan(run_id, manifest, [i.as_dict() for i in fsspec_plan], home)
 
 
-def plan_reference(written: dict[str, Any]) -> dict[str, Any]:
+def plan_reference(written: PlanManifest) -> PlanReference:
     """What XCom carries of a written plan (key ``plan``): its digest and a few counts, never items."""
     return {"digest": written["digest"], "interval_start": written["interval_start"],
             "interval_end": written["interval_end"], "interval_source": written["interval_source"],
@@ -108,11 +144,21 @@ def plan_reference(written: dict[str, Any]) -> dict[str, Any]:
             "denials": len(written["denials"]), "data_integration": len(written["data_integration"])}
 
 
-def _refuse_unknown_ids(estate, params: dict[str, Any]) -> None:
+def handoffs(reference: PlanReference, run_id: str) -> list[dict[str, Any]]:
+    """The Data Integration operator's arguments of the plan's hand-offs (one task run each)."""
+    return plan_store.read_manifest(run_id, reference["digest"])["data_integration"]
+
+
+def handoff_items(reference: PlanReference, run_id: str) -> list[dict[str, Any]]:
+    """The same hand-offs' items, in the same order (map index i lands task run i)."""
+    return plan_store.read_manifest(run_id, reference["digest"])["data_integration_items"]
+
+
+def _refuse_unknown_ids(estate, settings: SyncSettings) -> None:
     """Every unknown dataset and region at once (ValueError: plan_task fails the run without retry)."""
     problems = []
-    for kind, requested, known in (("dataset", params.get("datasets"), [d.id for d in estate.datasets]),
-                                   ("region", params.get("regions"), [r.id for r in estate.regions])):
+    for kind, requested, known in (("dataset", settings.datasets, [d.id for d in estate.datasets]),
+                                   ("region", settings.regions, [r.id for r in estate.regions])):
         if unknown := sorted(set(requested or ()) - set(known)):
             problems.append(f"unknown {kind}(s) {unknown}; the estate has {sorted(known)}")
     if problems:
@@ -141,10 +187,6 @@ def item_workers() -> int:
     return workers
 
 
-def shard_label(shard: dict[str, Any]) -> str:
-    return f"{shard['region']} ({shard['items']} items)"
-
-
 def sync_items(estate, items: list[SyncItem], run_id: str, *, dry_run: bool = False,
                workers: int | None = None) -> tuple[dict[SyncItem, dict[str, Any]], dict[SyncItem, str]]:
     """Run every item with at most ``workers`` at once: (details of those that succeeded, errors).
@@ -165,23 +207,19 @@ def sync_items(estate, items: list[SyncItem], run_id: str, *, dry_run: bool = Fa
     return done, failed
 
 
-def sync_region(shard: dict[str, Any], params: dict[str, Any] | None, run_id: str, outlet_events: Any,
-                alias: str) -> dict[str, Any]:
+def sync_region(shard: ShardRef, params: Mapping[str, Any] | None, run_id: str, dag_run: Any,
+                outlet_events: Any, alias: str) -> RegionResult:
     """Airflow task body: move every item of one region's plan shard, a bounded number at once.
 
     Lineage is recorded per item that moved. When every item succeeded, one Asset event per
     (dataset, region) that landed is published; while any item failed the task fails (and retries),
     and if it fails for good ``publish_partial_regions`` publishes what did land."""
-    from airflow.sdk import get_current_context
-
     from multicloud.lineage import record_transfer
 
-    params = dict(params or {})
-    context = get_current_context()
-    context["sync_label"] = shard_label(shard)
+    settings = SyncSettings.from_params(params)
     items = [SyncItem.from_dict(i) for i in plan_store.read_shard(run_id, shard["region"], shard["digest"])]
-    estate = estate_for(params)
-    dry_run = bool(params.get("dry_run"))
+    estate = estate_of(settings)
+    dry_run = settings.dry_run
     done, failed = sync_items(estate, items, run_id, dry_run=dry_run)
     if not dry_run:
         for item, detail in done.items():
@@ -199,8 +237,32 @@ def sync_region(shard: dict[str, Any], params: dict[str, Any] | None, run_id: st
     published = 0
     if not dry_run:
         published = publish(outlet_events, alias, [(i, d) for i, d in done.items() if i.kind != "quarantine"],
-                            run_id, _run_type(context))
+                            run_id, _run_type(dag_run))
     return {"region": shard["region"], "items": len(items), "done": len(done), "rows": rows, "assets": published}
+
+
+def land_item(item_dict: Mapping[str, Any], params: Mapping[str, Any] | None, run_id: str, ti: Any,
+              outlet_events: Any, alias: str) -> dict[str, Any]:
+    """Airflow task body: land the item whose task run (same map index) succeeded; Asset + lineage."""
+    from airflow.sdk import Asset, AssetAlias
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from multicloud.lineage import record_transfer
+
+    item = SyncItem.from_dict(dict(item_dict))
+    task_run = ti.xcom_pull(task_ids="data_integration", map_indexes=ti.map_index)
+    if not task_run:
+        raise AirflowSkipException(f"{item.dataset} → {item.region}: the task run did not succeed; nothing to land")
+    detail = data_integration.land(estate_of(SyncSettings.from_params(params)), item, run_id, task_run)
+    record_transfer([detail["source_url"]], [detail["target_url"]], component="data_integration")
+    uri = runner.asset_uri(item.dataset, item.region)
+    outlet_events[AssetAlias(alias)].add(Asset(name=uri, uri=uri), extra={
+        "partition": item.partition, "rows": detail.get("rows"), "run_id": run_id, "engine": data_integration.ENGINE,
+        "task_run_key": detail.get("task_run_key")})
+    log.info("%s → %s via OCI Data Integration task run %s: %s rows validated", item.dataset, item.region,
+             detail.get("task_run_key"), detail.get("rows"))
+    return {k: v for k, v in detail.items() if k != "validation"} | {
+        "validation": (detail.get("validation") or {}).get("success")}
 
 
 def publish(outlet_events: Any, alias: str, landed: list[tuple[SyncItem, dict[str, Any]]], run_id: str,
@@ -226,25 +288,23 @@ def landed_items(shard_items: list[SyncItem], outcomes: dict[str, dict[str, Any]
     return landed
 
 
-def publish_partial_regions(ti: Any, params: dict[str, Any] | None, run_id: str, outlet_events: Any,
-                            alias: str) -> int:
+def publish_partial_regions(params: Mapping[str, Any] | None, run_id: str, ti: Any, dag_run: Any,
+                            outlet_events: Any, alias: str) -> int:
     """Airflow task body: the Assets of what landed in each region whose ``sync`` did not succeed.
 
     A region's ``sync`` publishes its Assets only when all its items succeeded (a failed task
     publishes nothing), so one broken dataset would keep the region's other datasets from their
     consumers; this task runs after every ``sync`` ended, asks Airflow which did not succeed, and
     publishes those regions' landed items. A dry run publishes nothing."""
-    from airflow.sdk import get_current_context
-
     shards = ti.xcom_pull(task_ids="plan", default=None)
-    if not shards or (params or {}).get("dry_run"):
+    if not shards or SyncSettings.from_params(params).dry_run:
         return 0
     states = ti.get_task_states(dag_id=ti.dag_id, task_ids=["sync"], run_ids=[run_id]).get(run_id, {})
     unfinished = [s for n, s in enumerate(shards) if states.get(f"sync_{n}") != "success"]
     if not unfinished:
         return 0
     outcomes = runner.read_outcomes(run_id)
-    run_type = _run_type(get_current_context())
+    run_type = _run_type(dag_run)
     total = 0
     for shard in unfinished:
         items = [SyncItem.from_dict(i) for i in plan_store.read_shard(run_id, shard["region"], shard["digest"])]
@@ -254,13 +314,13 @@ def publish_partial_regions(ti: Any, params: dict[str, Any] | None, run_id: str,
     return total
 
 
-def _run_type(context: Any) -> str:
+def _run_type(dag_run: Any) -> str:
     """'scheduled', 'manual', 'backfill', 'asset_triggered' (consumers read it: backfill policy)."""
-    run_type = getattr(context.get("dag_run"), "run_type", "") or ""
+    run_type = getattr(dag_run, "run_type", "") or ""
     return str(getattr(run_type, "value", run_type))
 
 
-def late_message(partition: dict[str, Any]) -> str:
+def late_message(partition: AwaitedPartition) -> str:
     """One late source partition, named by dataset, source region and partition."""
     waited = f"not there after {partition['timeout_s']:g}s" if partition.get("timeout_s") else \
         "missing (the estate sets no arrival_timeout_s)"
@@ -268,11 +328,16 @@ def late_message(partition: dict[str, Any]) -> str:
             f"{waited} ({partition['url']})")
 
 
-def summarize_run(reference: dict[str, Any] | None, params: dict[str, Any] | None, run_id: str) -> list[str]:
-    """The run's summary. ``reference`` (the plan's XCom) is None when plan failed: the summary says so."""
+def summarize_run(params: Mapping[str, Any] | None, run_id: str, ti: Any) -> list[str]:
+    """The run's summary, from the plan's reference (XCom key ``plan``), the run's files and the Data
+    Integration task runs that succeeded; fails the run when anything did not land.
+
+    The reference is pulled here, not passed as an argument: when plan failed there is no XCom,
+    and the summary must say so instead of failing on XComNotFound."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    params = dict(params or {})
+    settings = SyncSettings.from_params(params)
+    reference = ti.xcom_pull(task_ids="plan", key="plan", default=None)
     if reference is None:
         headline = ["residency_sync: plan failed, nothing was synced (see the plan task log)"]
         reports.write_summary(runner.DAG_ID, run_id, headline, {"failed": ["plan"], "error": headline[0]})
@@ -284,9 +349,7 @@ def summarize_run(reference: dict[str, Any] | None, params: dict[str, Any] | Non
     extra_lines: list[str] = []
     failed_handoffs = 0
     if handed_off:
-        from airflow.sdk import get_current_context
-
-        finished = get_current_context()["ti"].xcom_pull(task_ids="data_integration") or []
+        finished = ti.xcom_pull(task_ids="data_integration") or []
         finished = [r for r in (finished if isinstance(finished, list) else [finished]) if r]
         extra_lines.append(f"OCI Data Integration: {len(finished)}/{len(handed_off)} task runs succeeded")
         failed_handoffs = len(handed_off) - len(finished)
@@ -296,7 +359,7 @@ def summarize_run(reference: dict[str, Any] | None, params: dict[str, Any] | Non
     # the extra line counts in the headline's budget, so the FAILED line is never cut off
     landed = items + (planned.get("data_integration_items") or [])
     headline, data = build_summary(planned.get("partitions") or {}, landed,
-                                   planned.get("denials") or [], outcomes, dry_run=bool(params.get("dry_run")),
+                                   planned.get("denials") or [], outcomes, dry_run=settings.dry_run,
                                    extra_lines=extra_lines)
     if failed_handoffs:
         data["failed"].append(f"{failed_handoffs} OCI Data Integration task run(s)")

@@ -18,16 +18,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+if TYPE_CHECKING:
+    from multicloud.sync.sources import AwaitedPartition, SourcePartition
 
 
 def wall_clock() -> float:
     return time.time()
 
 
-def partition_exists(partition: dict[str, Any]) -> bool:
+def partition_exists(partition: SourcePartition) -> bool:
     """Whether a source partition (a folder or object under the region's storage) exists now (blocking)."""
     from multicloud.sync.storage import location
 
@@ -43,9 +46,9 @@ class SourcePartitionsTrigger(BaseTrigger):
     :param poll_interval: seconds between two rounds of existence checks.
     """
 
-    def __init__(self, *, partitions: list[dict[str, Any]], poll_interval: float = 30.0) -> None:
+    def __init__(self, *, partitions: list[AwaitedPartition], poll_interval: float = 30.0) -> None:
         super().__init__()
-        self.partitions = [dict(p) for p in partitions]
+        self.partitions = [p.copy() for p in partitions]
         self.poll_interval = poll_interval
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -54,10 +57,10 @@ class SourcePartitionsTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         pending = list(self.partitions)
-        arrived: list[dict[str, Any]] = []
-        late: list[dict[str, Any]] = []
+        arrived: list[AwaitedPartition] = []
+        late: list[AwaitedPartition] = []
         while True:
-            still: list[dict[str, Any]] = []
+            still: list[AwaitedPartition] = []
             for partition in pending:
                 if await asyncio.to_thread(partition_exists, partition):
                     arrived.append(partition)

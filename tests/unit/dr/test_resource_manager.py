@@ -7,6 +7,7 @@ a crashed worker's in-flight job is re-attached to, a triggerer restart keeps th
 from __future__ import annotations
 
 import asyncio
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -15,6 +16,7 @@ from airflow.sdk.exceptions import TaskDeferred
 from multicloud.operators.base import INSTANCE_TAG, attempt_token, instance_identity
 from multicloud.operators.resource_manager import ResourceManagerJobError, ResourceManagerJobOperator
 from multicloud.triggers.resource_manager import ResourceManagerJobTrigger
+from multicloud.waiting import wait_until
 from tests.emulators.oci_resource_manager import ResourceManagerEmulator
 
 STACK = "ocid1.ormstack.oc1..standby"
@@ -120,7 +122,7 @@ def test_triggerer_restart_keeps_the_original_deadline(oci_conn, oci_emulator, r
         await trigger.cleanup()
 
     asyncio.run(run_until_the_triggerer_stops())
-    asyncio.run(asyncio.sleep(0.3))
+    assert wait_until(lambda: time.time() > trigger.deadline, 5)  # down until after the original deadline
     reads_before = len(oci_emulator.requests_to("GET", r"/20180917/jobs/[^/]+$"))
     restarted = _rebuilt(trigger)
     assert restarted.deadline == deferred.trigger.deadline

@@ -8,6 +8,7 @@ re-attached to, and a triggerer restart keeps the original deadline.
 from __future__ import annotations
 
 import asyncio
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -17,6 +18,7 @@ from multicloud.hooks.oci_data_integration import OCIDataIntegrationHook
 from multicloud.operators.base import attempt_token, instance_name
 from multicloud.operators.data_integration import OCIDataIntegrationRunTaskOperator
 from multicloud.triggers.data_integration import OCIDataIntegrationTaskRunTrigger
+from multicloud.waiting import wait_until
 from tests.emulators.oci_data_integration import DataIntegrationEmulator
 
 WS, APP = "ocid1.disworkspace.oc1..ws", "app-1"
@@ -145,7 +147,7 @@ def test_triggerer_restart_keeps_the_original_deadline(oci_conn, oci_emulator, d
         await trigger.cleanup()
 
     asyncio.run(run_until_the_triggerer_stops())
-    asyncio.run(asyncio.sleep(0.3))  # down until after the original deadline
+    assert wait_until(lambda: time.time() > trigger.deadline, 5)  # down until after the original deadline
     reads_before = len(oci_emulator.requests_to("GET", "/taskRuns/"))
     restarted = _rebuilt(trigger)
     assert restarted.started_at == trigger.started_at == deferred.trigger.started_at

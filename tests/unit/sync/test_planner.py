@@ -146,6 +146,7 @@ def test_a_dry_run_starts_no_data_integration_task_run(estate_home, tmp_path, mo
     import yaml
 
     from multicloud.paths import DEFAULT_ESTATE_FILE
+    from multicloud.sync.settings import SyncSettings
     from multicloud.sync.tasks import plan_run
 
     raw = yaml.safe_load(DEFAULT_ESTATE_FILE.read_text())
@@ -159,9 +160,9 @@ def test_a_dry_run_starts_no_data_integration_task_run(estate_home, tmp_path, mo
     estate_file.write_text(yaml.safe_dump(raw))
     monkeypatch.setenv("MULTICLOUD_ESTATE_FILES_ALLOWED", str(estate_file))  # the deployment's allowlist
     params = {"datasets": ["claims-di"], "estate_file": str(estate_file)}
-    wet = plan_run(params, "run-wet", HOUR)
+    wet = plan_run(SyncSettings.from_params(params), "run-wet", HOUR)
     assert [k["bindings"]["TARGET_REGION"] for k in wet["data_integration"]] == ["aws-euw1"]
-    dry = plan_run({**params, "dry_run": True}, "run-dry", HOUR)
+    dry = plan_run(SyncSettings.from_params({**params, "dry_run": True}), "run-dry", HOUR)
     assert dry["data_integration"] == []
     assert {x["run_id"] for x in read_audit(estate_home)} == {"run-wet"}  # a dry run audits nothing
 
