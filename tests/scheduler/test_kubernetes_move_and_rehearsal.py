@@ -15,13 +15,13 @@ from __future__ import annotations
 import pytest
 
 from multicloud.reports import latest_summary
+from tests.dags.cost_fixtures import serve_declared_placement
 from tests.dags.test_kubernetes_estate import (
     MOVE_CONF,
     REHEARSAL_CONF,
     assert_failed_over_and_back,
     assert_moved_make_before_break,
     serve_churn_eu_on_the_pair,
-    serve_declared_placement_with_cards,
     versions_of_running_pods,
 )
 from tests.kube_estate import kubernetes_deployment
@@ -36,7 +36,7 @@ def test_a_cost_move_between_kubernetes_clusters_through_the_scheduler(airflow_d
     Deployment goes; the move's health gate reaches the target's pod through its service proxy."""
     with kubernetes_deployment(airflow_db_template, tmp_path, "cost_rebalance", ("eks-use1", "oke-ash")) as (
             af, estate, clusters):
-        serve_declared_placement_with_cards(estate, af.estate_home)
+        serve_declared_placement(estate, af.estate_home, every_driver=True)
         assert versions_of_running_pods(clusters["eks-use1"]) == {"v1"}
 
         run_id = af.trigger("cost_rebalance", conf=MOVE_CONF)
