@@ -8,14 +8,11 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
-import yaml
 from airflow.sdk.exceptions import TaskDeferred
 
-from multicloud.estate import load_estate
 from multicloud.operators.source_partitions import AwaitSourcePartitionsOperator
 from multicloud.sync.sources import produce_local_sources
 from multicloud.triggers.source_partitions import SourcePartitionsTrigger
-from tests.conftest import ROOT
 
 START = datetime(2026, 3, 2, 7, tzinfo=UTC)
 PARAMS = {"datasets": ["customer-events", "telemetry"], "regions": ["oci-fra", "oci-lon"],
@@ -23,16 +20,9 @@ PARAMS = {"datasets": ["customer-events", "telemetry"], "regions": ["oci-fra", "
 
 
 @pytest.fixture
-def live_estate(tmp_path, estate_home, monkeypatch):
-    """The local estate as a live one: no demo source producer; telemetry waits up to 60 s."""
-    raw = yaml.safe_load((ROOT / "include" / "estate" / "local.yaml").read_text())
-    for dataset in raw["datasets"]:
-        dataset["arrival_timeout_s"] = 60 if dataset["id"] == "telemetry" else 0
-    path = tmp_path / "estate.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    monkeypatch.setenv("MULTICLOUD_ESTATE", str(path))
-    monkeypatch.setenv("MULTICLOUD_LOCAL_SOURCES", "off")
-    return load_estate(path, home=estate_home)
+def live_estate(make_live_estate):
+    """Telemetry waits up to 60 s for its source; the others are late at once."""
+    return make_live_estate(lambda dataset: 60 if dataset == "telemetry" else 0)
 
 
 def _context(params: dict) -> dict:
