@@ -15,8 +15,11 @@ from multicloud.sync.sources import produce_local_sources
 from multicloud.triggers.source_partitions import SourcePartitionsTrigger
 
 START = datetime(2026, 3, 2, 7, tzinfo=UTC)
-PARAMS = {"datasets": ["customer-events", "telemetry"], "regions": ["oci-fra", "oci-lon"],
-          "interval_start": START.strftime("%Y-%m-%dT%H:00:00Z")}
+PARAMS = {
+    "datasets": ["customer-events", "telemetry"],
+    "regions": ["oci-fra", "oci-lon"],
+    "interval_start": START.strftime("%Y-%m-%dT%H:00:00Z"),
+}
 
 
 @pytest.fixture
@@ -26,8 +29,12 @@ def live_estate(make_live_estate):
 
 
 def _context(params: dict) -> dict:
-    return {"params": params, "data_interval_start": None, "data_interval_end": None,
-            "dag_run": SimpleNamespace(run_after=START)}
+    return {
+        "params": params,
+        "data_interval_start": None,
+        "data_interval_end": None,
+        "dag_run": SimpleNamespace(run_after=START),
+    }
 
 
 def _operator() -> AwaitSourcePartitionsOperator:

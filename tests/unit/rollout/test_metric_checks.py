@@ -14,8 +14,9 @@ URL = "http://prometheus.test:9090"
 
 
 def _vector(value: str) -> tuple[int, bytes]:
-    return 200, json.dumps({"status": "success", "data": {"resultType": "vector",
-                                                          "result": [{"metric": {}, "value": [1, value]}]}}).encode()
+    return 200, json.dumps(
+        {"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [1, value]}]}}
+    ).encode()
 
 
 def _answers(success_rate: tuple[int, bytes], p95: tuple[int, bytes]):
@@ -49,19 +50,44 @@ def test_a_healthy_version_passes_with_its_values():
 def test_a_slow_or_failing_version_fails_naming_each_threshold():
     fetch, _ = _answers(_vector("0.9"), _vector("400"))
     verdict = check(URL, "churn-eu", "v2", 30, Thresholds(success_rate_min=0.99, p95_ms_max=250), fetch)
-    assert verdict.failures == ["prometheus success rate 0.900 < 0.99 over 30s", "prometheus p95 400.0 ms > 250 ms over 30s"]
+    assert verdict.failures == [
+        "prometheus success rate 0.900 < 0.99 over 30s",
+        "prometheus p95 400.0 ms > 250 ms over 30s",
+    ]
 
 
-@pytest.mark.parametrize(("answer", "reason"), [
-    ((200, json.dumps({"status": "success", "data": {"resultType": "vector", "result": []}}).encode()), "no data"),
-    ((200, json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
-        {"value": [1, "NaN"]}]}}).encode()), "no data"),
-    ((400, json.dumps({"status": "error", "errorType": "bad_data", "error": "parse error"}).encode()),
-     "HTTP 400: bad_data: parse error"),
-    ((502, b"<html>bad gateway</html>"), "HTTP 502 with no JSON"),
-    ((200, json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
-        {"value": [1, "1"]}, {"value": [1, "0.5"]}]}}).encode()), "expected one series, got 2"),
-])
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        ((200, json.dumps({"status": "success", "data": {"resultType": "vector", "result": []}}).encode()), "no data"),
+        (
+            (
+                200,
+                json.dumps(
+                    {"status": "success", "data": {"resultType": "vector", "result": [{"value": [1, "NaN"]}]}}
+                ).encode(),
+            ),
+            "no data",
+        ),
+        (
+            (400, json.dumps({"status": "error", "errorType": "bad_data", "error": "parse error"}).encode()),
+            "HTTP 400: bad_data: parse error",
+        ),
+        ((502, b"<html>bad gateway</html>"), "HTTP 502 with no JSON"),
+        (
+            (
+                200,
+                json.dumps(
+                    {
+                        "status": "success",
+                        "data": {"resultType": "vector", "result": [{"value": [1, "1"]}, {"value": [1, "0.5"]}]},
+                    }
+                ).encode(),
+            ),
+            "expected one series, got 2",
+        ),
+    ],
+)
 def test_an_answer_without_one_value_fails_closed_as_unverified(answer, reason):
     fetch, _ = _answers(answer, _vector("100"))
     verdict = check(URL, "churn-eu", "v2", 30, Thresholds(), fetch)
