@@ -103,6 +103,28 @@ def estate_home(tmp_path, monkeypatch) -> Path:
     return home
 
 
+@pytest.fixture
+def make_live_estate(tmp_path, estate_home, monkeypatch):
+    """``make_live_estate(timeout_of)``: the local estate as a live one (the configured estate, with no
+    demo source producer: nothing invents source data), each dataset's ``arrival_timeout_s`` being
+    ``timeout_of(dataset_id)``."""
+    import yaml
+
+    from multicloud.estate import load_estate
+
+    def make(timeout_of):
+        raw = yaml.safe_load((ROOT / "include" / "estate" / "local.yaml").read_text())
+        for dataset in raw["datasets"]:
+            dataset["arrival_timeout_s"] = timeout_of(dataset["id"])
+        path = tmp_path / "live-estate.yaml"
+        path.write_text(yaml.safe_dump(raw, sort_keys=False))
+        monkeypatch.setenv("MULTICLOUD_ESTATE", str(path))
+        monkeypatch.setenv("MULTICLOUD_LOCAL_SOURCES", "off")
+        return load_estate(path, home=estate_home)
+
+    return make
+
+
 # ---- OCI: a real API key, a signature-checking emulator, and an `oci` connection to it ----------
 @pytest.fixture(scope="session")
 def oci_api_key(tmp_path_factory) -> dict[str, str]:

@@ -38,8 +38,14 @@ def run_bench() -> Callable[..., BenchRun]:
     process, from the project root; a non-zero exit fails the test with the end of its output."""
 
     def run(script: str, *args: str, timeout: float = 180) -> BenchRun:
-        done = subprocess.run([sys.executable, str(BENCH / script), "--quick", *args], capture_output=True,
-                              text=True, timeout=timeout, check=False, cwd=PROJECT_ROOT)
+        done = subprocess.run(
+            [sys.executable, str(BENCH / script), "--quick", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            cwd=PROJECT_ROOT,
+        )
         assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-2000:])
         lines = done.stdout.strip().splitlines()
         assert lines, done.stderr[-2000:]

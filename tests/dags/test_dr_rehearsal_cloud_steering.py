@@ -31,7 +31,7 @@ from tests.dags.dr_cloud import RegionIngress, ResolvingClient, cloud_estate, in
 from tests.dags.dr_fixtures import PAIR_CLUSTERS, serve_pair, teardown
 
 # a whole rehearsal each, several minutes on a loaded 2-core machine: make test-e2e (the steering
-# steps alone are in make test: tests/unit/dr/test_steering_lb.py, test_steering_clouds.py)
+# steps alone are in make test: tests/unit/dr/test_steering_lb.py, test_steering.py)
 pytestmark = pytest.mark.e2e
 
 FAST = {"hold_s": 1, "stabilisation_checks": 2, "max_duration_s": 90}
@@ -141,7 +141,7 @@ def test_a_rehearsal_fails_over_and_back_through_route53_failover_records(fronts
     zone = client.create_hosted_zone(Name="example.com", CallerReference="dr-rehearsal")["HostedZone"]["Id"]
     weighted = [{"Name": NAME + ".", "Type": "A", "SetIdentifier": region, "Weight": 100 if region == "oci-fra" else 0,
                  "TTL": 1, "ResourceRecords": [{"Value": ip}]} for region, ip in IPS.items()]
-    # UPSERT: see tests/unit/dr/test_steering_clouds.py (moto's journal refuses the restore's re-CREATE)
+    # UPSERT: see tests/unit/dr/test_steering.py (moto's journal refuses the restore's re-CREATE)
     client.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [
         {"Action": "UPSERT", "ResourceRecordSet": r} for r in weighted]})
     checks_before = {c["Id"] for c in client.list_health_checks()["HealthChecks"]}  # moto's state is per process

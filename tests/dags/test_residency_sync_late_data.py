@@ -12,9 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import yaml
 
-from multicloud.estate import load_estate
 from multicloud.reports import latest_summary
 from multicloud.sync.sources import produce_local_sources
 from tests.conftest import ROOT
@@ -27,15 +25,8 @@ TIMEOUT_S = 4
 
 
 @pytest.fixture
-def live_estate(tmp_path, estate_home, monkeypatch):
-    raw = yaml.safe_load((ROOT / "include" / "estate" / "local.yaml").read_text())
-    for dataset in raw["datasets"]:
-        dataset["arrival_timeout_s"] = TIMEOUT_S
-    path = tmp_path / "estate.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    monkeypatch.setenv("MULTICLOUD_ESTATE", str(path))
-    monkeypatch.setenv("MULTICLOUD_LOCAL_SOURCES", "off")
-    estate = load_estate(path, home=estate_home)
+def live_estate(make_live_estate):
+    estate = make_live_estate(lambda dataset: TIMEOUT_S)
     assert produce_local_sources(estate, START, ["customer-events"])  # telemetry's source is late
     return estate
 

@@ -20,8 +20,12 @@ PARAMS = {"datasets": ["eu-claims", "customer-events"], "regions": ["oci-fra", "
 class FakeTI:
     """The ``ti`` of a task: XComs pushed and pulled by (task id, key), task states by map index."""
 
-    def __init__(self, xcoms: dict[tuple[str, str], object] | None = None, states: dict[str, str] | None = None,
-                 map_index: int = -1) -> None:
+    def __init__(
+        self,
+        xcoms: dict[tuple[str, str], object] | None = None,
+        states: dict[str, str] | None = None,
+        map_index: int = -1,
+    ) -> None:
         self.xcoms = dict(xcoms or {})
         self.states = states or {}
         self.map_index = map_index
@@ -63,10 +67,13 @@ def test_plan_returns_one_shard_per_region_and_pushes_only_a_reference(estate_ho
     assert ("eu-claims", "oci-ash") in {(d["dataset"], d["region"]) for d in manifest["denials"]}
 
 
-@pytest.mark.parametrize(("params", "named"), [
-    ({"datasets": ["customer-evnets"], "regions": ["mars-1"]}, ["customer-evnets", "mars-1"]),
-    ({"residency_mode": "audit"}, ["residency_mode"]),  # a Param the trigger form would have refused
-])
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"datasets": ["customer-evnets"], "regions": ["mars-1"]}, ["customer-evnets", "mars-1"]),
+        ({"residency_mode": "audit"}, ["residency_mode"]),  # a Param the trigger form would have refused
+    ],
+)
 def test_a_refused_plan_fails_without_retry_and_pushes_nothing(estate_home, params, named):
     ti = FakeTI()
     with pytest.raises(AirflowFailException, match="plan refused") as refused:
@@ -84,8 +91,13 @@ def test_late_partitions_are_left_out_of_the_plan_and_kept_for_the_summary(estat
 
     on_time = planned("manual__t3a", None)
     [partition] = {i["partition"] for i in on_time["items"] if i["dataset"] == "customer-events"}
-    late = {"dataset": "customer-events", "region": "onprem-hq", "partition": partition, "url": "file:///x",
-            "timeout_s": 60.0}
+    late = {
+        "dataset": "customer-events",
+        "region": "onprem-hq",
+        "partition": partition,
+        "url": "file:///x",
+        "timeout_s": 60.0,
+    }
     waited = planned("manual__t3b", {"late": [late], "arrived": []})
     assert waited["late"] == [late]
     assert not [i for i in waited["items"] if i["dataset"] == "customer-events"]
@@ -111,8 +123,9 @@ def test_publish_partial_publishes_nothing_when_every_region_succeeded_or_on_a_d
 def test_publish_names_the_run_type_from_the_dag_run(estate_home):
     item = SyncItem("customer-events", "oci-fra", "route", "dt=2026-03-01/hr=14", jurisdictions=("EU",))
     events = FakeOutletEvents()
-    assert tasks.publish(events, "alias", [(item, {"rows": 7})], "backfill__x",
-                         tasks._run_type(_dag_run("backfill"))) == 1
+    assert (
+        tasks.publish(events, "alias", [(item, {"rows": 7})], "backfill__x", tasks._run_type(_dag_run("backfill"))) == 1
+    )
     [(uri, extra)] = next(iter(events.values())).added
     assert uri == "x-multicloud://customer-events/oci-fra"
     assert extra == {"partition": "dt=2026-03-01/hr=14", "rows": 7, "run_id": "backfill__x", "run_type": "backfill"}
