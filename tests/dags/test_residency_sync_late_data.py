@@ -15,7 +15,6 @@ import pytest
 
 from multicloud.reports import latest_summary
 from multicloud.sync.sources import produce_local_sources
-from tests.conftest import ROOT
 from tests.dags.dag_files import load_dag
 
 START = datetime(2026, 3, 2, 7, tzinfo=UTC)
