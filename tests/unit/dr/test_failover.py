@@ -1,11 +1,14 @@
-"""The pilot light: the estate's ``pilot_light_replicas`` kept warm at the secondary, scaled up to the
-primary's replicas by dr_failover through the cluster driver's scale path, and back at fail back."""
+"""Incidents of dr_failover: opened once per signal, the primary stable after its checks and window, and the
+pilot light scaled up through the cluster driver and back at fail back."""
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 
-from multicloud.dr import failover
+from multicloud.dr import failover, health
 from multicloud.dr.failover import PilotLightStep, pilot_light_step
 from multicloud.dr.ledger import FaultLedger
 from multicloud.dr.rehearsal import undo_handlers
@@ -14,6 +17,35 @@ from multicloud.drivers.local import LocalClusterDriver
 from multicloud.estate import load_estate
 from multicloud.paths import DEFAULT_ESTATE_FILE
 from tests.dags.dr_fixtures import teardown, write_model
+
+
+def test_a_repeated_signal_opens_no_second_incident(estate_home):
+    estate = load_estate(home=estate_home)
+    signal = {"kind": "failover", "incident": "churn-eu.global:oci-fra:1", "pair": "eu-churn", "from": "oci-fra",
+              "to": "gcp-euw4", "at": time.time()}
+    first = failover.open_incident(estate, signal, estate_home, "run-1")
+    assert first["state"] == "open"
+    assert failover.open_incident(estate, signal, estate_home, "run-2") is None
+    assert failover.open_incident(estate, {**signal, "incident": "other"}, estate_home, "run-3") is None  # joins
+    assert list(failover.incidents(estate_home)) == [signal["incident"]]
+    with pytest.raises(KeyError, match="names no DR pair"):
+        failover.open_incident(estate, {"endpoint": "nowhere"}, estate_home)
+    assert json.loads(failover.incidents_file(estate_home).read_text())[signal["incident"]]["run_id"] == "run-1"
+
+
+def test_primary_is_stable_only_after_n_checks_and_the_window(estate_home, monkeypatch):
+    estate = load_estate(home=estate_home)
+    incident = {"pair": "eu-churn"}
+    now = time.time()
+    state = {"churn-eu.global": {"oci-fra": {"healthy": True, "ok_in_row": 4, "healthy_since": now - 10}}}
+    monkeypatch.setattr(health, "read_health", lambda home=None, path=None: state)
+    monkeypatch.setattr(failover, "backends", lambda *a: [])
+    pair = estate.dr_pair("eu-churn")
+    assert (pair.fail_back.healthy_checks, pair.fail_back.stabilisation_s) == (5, 60.0)
+    assert not failover.primary_stable(estate, incident, estate_home, now)  # 4 < 5 checks
+    state["churn-eu.global"]["oci-fra"]["ok_in_row"] = 5
+    assert not failover.primary_stable(estate, incident, estate_home, now)  # healthy 10 s < 60 s
+    assert failover.primary_stable(estate, incident, estate_home, now + 50)
 
 
 def _served(versions: dict[str, int]) -> dict:
