@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from multicloud.dr import baseline
+from multicloud.dr import baseline, journal
 from multicloud.dr.journal import load_run
 from multicloud.dr.ledger import APPLIED, PENDING, FaultLedger
 from multicloud.dr.settings import Settings
 from multicloud.dr.steering_base import TrafficSteering
 from multicloud.dr.write_targets import set_write_target
 from tests.dags.dr_fixtures import teardown
-from tests.unit.dr.backend_servers import Backend
+from tests.unit.dr.backend_servers import Backend, waited
 
 ORCHESTRATED = Settings(pair="eu-churn", path="orchestrated", probe_interval_s=0.05)
 AUTOMATED = Settings(pair="eu-churn", path="automated", probe_interval_s=0.05)
@@ -149,3 +149,5 @@ def test_a_primary_serving_another_version_fails_the_baseline(estate, estate_hom
         {"churn-eu": {"versions": {"v2": 1}, "weights": {}}}))  # the probe will see v1 answer
     with pytest.raises(RuntimeError, match=r"no correct answer from the primary oci-fra .*\(expected churn-eu v2\)"):
         baseline.baseline(estate, ORCHESTRATED, "r1", estate_home)
+    samples = waited(lambda: journal.samples(load_run("eu-churn", "r1", estate_home)), 10, "probe samples")
+    assert {(s.region, s.version) for s in samples if s.answered} == {("oci-fra", "v1")}  # answers, of v1
