@@ -110,7 +110,7 @@ def test_an_unhealthy_primary_keeps_traffic_on_the_secondary(estate, estate_home
     cluster = Cluster("failed")
     monkeypatch.setattr(failback, "cluster_driver", lambda *_args: cluster)
     with pytest.raises(RuntimeError, match=r"primary oke-fra not healthy for 2 checks .* traffic stays on gcp-euw4"):
-        failback.fail_back(estate, Settings.from_params(FAST), "r1", estate_home)
+        failback.fail_back(estate, Settings.from_params({**FAST, "max_duration_s": 0.3}), "r1", estate_home)
     assert _open_kinds(rehearsed.ledger) == {"write_target_promoted"}  # the faults are undone, traffic not
     assert write_targets(estate_home)[rehearsed.pair.id] == {"customer-events": rehearsed.pair.secondary}
     assert cluster.status_checks >= 2

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from multicloud.dr import gateway, health
@@ -68,7 +66,15 @@ def test_gateway_fails_over_by_itself_retries_on_the_standby_and_signals_once(es
         steering.arm_failover(pair, [fra.url], [euw4.url])
         assert probe_once(root, {"instances": [{}]}).region == "oci-fra"
         fra.close()  # the primary dies
-        samples = [probe_once(root, {"instances": [{}]}, retry=False) for _ in range(40) if not time.sleep(0.05)]
+        samples, samples_at_failover = [], [0]
+
+        def sampled_past_the_failover() -> bool:  # every request until the checks moved it, and five more
+            samples.append(probe_once(root, {"instances": [{}]}, retry=False))
+            if steering.failed_over(pair.endpoint) is None:
+                samples_at_failover[:] = [len(samples)]
+            return len(samples) >= samples_at_failover[0] + 5
+
+        waited(sampled_past_the_failover, 30, "the health checks to fail over", interval_s=0.05)
         assert all(s.answered for s in samples), [s.error for s in samples if not s.answered]  # gateway retried
         assert {s.region for s in samples} == {"gcp-euw4"}
         moved = steering.failed_over(pair.endpoint)
