@@ -41,7 +41,7 @@ from typing import Any
 
 from fsspec.implementations.local import LocalFileSystem
 
-from multicloud.sync.objectstore import PART_SIZE, TMP_MARK, S3Store, md5_from_etag, store_for
+from multicloud.sync.objectstore import PART_SIZE, TMP_MARK, S3Store, _StreamReader, md5_from_etag, store_for
 from multicloud.sync.storage import Location
 
 MANIFEST = "_manifest.json"
@@ -191,8 +191,9 @@ def _copy_to_store(store: S3Store, src: Location, dst: Location, part_size: int)
     try:
         with open_source(src, part_size) as reader:
             writer.source_md5 = md5_from_etag(getattr(reader, "etag", None))
+            immutable = isinstance(reader, _StreamReader)  # obstore's buffers: kept, not copied
             for block in _blocks(reader, writer.part_size):
-                writer.write(block)
+                writer.write(block, immutable=immutable)
         writer.commit()
     except BaseException:
         writer.abort()
