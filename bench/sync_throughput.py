@@ -14,10 +14,12 @@ server-side copy), and ``rclone sync --transfers 16``: the same concurrency as o
 documented knob for this; its default is 4, ``--rclone-transfers`` changes it), its other
 settings at their defaults (it verifies with the source's MD5). Each run prints the load average.
 
-Measured on a shared 2-core machine (load average 11-26 during the runs, so each pair's ratio
-swings from 0.7x to 1.4x; CPU per MiB is steadier): plain S3 best of 2/3 1.00x and 0.96x, OCI
-settings 0.90x and 1.02x; unchanged re-sync 0.15x-0.32x rclone's time. Client CPU per MiB
-(300 x 1 MiB, load ~9): ours 4.0-4.2 ms plain, 4.2-4.7 ms OCI settings; rclone 4.1-4.4 and 3.6.
+Measured on a shared 2-core machine (load average 4-7 during the runs, so each pair's ratio
+swings from 0.64x to 1.37x; CPU per MiB is steadier), best of 2, three runs: plain S3 1.25x,
+0.64x, 1.36x, OCI settings 0.88x, 0.98x, 1.10x (both modes send identical requests: the
+spread is the machine's); unchanged re-sync 0.27x-0.31x rclone's time. CPU per MiB (300 x 1
+MiB, load 2-4): client ours 3.0-3.7 ms, rclone 2.4-2.6; SeaweedFS serving ours 9.7-10.3 ms,
+rclone 10.0-11.1. Local: 1.38x-2.59x at load 0.6-5 (rclone checks MD5s but does not fsync).
 
 The last line is the headline ratio.
 """
@@ -205,8 +207,12 @@ def main() -> None:
         start = rclone_startup(root / "empty")
         print(f"re-sync     ours {r_ours:6.3f}s   rclone {r_rclone:6.3f}s (nothing changed; rclone process start "
               f"{start:.3f}s)")
-        print(f"unchanged re-sync time ours/(rclone - its start): {r_ours / max(r_rclone - start, 1e-3):.2f}x "
-              f"(as measured: {r_ours / r_rclone:.2f}x; goal <= 1.0)")
+        if start < 0.8 * r_rclone:
+            print(f"unchanged re-sync time ours/(rclone - its start): {r_ours / (r_rclone - start):.2f}x "
+                  f"(as measured: {r_ours / r_rclone:.2f}x; goal <= 1.0)")
+        else:  # its start measured longer than (or nearly as long as) its whole re-sync: noise, not a figure
+            print(f"unchanged re-sync time ours/rclone: {r_ours / r_rclone:.2f}x as measured (rclone's start, "
+                  f"{start:.3f}s, not subtracted: within noise of its whole re-sync; goal <= 1.0)")
         print(f"full sync throughput ours/rclone: {(t_rclone - start) / t_ours:.2f}x with rclone's start "
               f"subtracted (as measured {t_rclone / t_ours:.2f}x; goal >= 1.0)")
 

@@ -12,10 +12,12 @@
     run left behind are never visible and are aborted by the next run.
   - Filesystems (``file://``) and stores without a native path (``memory://``, ``oci://``): each
     object is streamed to a hidden temporary name beside its final name
-    (``.name.mcsync-tmp-<id>``), read back and checked (SHA-256 and size equal to the source's),
-    then renamed. Readers never see a partial object: pyarrow datasets (and our readers) ignore
-    names starting with ``.`` or ``_``. Temporary objects a killed run left behind are removed
-    by the next run; a mismatch raises and nothing is committed.
+    (``.name.mcsync-tmp-<id>``), checked, then renamed. A local file is hashed as it is
+    written, fsynced and its size checked (a read-back would only read the page cache's copy);
+    a store without a native path is read back (SHA-256 and size equal to the source's).
+    Readers never see a partial object: pyarrow datasets (and our readers) ignore names
+    starting with ``.`` or ``_``. Temporary objects a killed run left behind are removed by the
+    next run; a mismatch raises and nothing is committed.
 - Bounded memory: objects stream in ``chunk_size`` pieces (object stores: one part, 8 MiB, per
   writer); at most ``workers`` in flight.
 - Sync semantics: objects at the target that the source no longer has are removed (like
@@ -29,6 +31,7 @@ import hashlib
 import json
 import os
 import posixpath
+import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +41,7 @@ from typing import Any
 
 from fsspec.implementations.local import LocalFileSystem
 
-from multicloud.sync.objectstore import PART_SIZE, TMP_MARK, S3Store, md5_from_etag, store_for
+from multicloud.sync.objectstore import PART_SIZE, TMP_MARK, S3Store, _StreamReader, md5_from_etag, store_for
 from multicloud.sync.storage import Location
 
 MANIFEST = "_manifest.json"
@@ -188,8 +191,9 @@ def _copy_to_store(store: S3Store, src: Location, dst: Location, part_size: int)
     try:
         with open_source(src, part_size) as reader:
             writer.source_md5 = md5_from_etag(getattr(reader, "etag", None))
+            immutable = isinstance(reader, _StreamReader)  # obstore's buffers: kept, not copied
             for block in _blocks(reader, writer.part_size):
-                writer.write(block)
+                writer.write(block, immutable=immutable)
         writer.commit()
     except BaseException:
         writer.abort()
@@ -223,24 +227,32 @@ def _copy_via_temporary(src: Location, dst: Location, chunk_size: int, fsync: bo
 
 
 def _copy_to_local_file(src: Location, dst: Location, tmp: str, chunk_size: int, fsync: bool) -> tuple[str, int]:
-    """The local case: each chunk is hashed (SHA-256, for the manifest) once, written, read back
-    from the file and compared byte for byte with what was read from the source (a stronger check
-    than hashing the file a second time, and without that second SHA-256 pass); then the file is
-    fsynced, and only then renamed into place."""
+    """The local case, one pass: each chunk is read from the source into a reused buffer, hashed
+    (SHA-256, for the manifest) and written; the file is fsynced (writeback errors surface here),
+    its size checked, and only then renamed into place.
+
+    Nothing is read back: right after writing, a read returns the page cache's copy of what was
+    just written, not the disk's, so it proved only that the kernel copied memory (and cost a
+    second pass over every byte). The write counts, the fsync and the size are what the kernel
+    can vouch for; the SHA-256 of what was read from the source is what the manifest keeps.
+    """
     digest = hashlib.sha256()
     size = 0
-    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
     try:
         try:
             with open_source(src, chunk_size) as reader:
-                for block in _blocks(reader, chunk_size):
+                for block in _local_blocks(reader, chunk_size):
                     digest.update(block)
-                    _write_and_compare(fd, block, size, dst, src)
+                    _write_all(fd, block)
                     size += len(block)
             if fsync:
                 os.fsync(fd)
+            written = os.fstat(fd).st_size
         finally:
             os.close(fd)
+        if written != size:
+            raise ChecksumMismatch(f"{dst.url}: {written} bytes on disk, {size} read from {src.url}")
         os.replace(tmp, dst.path)
     except BaseException:
         _quiet_rm(dst, tmp)
@@ -248,13 +260,27 @@ def _copy_to_local_file(src: Location, dst: Location, tmp: str, chunk_size: int,
     return digest.hexdigest(), size
 
 
-def _write_and_compare(fd: int, block: bytes, offset: int, dst: Location, src: Location) -> None:
+def _write_all(fd: int, block: memoryview | bytes) -> None:
     view = memoryview(block)
-    done = 0
-    while done < len(view):
-        done += os.pwrite(fd, view[done:], offset + done)
-    if os.pread(fd, len(block), offset) != block:
-        raise ChecksumMismatch(f"{dst.url}: bytes {offset}-{offset + len(block)} read back differ from {src.url}")
+    while view.nbytes:
+        view = view[os.write(fd, view):]
+
+
+_BUFFERS = threading.local()
+
+
+def _local_blocks(reader: Any, chunk_size: int) -> Iterator[memoryview | bytes]:
+    """Like ``_blocks``, but a local file is read into one buffer per thread, reused for every
+    object: no allocation (and page faults) of a fresh chunk per read. Each block is valid only
+    until the next one is asked for."""
+    if not hasattr(reader, "readinto"):
+        yield from _blocks(reader, chunk_size)
+        return
+    buffer = getattr(_BUFFERS, "buffer", None)
+    if buffer is None or len(buffer) != chunk_size:
+        buffer = _BUFFERS.buffer = memoryview(bytearray(chunk_size))
+    while n := reader.readinto(buffer):
+        yield buffer[:n]
 
 
 def open_source(loc: Location, chunk_size: int = CHUNK_SIZE) -> Any:

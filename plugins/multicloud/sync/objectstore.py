@@ -203,7 +203,7 @@ class S3Store:
             return
         if "ChecksumSHA256" in sent:
             self._require_sha256_verification(bucket, key)
-        headers = self.signed_put.put(bucket, key, bytes(data), sent)
+        headers = self.signed_put.put(bucket, key, data, sent)  # urllib3 sends any bytes-like body
         echo = headers.get("x-amz-checksum-sha256")
         if "ChecksumSHA256" in sent and echo is not None and echo != sent["ChecksumSHA256"]:
             raise StoreChecksumMismatch(f"s3://{bucket}/{key}: the store answered checksum {echo!r}, "
@@ -422,7 +422,7 @@ class _SignedPut:
 
         return f"{bucket_url(self.endpoint, bucket, virtual_hosted(self.options, bucket))}/{quote(key, safe='/~')}"
 
-    def put(self, bucket: str, key: str, body: bytes, checksum: dict[str, str]) -> dict[str, str]:
+    def put(self, bucket: str, key: str, body: bytes | memoryview, checksum: dict[str, str]) -> dict[str, str]:
         """PUT ``body`` with ``checksum`` ({"ContentMD5": ...} or {"ChecksumSHA256": ...}); the
         response headers (lower-case names)."""
         import random
@@ -448,7 +448,7 @@ class _SignedPut:
             time.sleep(random.uniform(0, min(20.0, 2.0 ** attempt * 0.1)))  # jittered backoff
         raise AssertionError("unreachable")
 
-    def _signed(self, url: str, body: bytes, headers: dict[str, str]) -> Any:
+    def _signed(self, url: str, body: bytes | memoryview, headers: dict[str, str]) -> Any:
         from botocore.awsrequest import AWSRequest
 
         request = AWSRequest(method="PUT", url=url, data=body, headers={**headers, "Content-Length": str(len(body))})
@@ -517,13 +517,15 @@ class AtomicObjectWriter:
         self.source_md5: str | None = None
 
     # file-object protocol (what pyarrow's ParquetWriter and the copier use)
-    def write(self, data: Any) -> int:
+    def write(self, data: Any, *, immutable: bool = False) -> int:
+        """Buffer ``data`` (copied unless it is ``bytes``, or the caller vouches that it is
+        ``immutable``, as obstore's GET buffers are: a 1 MiB copy per object saved)."""
         view = memoryview(data).cast("B")
         if not view.nbytes:
             return 0
         self.digest.update(view)
         self.size += view.nbytes
-        self._chunks.append(data if isinstance(data, bytes) else view.tobytes())
+        self._chunks.append(data if isinstance(data, bytes) else view if immutable else view.tobytes())
         self._buffered += view.nbytes
         while self._buffered >= self.part_size:
             self._upload_part(self._take(self.part_size))
@@ -545,14 +547,19 @@ class AtomicObjectWriter:
     def sha256(self) -> str:
         return self.digest.hexdigest()
 
-    def _take(self, n: int) -> bytes:
+    def _take(self, n: int) -> bytes | memoryview:
+        if len(self._chunks) == 1 and self._buffered <= n:  # one whole buffer: no join, no copy
+            head = self._chunks.pop()
+            self._buffered = 0
+            return head
         joined = b"".join(self._chunks)
         head, rest = joined[:n], joined[n:]
         self._chunks = [rest] if rest else []
         self._buffered = len(rest)
         return head
 
-    def _upload_part(self, data: bytes) -> None:
+    def _upload_part(self, data: bytes | memoryview) -> None:
+        data = data if isinstance(data, bytes) else bytes(data)  # botocore's serializer takes bytes
         if self._upload_id is None:
             extra = {"ChecksumAlgorithm": "SHA256"} if self.store.mode == "sha256" else {}
             self._upload_id = self.store.client.create_multipart_upload(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -63,11 +64,36 @@ def test_sync_removes_extras_and_stale_temps(tmp_path):
 def test_verification_failure_commits_nothing(tmp_path, monkeypatch):
     src, dst = tmp_path / "src", tmp_path / "dst"
     _tree(src, {"a.bin": os.urandom(1000)})
-    real = os.pread
-    monkeypatch.setattr(os, "pread", lambda fd, n, offset: real(fd, n, offset)[:-1] + b"?")  # as if the disk lied
-    with pytest.raises(ChecksumMismatch, match="read back differ"):
+    real = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real(fd, bytes(data)[:-1]) + 1)  # a write that lied
+    with pytest.raises(ChecksumMismatch, match="999 bytes on disk, 1000 read"):
         copy_object(location(f"file://{src}/a.bin"), location(f"file://{dst}/a.bin"))
     assert list(dst.iterdir()) == []
+
+
+def test_a_failed_fsync_commits_nothing(tmp_path, monkeypatch):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    _tree(src, {"a.bin": os.urandom(1000)})
+
+    def eio(fd):
+        raise OSError(5, "Input/output error")  # writeback failed: what a disk error looks like here
+
+    monkeypatch.setattr(os, "fsync", eio)
+    with pytest.raises(OSError, match="Input/output"):
+        copy_object(location(f"file://{src}/a.bin"), location(f"file://{dst}/a.bin"))
+    assert list(dst.iterdir()) == []
+
+
+def test_local_copies_reuse_one_buffer_and_stay_exact(tmp_path):
+    """Objects larger and smaller than the chunk, copied one after another on one thread."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    files = {"big.bin": os.urandom(10_000), "small.bin": os.urandom(100), "empty.bin": b"", "mid.bin": os.urandom(4096)}
+    _tree(src, files)
+    stats = sync_tree(location(f"file://{src}"), location(f"file://{dst}"), workers=1, chunk_size=4096)
+    assert stats.copied == 4
+    for rel, data in files.items():
+        assert (dst / rel).read_bytes() == data
+        assert stats.objects[rel]["sha256"] == hashlib.sha256(data).hexdigest()
 
 
 def test_verification_failure_on_a_store_without_a_native_path_commits_nothing(tmp_path, monkeypatch):

@@ -76,3 +76,52 @@ def test_the_connections_addressing_style_reaches_the_storage_options(monkeypatc
     assert options["config_kwargs"]["s3"] == {"addressing_style": "virtual"}
     assert virtual_hosted(options, "data-bucket")
     assert s3_storage_options("addressed", "oci")["config_kwargs"]["s3"] == {"addressing_style": "path"}  # OCI's need
+
+
+class _Sent(Exception):
+    """Raised by a before-send hook: the request's URL was seen, nothing goes on the wire."""
+
+
+def _first_url(client, call) -> str:
+    sent: list[str] = []
+
+    def capture(request, **_):
+        sent.append(request.url)
+        raise _Sent
+
+    client.meta.events.register("before-send.s3.HeadObject", capture)
+    with pytest.raises(_Sent):
+        call()
+    return sent[0].split("?")[0]
+
+
+@pytest.mark.parametrize(("style", "endpoint", "expected"), [
+    ("virtual", CUSTOM, "http://data-bucket.s3.example.test:8333/a/b.bin"),
+    ("path", CUSTOM, f"{CUSTOM}/data-bucket/a/b.bin"),
+    (None, CUSTOM, f"{CUSTOM}/data-bucket/a/b.bin"),
+    ("path", None, "https://s3.eu-central-1.amazonaws.com/data-bucket/a/b.bin"),
+    ("virtual", None, "https://data-bucket.s3.eu-central-1.amazonaws.com/a/b.bin")])
+def test_every_client_built_for_a_location_follows_the_addressing_style(style, endpoint, expected):
+    """s3fs (listings, the manifest read, routing's writes), both botocore clients of the native
+    store, the signed PUT and obstore: one URL for one object, whatever the connection says."""
+    import fsspec
+    from fsspec.asyn import sync
+
+    from multicloud.sync.objectstore import _client_for
+
+    options = _options(style, endpoint)
+    fs = fsspec.filesystem("s3", skip_instance_cache=True, **options)
+    s3fs_client = sync(fs.loop, fs.set_session)
+    assert _first_url(s3fs_client, lambda: fs.info("data-bucket/a/b.bin")) == expected
+    for sign_payload in (None, False):
+        client = _client_for(fs, sign_payload=sign_payload)
+        assert _first_url(client, lambda c=client: c.head_object(Bucket="data-bucket", Key="a/b.bin")) == expected
+        put = _SignedPut.for_client(client, options)
+        assert put.url("data-bucket", "a/b.bin") == expected
+    config, _ = _NativeStores(options).config("data-bucket")
+    base = config.get("endpoint") or ("https://data-bucket.s3.eu-central-1.amazonaws.com"
+                                      if config["virtual_hosted_style_request"] else None)
+    assert config["virtual_hosted_style_request"] is (style == "virtual")
+    if base is not None:  # obstore joins the key to the bucket's endpoint (virtual) or to endpoint/bucket (path)
+        url = f"{base}/a/b.bin" if config["virtual_hosted_style_request"] else f"{base}/data-bucket/a/b.bin"
+        assert url == expected
