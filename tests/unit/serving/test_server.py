@@ -74,6 +74,7 @@ def test_health_version_and_a_prediction(running):
     (b'{"instances": [{"tenure": 1}]}', "spend"),                 # a missing feature
     (b'{"instances": [[1, 2, 3]]}', "expected 2"),               # the wrong width
     (b'{"instances": {"tenure": 1}}', "must be a list"),
+    (b'{"instances": [[NaN, 1]]}', "finite"),                    # Python's json reads NaN; it never scores
     (b'{"rows": []}', "instances"),
     (b"not json", "bad request"),
     (b"", "bytes of JSON"),
