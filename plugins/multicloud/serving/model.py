@@ -59,9 +59,12 @@ class LogisticModel:
             if len(values) != len(self.features):
                 raise ValueError(f"instance has {len(values)} values; expected {len(self.features)}")
         try:
-            return [float(v) for v in values]
+            numbers = [float(v) for v in values]
         except (TypeError, ValueError):
             raise ValueError(f"instance values must be numbers; got {values!r}") from None
+        if not all(math.isfinite(n) for n in numbers):  # NaN would score as label 0 and answer invalid JSON
+            raise ValueError(f"instance values must be finite numbers; got {values!r}")
+        return numbers
 
     def to_json(self) -> str:
         return json.dumps({"format": FORMAT, **asdict(self)}, indent=2)

@@ -294,3 +294,16 @@ def test_oci_connection_type_is_registered_with_the_providers_manager():
     widgets = manager.connection_form_widgets
     assert {"extra__oci__region", "extra__oci__key_content", "extra__oci__auth_type"} <= set(widgets)
     assert manager.field_behaviours["oci"]["hidden_fields"] == ["host", "schema", "port"]
+
+
+def test_the_shared_oci_conn_reaches_the_emulator_signed(oci_conn, oci_emulator, oci_api_key):
+    """The ``oci_conn`` fixture every service-hook test uses signs with the test key."""
+    @oci_emulator.route("GET", TENANCY_ROUTE)
+    def get_tenancy(request):
+        return 200, {"id": request.params["tenancy"], "name": "test", "homeRegionKey": "FRA"}
+
+    tenancy = OCIHook(oci_conn).get_client(oci.identity.IdentityClient).get_tenancy(oci_api_key["tenancy"]).data
+    assert tenancy.name == "test"
+    (request,) = oci_emulator.requests_to("GET", "/tenancies/")
+    assert request.signed
+    assert request.key_id == _expected_key_id(oci_api_key)
